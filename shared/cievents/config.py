@@ -1,0 +1,116 @@
+"""Typed settings from the environment, validated once at cold start.
+
+Each function declares a frozen dataclass of its settings and builds it with
+these readers; a missing or malformed variable raises ``ConfigError`` naming
+the variable, so a bad deploy fails at start-up with a clear message instead
+of on the first event.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cievents.errors import ConfigError
+
+Env = Mapping[str, str]
+
+
+def _env(environ: Env | None) -> Env:
+    return os.environ if environ is None else environ
+
+
+def env_str(name: str, default: str | None = None, *, environ: Env | None = None) -> str:
+    value = _env(environ).get(name, "").strip()
+    if value:
+        return value
+    if default is None:
+        raise ConfigError(name, "is required but not set")
+    return default
+
+
+def env_opt(name: str, *, environ: Env | None = None) -> str | None:
+    value = _env(environ).get(name, "").strip()
+    return value or None
+
+
+def env_int(
+    name: str, default: int, *, minimum: int | None = None, environ: Env | None = None
+) -> int:
+    raw = _env(environ).get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"expected an integer, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(name, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def env_float(
+    name: str, default: float, *, minimum: float | None = None, environ: Env | None = None
+) -> float:
+    raw = _env(environ).get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"expected a number, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(name, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def env_bool(name: str, default: bool = False, *, environ: Env | None = None) -> bool:
+    raw = _env(environ).get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(name, f"expected true or false, got {raw!r}")
+
+
+def env_list(name: str, *, environ: Env | None = None) -> tuple[str, ...]:
+    """Comma-separated values, blanks dropped."""
+    raw = _env(environ).get(name, "")
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class CommonSettings:
+    """Settings every Pub/Sub function reads (through the handler).
+
+    CIEVENTS_MAX_EVENT_AGE_S   ack with a warning what was published longer ago (default 3 days)
+    CIEVENTS_LEASE_S           idempotency lease per execution (default 120 s)
+    CIEVENTS_STORE             idempotency backend (see ``cievents.idempotency``)
+    CIEVENTS_DEAD_LETTER       where permanently failed messages are republished:
+                               a Pub/Sub topic name, or ``file:PATH``; unset = log only
+    CIEVENTS_DRY_RUN           record outgoing requests in the outbox instead of sending
+    CIEVENTS_OUTBOX            the outbox folder (default ``.cievents/outbox``)
+    """
+
+    max_event_age_s: float
+    lease_s: float
+    store_url: str | None
+    dead_letter: str | None
+    dry_run: bool
+    outbox_dir: str
+
+    @classmethod
+    def from_env(cls, environ: Env | None = None) -> CommonSettings:
+        return cls(
+            max_event_age_s=env_float(
+                "CIEVENTS_MAX_EVENT_AGE_S", 3 * 24 * 3600.0, minimum=1, environ=environ
+            ),
+            lease_s=env_float("CIEVENTS_LEASE_S", 120.0, minimum=1, environ=environ),
+            store_url=env_opt("CIEVENTS_STORE", environ=environ),
+            dead_letter=env_opt("CIEVENTS_DEAD_LETTER", environ=environ),
+            dry_run=env_bool("CIEVENTS_DRY_RUN", False, environ=environ),
+            outbox_dir=env_str("CIEVENTS_OUTBOX", ".cievents/outbox", environ=environ),
+        )

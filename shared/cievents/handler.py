@@ -1,0 +1,380 @@
+"""The one decorator every Pub/Sub function uses. Retry and idempotency policy live here.
+
+    @pubsub_function("slack_notify", accepts=lambda e: e.kind in ("build", "job"))
+    def handle(event: Event, ctx: Context) -> Result | None:
+        ...  # only the function's own concern
+
+A message goes through: envelope → parse → validate (``accepts``) →
+freshness → idempotency claim → act → classify → ack or raise.
+
+* Malformed envelopes and payloads, events older than
+  ``CIEVENTS_MAX_EVENT_AGE_S`` and permanent downstream errors are logged
+  once and *acked* (the entry point returns normally), so a bad message never
+  loops. Permanent failures are first republished to the dead-letter target
+  (``CIEVENTS_DEAD_LETTER``) when one is configured.
+* Transient errors release the claim and are *raised*, so Pub/Sub
+  redelivers with its backoff.
+* Every message ends with exactly one ``outcome`` log line carrying
+  ``function``, ``source``, ``event``, ``outcome`` (acted, skipped,
+  duplicate, stale, retried, failed, dead_lettered), ``provider``,
+  ``operation`` and ``duration_ms``.
+
+The entry point accepts every call shape functions-framework produces:
+``(cloud_event)``, ``(event, context)`` and a raw push body.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+from cievents import envelope, log
+from cievents.config import CommonSettings
+from cievents.envelope import Message
+from cievents.errors import (
+    CIEventsError,
+    PermanentError,
+    TransientError,
+    ValidationError,
+)
+from cievents.idempotency import Store, open_store
+from cievents.outbox import Outbox
+
+Outcome = Literal[
+    "acted", "skipped", "duplicate", "stale", "retried", "failed", "dead_lettered"
+]
+E = TypeVar("E")
+
+
+@dataclass
+class Result:
+    """What ``act`` reports. Returning None means ``Result("acted")``."""
+
+    outcome: Literal["acted", "skipped"] = "acted"
+    detail: str = ""
+    provider: str | None = None
+    operation: str | None = None
+
+
+def skipped(detail: str) -> Result:
+    return Result("skipped", detail)
+
+
+@dataclass
+class Context:
+    """Everything ``act`` may need besides the event, created per message."""
+
+    function: str
+    message: Message
+    settings: CommonSettings
+    _store_factory: Callable[[], Store]
+    provider: str | None = None
+    operation: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def store(self) -> Store:
+        return self._store_factory()
+
+    @property
+    def outbox(self) -> Outbox | None:
+        """The dry-run outbox when ``CIEVENTS_DRY_RUN`` is set, else None."""
+        return Outbox(self.settings.outbox_dir) if self.settings.dry_run else None
+
+    def state_key(self, *parts: object) -> str:
+        return ":".join([self.function, *(str(p) for p in parts)])
+
+
+@dataclass(frozen=True)
+class Processed:
+    """The handler's verdict on one message (returned by ``process`` for tests and the bus)."""
+
+    outcome: Outcome
+    reason: str = ""
+    message_id: str = ""
+
+
+def default_key(message: Message, event: Any) -> str | None:
+    """The vendor's delivery id when ingest set one, else the Pub/Sub message id."""
+    return message.attributes.get("delivery_id") or message.id
+
+
+def classify_exception(exc: BaseException) -> CIEventsError:
+    """Turn any exception into our taxonomy, without importing the SDKs that raise them."""
+    if isinstance(exc, CIEventsError):
+        return exc
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    module = type(exc).__module__
+    transient_names = {
+        "Timeout", "ConnectTimeout", "ReadTimeout", "ConnectionError", "TimeoutError",
+        "ServiceUnavailable", "InternalServerError", "TooManyRequests", "DeadlineExceeded",
+        "Aborted", "BadGateway", "GatewayTimeout", "RetryError", "ProtocolError",
+        "ChunkedEncodingError",
+    }
+    if names & transient_names:
+        return TransientError(f"{type(exc).__name__}: {log.mask(str(exc))[:300]}", reason="network")
+    code = getattr(exc, "code", None)
+    if module.startswith("google.api_core") and isinstance(code, int) and code >= 500:
+        return TransientError(f"{type(exc).__name__}: {log.mask(str(exc))[:300]}", status=code)
+    return PermanentError(
+        f"unexpected {type(exc).__name__}: {log.mask(str(exc))[:300]}", reason="unexpected"
+    )
+
+
+class _LazyStore:
+    def __init__(self, url: str | None, given: Store | None) -> None:
+        self._url = url
+        self._store = given
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Store:
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = open_store(self._url)
+        return self._store
+
+
+class PubSubFunction(Generic[E]):
+    """The decorated function: callable by functions-framework, testable via ``process``."""
+
+    def __init__(
+        self,
+        name: str,
+        act: Callable[[E, Context], Result | None],
+        *,
+        parse: Callable[[Message], E],
+        key: Callable[[Message, E], str | None],
+        accepts: Callable[[E], bool] | None,
+        settings: CommonSettings,
+        store: Store | None,
+    ) -> None:
+        self.name = name
+        self.act = act
+        self.parse = parse
+        self.key = key
+        self.accepts = accepts
+        self.settings = settings
+        self.store = _LazyStore(settings.store_url, store)
+        self.__name__ = act.__name__
+        self.__doc__ = act.__doc__
+
+    def __call__(self, *args: Any) -> None:
+        """The entry point: ack by returning, nack by raising a TransientError."""
+        result = self.process_call(*args)
+        if result.outcome == "retried":
+            raise TransientError(f"{self.name}: {result.reason}")
+
+    def process_call(self, *args: Any) -> Processed:
+        started = time.perf_counter()
+        try:
+            message = envelope.from_any(*args)
+        except ValidationError as exc:
+            with log.context(function=self.name):
+                return self._finish("failed", started, exc, message_id="")
+        return self.process(message, started)
+
+    def process(self, message: Message, started: float | None = None) -> Processed:
+        started = time.perf_counter() if started is None else started
+        with log.context(
+            function=self.name,
+            message_id=message.id,
+            delivery_attempt=message.delivery_attempt,
+            trace=message.attributes.get("trace_id"),
+        ):
+            return self._process(message, started)
+
+    def _process(self, message: Message, started: float) -> Processed:
+        try:
+            event = self.parse(message)
+        except CIEventsError as exc:
+            return self._permanent(message, started, exc)
+        except Exception as exc:  # noqa: BLE001 - a parser bug must not crash-loop
+            return self._permanent(message, started, classify_exception(exc), exc)
+        log.bind(
+            source=getattr(event, "source", None) or message.attributes.get("source"),
+            event=getattr(event, "event", None) or message.attributes.get("event"),
+            pipeline=getattr(event, "pipeline", None) or message.attributes.get("pipeline"),
+        )
+        if self.accepts is not None and not self.accepts(event):
+            return self._finish("skipped", started, reason="not for this function")
+        age = self._age(message)
+        if age is not None and age > self.settings.max_event_age_s:
+            return self._finish(
+                "stale",
+                started,
+                reason=f"published {age:.0f} s ago, over CIEVENTS_MAX_EVENT_AGE_S="
+                f"{self.settings.max_event_age_s:.0f}; acked without acting",
+            )
+        key = self.key(message, event)
+        claim = None
+        full_key = f"{self.name}:{key}" if key else None
+        if full_key:
+            try:
+                claim = self.store().claim(full_key, self.settings.lease_s)
+            except Exception as exc:  # noqa: BLE001 - a store outage is a retry, not a crash
+                return self._finish("retried", started, classify_exception(exc), transient=True)
+            if claim.status == "duplicate":
+                return self._finish("duplicate", started, reason=f"already handled ({key})")
+            if claim.status == "busy":
+                return self._finish(
+                    "retried", started, reason=f"another execution holds {key}", transient=True
+                )
+        ctx = Context(self.name, message, self.settings, self.store)
+        try:
+            result = self.act(event, ctx) or Result()
+        except BaseException as exc:
+            error = exc if isinstance(exc, CIEventsError) else classify_exception(exc)
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            # A ConfigError at run time is permanent: redelivery cannot fix a deploy.
+            if isinstance(error, TransientError):
+                if claim is not None and full_key:
+                    self._quietly(lambda: self.store().release(full_key, claim.token))
+                return self._finish(
+                    "retried", started, error, transient=True, ctx=ctx, original=exc
+                )
+            if claim is not None and full_key:
+                self._quietly(
+                    lambda: self.store().complete(full_key, claim.token, f"failed:{error.reason}")
+                )
+            return self._permanent(message, started, error, exc, ctx)
+        if claim is not None and full_key:
+            if not self.store().complete(full_key, claim.token, result.outcome):
+                log.logger.warning(
+                    "lease lost before completion: another execution took this message over",
+                    key=key,
+                )
+        return self._finish(
+            result.outcome,
+            started,
+            reason=result.detail,
+            ctx=ctx,
+            provider=result.provider,
+            operation=result.operation,
+        )
+
+    @staticmethod
+    def _age(message: Message) -> float | None:
+        if message.publish_time is None:
+            return None
+        return (envelope.now_utc() - message.publish_time).total_seconds()
+
+    @staticmethod
+    def _quietly(action: Callable[[], object]) -> None:
+        try:
+            action()
+        except Exception as exc:  # noqa: BLE001 - the lease expiry covers a failed release
+            log.logger.warning("idempotency store update failed", error=type(exc).__name__)
+
+    def _permanent(
+        self,
+        message: Message,
+        started: float,
+        error: CIEventsError,
+        original: BaseException | None = None,
+        ctx: Context | None = None,
+    ) -> Processed:
+        target = self.settings.dead_letter
+        if target:
+            try:
+                from cievents.publish import publisher_for
+
+                attributes = dict(message.attributes)
+                attributes.update(
+                    cievents_function=self.name,
+                    cievents_reason=error.reason,
+                    cievents_error=log.mask(error.message)[:1000],
+                    cievents_message_id=message.id,
+                )
+                publisher_for(target).publish(message.data, attributes)
+            except Exception as exc:  # noqa: BLE001
+                return self._finish(
+                    "retried",
+                    started,
+                    classify_exception(exc),
+                    transient=True,
+                    reason=f"dead-letter publish to {target} failed; will retry",
+                )
+            return self._finish("dead_lettered", started, error, ctx=ctx, original=original)
+        return self._finish("failed", started, error, ctx=ctx, original=original)
+
+    def _finish(
+        self,
+        outcome: Outcome,
+        started: float,
+        error: CIEventsError | None = None,
+        *,
+        reason: str = "",
+        transient: bool = False,
+        ctx: Context | None = None,
+        provider: str | None = None,
+        operation: str | None = None,
+        original: BaseException | None = None,
+        message_id: str | None = None,
+    ) -> Processed:
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        what_next = {
+            "acted": "done",
+            "skipped": "acked without acting",
+            "duplicate": "acked: already handled",
+            "stale": "acked without acting",
+            "retried": "raised so Pub/Sub redelivers",
+            "failed": "acked: retrying cannot help",
+            "dead_lettered": "republished to the dead-letter topic and acked",
+        }[outcome]
+        text = reason or (error.message if error else "")
+        fields: dict[str, Any] = {
+            "outcome": outcome,
+            "duration_ms": duration_ms,
+            "provider": provider or (ctx.provider if ctx else None),
+            "operation": operation or (ctx.operation if ctx else None),
+            "next": what_next,
+        }
+        if ctx is not None and ctx.fields:
+            fields.update(ctx.fields)
+        if error is not None:
+            fields["reason"] = error.reason
+            fields["error"] = error.message
+        elif reason:
+            fields["reason"] = reason
+        if message_id is not None:
+            fields["message_id"] = message_id or "unknown"
+        message = f"{self.name}: {outcome}" + (f": {text}" if text else "")
+        if outcome in ("failed", "dead_lettered"):
+            unexpected = error is not None and error.reason == "unexpected"
+            log.logger.error(message, original if unexpected else None, **fields)
+        elif outcome in ("retried", "stale"):
+            log.logger.warning(message, **fields)
+        else:
+            log.logger.info(message, **fields)
+        mid = str(log.current_context().get("message_id") or message_id or "")
+        return Processed(outcome, text, mid)
+
+
+def pubsub_function(
+    name: str,
+    *,
+    parse: Callable[[Message], Any] | None = None,
+    key: Callable[[Message, Any], str | None] = default_key,
+    accepts: Callable[[Any], bool] | None = None,
+    settings: CommonSettings | None = None,
+    store: Store | None = None,
+) -> Callable[[Callable[[Any, Context], Result | None]], PubSubFunction[Any]]:
+    """Wrap ``act`` with the handler policy. Settings are read now, at cold start."""
+    resolved = settings or CommonSettings.from_env()
+    log.register_secrets_from_env()
+    if parse is None:
+        from cievents.sources import parse_message
+
+        parse = parse_message
+
+    def decorate(act: Callable[[Any, Context], Result | None]) -> PubSubFunction[Any]:
+        return PubSubFunction(
+            name, act, parse=parse, key=key, accepts=accepts, settings=resolved, store=store
+        )
+
+    return decorate

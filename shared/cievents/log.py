@@ -1,0 +1,202 @@
+"""Structured logging that Cloud Logging understands, and that never leaks a secret.
+
+One JSON object per line on stdout: ``severity``, ``message``, ``time``, the
+trace field (``logging.googleapis.com/trace``) and labels
+(``logging.googleapis.com/labels``), plus the per-message context set by the
+handler (function, message id, source, event, pipeline) in every line.
+Errors carry ``stack_trace`` so Error Reporting picks them up.
+
+Why our own and not the ``logging`` module: the handler needs per-request
+fields that survive across threads (contextvars), every line must pass
+through the masker, and import cost matters at cold start.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import os
+import re
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+_context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "cievents_log_context", default={}
+)
+
+MASK = "[REDACTED]"
+
+# Shapes that are secrets wherever they appear, whatever variable they came from.
+_TOKEN_SHAPES = re.compile(
+    r"(?:"
+    r"gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,}"
+    r"|glpat-[A-Za-z0-9_\-]{20,}"
+    r"|xox[abposr]-[A-Za-z0-9-]{10,}"
+    r"|bk(?:aj|ua|ct)_[A-Za-z0-9]{20,}"
+    r"|AKIA[0-9A-Z]{16}"
+    r"|hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]+"
+    r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
+    r"|(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"
+    r")"
+)
+_SECRET_KEYS = re.compile(
+    r"(?i)(?:token|secret|password|passwd|authorization|api[_-]?key|private[_-]?key|signature)"
+)
+_SECRET_ENV = re.compile(r"(?i)(?:TOKEN|SECRET|PASSWORD|PRIVATE_KEY|API_KEY|WEBHOOK_URL)")
+
+
+class _Masker:
+    """Replaces configured secret values and token shapes with ``[REDACTED]``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+
+    def add(self, values: Iterable[str]) -> None:
+        with self._lock:
+            for value in values:
+                # Very short values would mask ordinary words; real secrets are longer.
+                if value and len(value) >= 6:
+                    self._values.add(value)
+            self._pattern = (
+                re.compile(
+                    "|".join(re.escape(v) for v in sorted(self._values, key=len, reverse=True))
+                )
+                if self._values
+                else None
+            )
+
+    def mask(self, text: str) -> str:
+        pattern = self._pattern
+        if pattern is not None:
+            text = pattern.sub(MASK, text)
+        return _TOKEN_SHAPES.sub(MASK, text)
+
+
+_masker = _Masker()
+
+
+def register_secrets(*values: str) -> None:
+    """Mask these exact values in every log line from now on."""
+    expanded: list[str] = []
+    for value in values:
+        expanded.append(value)
+        # Secrets lists (rotation) arrive comma-separated: mask each member too.
+        expanded.extend(part.strip() for part in value.split(","))
+    _masker.add(expanded)
+
+
+def register_secrets_from_env(environ: Mapping[str, str] | None = None) -> None:
+    """Mask the value of every environment variable whose name says it is a secret."""
+    env = os.environ if environ is None else environ
+    register_secrets(*(v for k, v in env.items() if _SECRET_ENV.search(k)))
+
+
+def mask(text: str) -> str:
+    """Return ``text`` with every known secret and token shape replaced."""
+    return _masker.mask(text)
+
+
+def _scrub(value: Any, key: str = "") -> Any:
+    if key and _SECRET_KEYS.search(key) and isinstance(value, str | bytes) and value:
+        return MASK
+    if isinstance(value, str):
+        return _masker.mask(value)
+    if isinstance(value, Mapping):
+        return {str(k): _scrub(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_scrub(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return _masker.mask(str(value))
+
+
+@contextmanager
+def context(**fields: Any) -> Iterator[None]:
+    """Add fields to every log line written inside this block (and its threads)."""
+    merged = {**_context.get(), **{k: v for k, v in fields.items() if v is not None}}
+    token = _context.set(merged)
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def bind(**fields: Any) -> None:
+    """Add fields to the current context without a block (handler-internal use)."""
+    _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
+
+
+def current_context() -> Mapping[str, Any]:
+    return _context.get()
+
+
+class Logger:
+    """Writes one JSON object per line. Thread-safe; cheap when nothing is logged."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream if self._stream is not None else sys.stdout
+
+    def set_stream(self, stream: TextIO | None) -> None:
+        self._stream = stream
+
+    def log(self, severity: str, message: str, exc: BaseException | None = None, **fields: Any) -> None:
+        ctx = dict(_context.get())
+        record: dict[str, Any] = {
+            "severity": severity,
+            "message": message,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
+        }
+        trace = ctx.pop("trace", None)
+        project = os.environ.get("GOOGLE_CLOUD_PROJECT")
+        if trace:
+            record["logging.googleapis.com/trace"] = (
+                f"projects/{project}/traces/{trace}" if project else str(trace)
+            )
+        labels = {
+            k: str(ctx[k]) for k in ("function", "source", "event", "pipeline") if ctx.get(k)
+        }
+        if labels:
+            record["logging.googleapis.com/labels"] = labels
+        record.update(ctx)
+        record.update(fields)
+        if exc is not None:
+            record["error_type"] = type(exc).__name__
+            record["stack_trace"] = "".join(
+                traceback.format_exception(type(exc), exc, exc.__traceback__)
+            )
+            if severity in ("ERROR", "CRITICAL"):
+                record["@type"] = (
+                    "type.googleapis.com/google.devtools.clouderrorreporting.v1beta1.ReportedErrorEvent"
+                )
+        line = json.dumps(_scrub(record), ensure_ascii=False, default=str)
+        with self._lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def debug(self, message: str, **fields: Any) -> None:
+        if os.environ.get("CIEVENTS_DEBUG"):
+            self.log("DEBUG", message, **fields)
+
+    def info(self, message: str, **fields: Any) -> None:
+        self.log("INFO", message, **fields)
+
+    def warning(self, message: str, **fields: Any) -> None:
+        self.log("WARNING", message, **fields)
+
+    def error(self, message: str, exc: BaseException | None = None, **fields: Any) -> None:
+        self.log("ERROR", message, exc, **fields)
+
+
+logger = Logger()
