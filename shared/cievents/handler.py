@@ -43,9 +43,7 @@ from cievents.errors import (
 from cievents.idempotency import Store, open_store
 from cievents.outbox import Outbox
 
-Outcome = Literal[
-    "acted", "skipped", "duplicate", "stale", "retried", "failed", "dead_lettered"
-]
+Outcome = Literal["acted", "skipped", "duplicate", "stale", "retried", "failed", "dead_lettered"]
 E = TypeVar("E")
 
 
@@ -109,9 +107,20 @@ def classify_exception(exc: BaseException) -> CIEventsError:
     names = {cls.__name__ for cls in type(exc).__mro__}
     module = type(exc).__module__
     transient_names = {
-        "Timeout", "ConnectTimeout", "ReadTimeout", "ConnectionError", "TimeoutError",
-        "ServiceUnavailable", "InternalServerError", "TooManyRequests", "DeadlineExceeded",
-        "Aborted", "BadGateway", "GatewayTimeout", "RetryError", "ProtocolError",
+        "Timeout",
+        "ConnectTimeout",
+        "ReadTimeout",
+        "ConnectionError",
+        "TimeoutError",
+        "ServiceUnavailable",
+        "InternalServerError",
+        "TooManyRequests",
+        "DeadlineExceeded",
+        "Aborted",
+        "BadGateway",
+        "GatewayTimeout",
+        "RetryError",
+        "ProtocolError",
         "ChunkedEncodingError",
     }
     if names & transient_names:
@@ -192,7 +201,7 @@ class PubSubFunction(Generic[E]):
             event = self.parse(message)
         except CIEventsError as exc:
             return self._permanent(message, started, exc)
-        except Exception as exc:  # noqa: BLE001 - a parser bug must not crash-loop
+        except Exception as exc:
             return self._permanent(message, started, classify_exception(exc), exc)
         log.bind(
             source=getattr(event, "source", None) or message.attributes.get("source"),
@@ -215,7 +224,7 @@ class PubSubFunction(Generic[E]):
         if full_key:
             try:
                 claim = self.store().claim(full_key, self.settings.lease_s)
-            except Exception as exc:  # noqa: BLE001 - a store outage is a retry, not a crash
+            except Exception as exc:
                 return self._finish("retried", started, classify_exception(exc), transient=True)
             if claim.status == "duplicate":
                 return self._finish("duplicate", started, reason=f"already handled ({key})")
@@ -242,12 +251,14 @@ class PubSubFunction(Generic[E]):
                     lambda: self.store().complete(full_key, claim.token, f"failed:{error.reason}")
                 )
             return self._permanent(message, started, error, exc, ctx)
-        if claim is not None and full_key:
-            if not self.store().complete(full_key, claim.token, result.outcome):
-                log.logger.warning(
-                    "lease lost before completion: another execution took this message over",
-                    key=key,
-                )
+        if (
+            claim is not None
+            and full_key
+            and not self.store().complete(full_key, claim.token, result.outcome)
+        ):
+            log.logger.warning(
+                "lease lost before completion: another execution took this message over", key=key
+            )
         return self._finish(
             result.outcome,
             started,
@@ -267,7 +278,7 @@ class PubSubFunction(Generic[E]):
     def _quietly(action: Callable[[], object]) -> None:
         try:
             action()
-        except Exception as exc:  # noqa: BLE001 - the lease expiry covers a failed release
+        except Exception as exc:
             log.logger.warning("idempotency store update failed", error=type(exc).__name__)
 
     def _permanent(
@@ -291,7 +302,7 @@ class PubSubFunction(Generic[E]):
                     cievents_message_id=message.id,
                 )
                 publisher_for(target).publish(message.data, attributes)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 return self._finish(
                     "retried",
                     started,

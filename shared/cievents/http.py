@@ -92,7 +92,7 @@ def error_for(response: requests.Response, what: str) -> CIEventsError | None:
 def _short_detail(response: requests.Response) -> str:
     try:
         text = response.text
-    except Exception:  # noqa: BLE001 - a body we cannot decode adds nothing
+    except Exception:
         return ""
     text = " ".join(text.split())[:200]
     return f": {text}" if text else ""

@@ -23,10 +23,12 @@ import time
 import traceback
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from types import MappingProxyType
 from typing import Any, TextIO
 
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 _context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
-    "cievents_log_context", default={}
+    "cievents_log_context", default=_EMPTY
 )
 
 MASK = "[REDACTED]"
@@ -151,7 +153,9 @@ class Logger:
     def set_stream(self, stream: TextIO | None) -> None:
         self._stream = stream
 
-    def log(self, severity: str, message: str, exc: BaseException | None = None, **fields: Any) -> None:
+    def log(
+        self, severity: str, message: str, exc: BaseException | None = None, **fields: Any
+    ) -> None:
         ctx = dict(_context.get())
         record: dict[str, Any] = {
             "severity": severity,
@@ -164,9 +168,7 @@ class Logger:
             record["logging.googleapis.com/trace"] = (
                 f"projects/{project}/traces/{trace}" if project else str(trace)
             )
-        labels = {
-            k: str(ctx[k]) for k in ("function", "source", "event", "pipeline") if ctx.get(k)
-        }
+        labels = {k: str(ctx[k]) for k in ("function", "source", "event", "pipeline") if ctx.get(k)}
         if labels:
             record["logging.googleapis.com/labels"] = labels
         record.update(ctx)

@@ -36,7 +36,9 @@ class Outbox:
         }
         self.directory.mkdir(parents=True, exist_ok=True)
         line = log.mask(json.dumps(entry, sort_keys=True, default=str)) + "\n"
-        fd = os.open(self.directory / f"{sink}.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(
+            self.directory / f"{sink}.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
+        )
         try:
             os.write(fd, line.encode("utf-8"))
         finally:

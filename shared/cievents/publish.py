@@ -69,7 +69,9 @@ class HttpBusPublisher:
         try:
             response = requests.post(self.url, json=body, timeout=(2, PUBLISH_TIMEOUT_S))
         except requests.RequestException as exc:
-            raise TransientError(f"local bus unreachable at {self.url}: {type(exc).__name__}") from None
+            raise TransientError(
+                f"local bus unreachable at {self.url}: {type(exc).__name__}"
+            ) from None
         if response.status_code >= 300:
             raise TransientError(f"local bus answered {response.status_code}")
         return str(response.json().get("messageId", ""))

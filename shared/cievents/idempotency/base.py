@@ -93,7 +93,9 @@ def key_id(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def decide(existing: Record | None, now: float) -> Literal["create", "duplicate", "busy", "take_over"]:
+def decide(
+    existing: Record | None, now: float
+) -> Literal["create", "duplicate", "busy", "take_over"]:
     """The claim decision, the same for every backend."""
     if existing is None or existing.expires_at <= now:
         return "create" if existing is None else "take_over"
@@ -110,7 +112,9 @@ class Store(Protocol):
 
     def claim(self, key: str, lease_s: float = DEFAULT_LEASE_S) -> Claim: ...
 
-    def complete(self, key: str, token: str, result: str = "", ttl_s: float = DEFAULT_DONE_TTL_S) -> bool: ...
+    def complete(
+        self, key: str, token: str, result: str = "", ttl_s: float = DEFAULT_DONE_TTL_S
+    ) -> bool: ...
 
     def release(self, key: str, token: str) -> bool: ...
 

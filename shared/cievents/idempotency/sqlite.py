@@ -74,7 +74,13 @@ class SQLiteStore:
         if row is None:
             return None
         return Record.from_dict(
-            dict(zip(("key", "status", "owner", "lease_until", "expires_at", "result"), row, strict=True))
+            dict(
+                zip(
+                    ("key", "status", "owner", "lease_until", "expires_at", "result"),
+                    row,
+                    strict=True,
+                )
+            )
         )
 
     def claim(self, key: str, lease_s: float = DEFAULT_LEASE_S) -> Claim:

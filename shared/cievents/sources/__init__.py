@@ -44,7 +44,7 @@ def module_for(source: str) -> SourceModule:
         raise ValidationError(
             f"unknown source {source!r} (known: {', '.join(SOURCES)})", reason="unknown_source"
         ) from None
-    module: SourceModule = importlib.import_module(name)  # type: ignore[assignment]
+    module: SourceModule = importlib.import_module(name)
     return module
 
 
@@ -73,7 +73,10 @@ def detect_source(body: Mapping[str, Any], headers: Mapping[str, str] | None = N
         return "gitlab"
     event = body.get("event") or body.get("event_type")
     if isinstance(event, str) and (
-        "build" in body or "job" in body or "agent" in body or event == "ping"
+        "build" in body
+        or "job" in body
+        or "agent" in body
+        or event == "ping"
         or event.split(".", 1)[0] in ("build", "job", "agent", "cluster_token")
     ):
         return "buildkite"
@@ -83,7 +86,7 @@ def detect_source(body: Mapping[str, Any], headers: Mapping[str, str] | None = N
             return "bitbucket"
         if "full_name" in repo or "html_url" in repo or "zen" in body or "hook" in body:
             return "github"
-    if "pullrequest" in body or "push" in body and "actor" in body:
+    if "pullrequest" in body or ("push" in body and "actor" in body):
         return "bitbucket"
     if "zen" in body or "hook_id" in body:
         return "github"

@@ -53,7 +53,10 @@ def _author(build: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """(name, email) from ``author``, which may be an object or a bare e-mail."""
     author = build.get("author")
     if isinstance(author, str):
-        return (author.split("@", 1)[0] if "@" in author else author, author if "@" in author else None)
+        return (
+            author.split("@", 1)[0] if "@" in author else author,
+            author if "@" in author else None,
+        )
     if isinstance(author, Mapping):
         name = author.get("name") or author.get("username")
         email = author.get("email")
@@ -223,14 +226,18 @@ def normalize(body: Mapping[str, Any], event: str, headers: Mapping[str, str]) -
     elif family == "build":
         build = body.get("build")
         if not isinstance(build, Mapping):
-            raise ValidationError(f"{event}: 'build' is missing or not an object", reason="bad_field")
+            raise ValidationError(
+                f"{event}: 'build' is missing or not an object", reason="bad_field"
+            )
         result = _build_event(body, event, build)
     elif family == "job":
         job = body.get("job")
         if not isinstance(job, Mapping):
             raise ValidationError(f"{event}: 'job' is missing or not an object", reason="bad_field")
         if not isinstance(body.get("build"), Mapping):
-            raise ValidationError(f"{event}: 'build' is missing or not an object", reason="bad_field")
+            raise ValidationError(
+                f"{event}: 'build' is missing or not an object", reason="bad_field"
+            )
         result = _job_event(body, event, job)
     else:
         result = OtherEvent(source="buildkite", event=event, raw=body)

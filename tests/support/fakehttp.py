@@ -1,0 +1,184 @@
+"""A base for fakes that speak a vendor's HTTP API on loopback.
+
+Tests point the *real* client (slack_sdk, jira, requests, google-cloud-*) at
+``server.url`` and assert on ``server.requests``, the bodies actually sent.
+
+    server = FakeServer()
+    @server.route("POST", "/api/chat.postMessage")
+    def post(req: Request) -> Reply:
+        return Reply(200, {"ok": True, "ts": "1.0"})
+    with server:
+        ...
+
+Routes match the method and a regex on the path (query string excluded);
+``server.queue(...)`` makes the next matching call answer a scripted reply
+(429, 500, a timeout) before falling back to the handler.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    match: re.Match[str] | None = None
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+    def form(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(self.body.decode("utf-8")).items()}
+
+    def data(self) -> dict[str, Any]:
+        """JSON or form body, whichever the client sent."""
+        ctype = self.headers.get("content-type", "")
+        if "json" in ctype:
+            loaded = self.json()
+            return loaded if isinstance(loaded, dict) else {"_": loaded}
+        return self.form() if self.body else {}
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    raw: bytes | None = None
+
+
+Handler = Callable[[Request], Reply]
+
+
+class FakeServer:
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self._queued: list[tuple[str, re.Pattern[str], Reply]] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- configuration -------------------------------------------------------------
+    def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self._routes.append((method.upper(), re.compile(pattern + r"\Z"), handler))
+            return handler
+
+        return register
+
+    def queue(self, method: str, pattern: str, reply: Reply) -> None:
+        with self._lock:
+            self._queued.append((method.upper(), re.compile(pattern + r"\Z"), reply))
+
+    def calls(self, method: str | None = None, pattern: str | None = None) -> list[Request]:
+        regex = re.compile(pattern + r"\Z") if pattern else None
+        with self._lock:
+            return [
+                r
+                for r in self.requests
+                if (method is None or r.method == method.upper())
+                and (regex is None or regex.match(r.path))
+            ]
+
+    # -- lifecycle ---------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "server not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> FakeServer:
+        fake = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                request = Request(
+                    self.command,
+                    parts.path,
+                    parse_qs(parts.query),
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                )
+                reply = fake._dispatch(request)
+                if reply.delay_s:
+                    time.sleep(reply.delay_s)
+                if reply.raw is not None:
+                    payload = reply.raw
+                    ctype = reply.headers.get("Content-Type", "text/plain")
+                elif reply.body is None:
+                    payload = b""
+                    ctype = "application/json"
+                elif isinstance(reply.body, (bytes, str)):
+                    payload = reply.body.encode() if isinstance(reply.body, str) else reply.body
+                    ctype = reply.headers.get("Content-Type", "text/plain; charset=utf-8")
+                else:
+                    payload = json.dumps(reply.body).encode()
+                    ctype = "application/json; charset=utf-8"
+                try:
+                    self.send_response(reply.status)
+                    headers = {"Content-Type": ctype, **reply.headers}
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- dispatch ----------------------------------------------------------------
+    def _dispatch(self, request: Request) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+            for index, (method, pattern, reply) in enumerate(self._queued):
+                if method == request.method and pattern.match(request.path):
+                    del self._queued[index]
+                    return reply
+        for method, pattern, handler in self._routes:
+            match = pattern.match(request.path)
+            if method == request.method and match:
+                request.match = match
+                return handler(request)
+        return Reply(404, {"message": f"fake: no route for {request.method} {request.path}"})
