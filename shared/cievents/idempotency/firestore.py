@@ -1,0 +1,147 @@
+"""Firestore store: the cloud default.
+
+A claim is a ``create`` that fails when the document exists (so two
+executions can never both create it); take-over, completion and release run
+in transactions that re-read the record and check the owner token, so an
+execution whose lease expired cannot overwrite or delete its successor's
+claim. Documents are named by a hash of the key (Firestore ids forbid ``/``);
+the key itself is kept as a field for people reading the collection.
+A TTL policy on ``expires_at_ts`` may sweep old records, but expiry is always
+checked in code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from cievents.errors import TransientError
+from cievents.idempotency.base import (
+    DEFAULT_DONE_TTL_S,
+    DEFAULT_LEASE_S,
+    Claim,
+    Clock,
+    Record,
+    State,
+    decide,
+    key_id,
+    new_token,
+    wall_clock,
+)
+
+
+class FirestoreStore:
+    def __init__(
+        self,
+        collection: str = "cievents",
+        client: Any = None,
+        clock: Clock = wall_clock,
+    ) -> None:
+        from google.cloud import firestore
+
+        self._firestore = firestore
+        self._client = client or firestore.Client()
+        self._claims = self._client.collection(f"{collection}_claims")
+        self._states = self._client.collection(f"{collection}_state")
+        self._clock = clock
+
+    def _data(self, record: Record) -> dict[str, Any]:
+        data = record.to_dict()
+        data["expires_at_ts"] = datetime.fromtimestamp(record.expires_at, UTC)
+        return data
+
+    def claim(self, key: str, lease_s: float = DEFAULT_LEASE_S) -> Claim:
+        from google.api_core import exceptions as gexc
+
+        ref = self._claims.document(key_id(key))
+        now = self._clock()
+        token = new_token()
+        record = Record(key, "in_progress", token, now + lease_s, now + lease_s)
+        try:
+            ref.create(self._data(record))
+            return Claim(key, "claimed", token)
+        except gexc.AlreadyExists:
+            pass
+        except gexc.GoogleAPICallError as exc:
+            raise TransientError(f"Firestore claim failed: {type(exc).__name__}") from None
+
+        outcome: dict[str, str] = {}
+
+        @self._firestore.transactional
+        def take_over(transaction: Any) -> None:
+            snapshot = ref.get(transaction=transaction)
+            existing = Record.from_dict(snapshot.to_dict() or {}) if snapshot.exists else None
+            current = self._clock()
+            decision = decide(existing, current)
+            outcome["decision"] = decision
+            if decision in ("create", "take_over"):
+                fresh = Record(key, "in_progress", token, current + lease_s, current + lease_s)
+                transaction.set(ref, self._data(fresh))
+
+        try:
+            take_over(self._client.transaction())
+        except gexc.GoogleAPICallError as exc:
+            raise TransientError(f"Firestore claim failed: {type(exc).__name__}") from None
+        decision = outcome.get("decision", "busy")
+        if decision in ("duplicate", "busy"):
+            return Claim(key, decision)  # type: ignore[arg-type]
+        return Claim(key, "claimed", token, taken_over=decision == "take_over")
+
+    def _owned_change(self, key: str, token: str, done: Record | None) -> bool:
+        """Complete (``done`` given) or release (``done`` None) if ``token`` owns the claim."""
+        ref = self._claims.document(key_id(key))
+        result = {"ok": False}
+
+        @self._firestore.transactional
+        def change(transaction: Any) -> None:
+            result["ok"] = False  # the transaction may be retried: decide afresh each attempt
+            snapshot = ref.get(transaction=transaction)
+            if not snapshot.exists:
+                return
+            record = Record.from_dict(snapshot.to_dict() or {})
+            if record.owner != token or record.status != "in_progress":
+                return
+            if done is None:
+                transaction.delete(ref)
+            else:
+                transaction.set(ref, self._data(done))
+            result["ok"] = True
+
+        change(self._client.transaction())
+        return result["ok"]
+
+    def complete(
+        self, key: str, token: str, result: str = "", ttl_s: float = DEFAULT_DONE_TTL_S
+    ) -> bool:
+        now = self._clock()
+        return self._owned_change(key, token, Record(key, "done", token, now, now + ttl_s, result))
+
+    def release(self, key: str, token: str) -> bool:
+        return self._owned_change(key, token, None)
+
+    def get_state(self, key: str) -> State:
+        snapshot = self._states.document(key_id(key)).get()
+        if not snapshot.exists:
+            return State()
+        data = snapshot.to_dict() or {}
+        return State(dict(data.get("value") or {}), int(data.get("version", 0)))
+
+    def set_state(
+        self, key: str, value: Mapping[str, Any], expected_version: int | None = None
+    ) -> bool:
+        ref = self._states.document(key_id(key))
+        result = {"ok": False}
+
+        @self._firestore.transactional
+        def write(transaction: Any) -> None:
+            result["ok"] = False  # the transaction may be retried: decide afresh each attempt
+            snapshot = ref.get(transaction=transaction)
+            current = int((snapshot.to_dict() or {}).get("version", 0)) if snapshot.exists else 0
+            if expected_version is not None and current != expected_version:
+                return
+            transaction.set(ref, {"key": key, "value": dict(value), "version": current + 1})
+            result["ok"] = True
+
+        write(self._client.transaction())
+        return result["ok"]
