@@ -77,7 +77,7 @@ def parse_time(value: Any) -> datetime | None:
     # Pub/Sub sends nanoseconds; Python keeps microseconds.
     if "." in text:
         head, _, rest = text.partition(".")
-        digits = "".join(ch for ch in rest if ch.isdigit())
+        digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
         zone = rest[len(digits) :]
         text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
     try:

@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar, cast
 
 from cievents import envelope, log
 from cievents.config import CommonSettings
@@ -366,6 +366,20 @@ class PubSubFunction(Generic[E]):
         return Processed(outcome, text, mid)
 
 
+class EntryPoint(Protocol):
+    """What ``pubsub_function`` returns: a plain function (functions-framework insists on
+    ``types.FunctionType``) that also exposes the handler for tests and the local bus."""
+
+    __name__: str
+    handler: PubSubFunction[Any]
+
+    def __call__(self, *args: Any) -> None: ...
+
+    def process(self, message: Message, started: float | None = None) -> Processed: ...
+
+    def process_call(self, *args: Any) -> Processed: ...
+
+
 def pubsub_function(
     name: str,
     *,
@@ -374,7 +388,7 @@ def pubsub_function(
     accepts: Callable[[Any], bool] | None = None,
     settings: CommonSettings | None = None,
     store: Store | None = None,
-) -> Callable[[Callable[[Any, Context], Result | None]], PubSubFunction[Any]]:
+) -> Callable[[Callable[[Any, Context], Result | None]], EntryPoint]:
     """Wrap ``act`` with the handler policy. Settings are read now, at cold start."""
     resolved = settings or CommonSettings.from_env()
     log.register_secrets_from_env()
@@ -383,9 +397,21 @@ def pubsub_function(
 
         parse = parse_message
 
-    def decorate(act: Callable[[Any, Context], Result | None]) -> PubSubFunction[Any]:
-        return PubSubFunction(
+    def decorate(act: Callable[[Any, Context], Result | None]) -> EntryPoint:
+        handler: PubSubFunction[Any] = PubSubFunction(
             name, act, parse=parse, key=key, accepts=accepts, settings=resolved, store=store
         )
+
+        def entry(*args: Any) -> None:
+            handler(*args)
+
+        entry.__name__ = act.__name__
+        entry.__qualname__ = act.__qualname__
+        entry.__doc__ = act.__doc__
+        entry.__module__ = act.__module__
+        setattr(entry, "handler", handler)  # noqa: B010 - attributes on a function object
+        setattr(entry, "process", handler.process)  # noqa: B010
+        setattr(entry, "process_call", handler.process_call)  # noqa: B010
+        return cast(EntryPoint, entry)
 
     return decorate

@@ -1,0 +1,131 @@
+"""HttpClient against a real local server: timeouts, Retry-After, classification, dry run."""
+
+from __future__ import annotations
+
+import pytest
+
+from cievents.errors import RateLimitedError, RejectedError, TransientError, UnknownTargetError
+from cievents.http import HttpClient, RetryPolicy, retry_after_seconds
+from cievents.outbox import Outbox
+from tests.support.fakehttp import FakeServer, Reply
+
+
+@pytest.fixture
+def server() -> FakeServer:
+    fake = FakeServer()
+
+    @fake.route("POST", "/ok")
+    def ok(_: object) -> Reply:
+        return Reply(201, {"id": 1})
+
+    with fake:
+        yield fake
+
+
+def client(server: FakeServer, sleeps: list[float], **policy: float) -> HttpClient:
+    return HttpClient(
+        sink="test",
+        base_url=server.url,
+        policy=RetryPolicy(**policy),  # type: ignore[arg-type]
+        sleep=sleeps.append,
+        read_timeout=0.5,
+    )
+
+
+def test_success_and_body(server: FakeServer) -> None:
+    response = client(server, []).post("/ok", json_body={"a": 1})
+    assert response.status_code == 201 and server.requests[0].json() == {"a": 1}
+
+
+def test_5xx_is_retried_then_succeeds(server: FakeServer) -> None:
+    sleeps: list[float] = []
+    server.queue("POST", "/ok", Reply(502, "bad gateway"))
+    assert client(server, sleeps).post("/ok").status_code == 201
+    assert len(server.requests) == 2 and len(sleeps) == 1
+
+
+def test_retry_after_is_honoured_when_short(server: FakeServer) -> None:
+    sleeps: list[float] = []
+    server.queue("POST", "/ok", Reply(429, {"error": "slow down"}, {"Retry-After": "2"}))
+    assert client(server, sleeps).post("/ok").status_code == 201
+    assert sleeps == [2.0]
+
+
+def test_long_retry_after_goes_back_to_pubsub(server: FakeServer) -> None:
+    sleeps: list[float] = []
+    server.queue("POST", "/ok", Reply(429, {}, {"Retry-After": "120"}))
+    with pytest.raises(RateLimitedError) as info:
+        client(server, sleeps).post("/ok")
+    assert info.value.retry_after == 120.0 and sleeps == []
+
+
+def test_persistent_5xx_becomes_transient(server: FakeServer) -> None:
+    for _ in range(3):
+        server.queue("POST", "/ok", Reply(503, "down"))
+    with pytest.raises(TransientError) as info:
+        client(server, [], retries=2).post("/ok")
+    assert info.value.status == 503 and len(server.requests) == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(400, RejectedError), (401, RejectedError), (404, UnknownTargetError), (422, RejectedError)],
+)
+def test_4xx_is_permanent_and_not_retried(server: FakeServer, status: int, error: type) -> None:
+    server.queue("POST", "/ok", Reply(status, {"message": "no"}))
+    with pytest.raises(error):
+        client(server, []).post("/ok")
+    assert len(server.requests) == 1
+
+
+def test_github_style_rate_limit_403(server: FakeServer) -> None:
+    server.queue(
+        "POST",
+        "/ok",
+        Reply(
+            403,
+            {"message": "API rate limit exceeded"},
+            {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "9999999999"},
+        ),
+    )
+    with pytest.raises(RateLimitedError):
+        client(server, []).post("/ok")
+
+
+def test_timeout_is_transient(server: FakeServer) -> None:
+    for _ in range(2):
+        server.queue("POST", "/ok", Reply(200, {}, delay_s=1.5))
+    with pytest.raises(TransientError, match="no answer"):
+        client(server, [], retries=1).post("/ok")
+
+
+def test_connection_refused_is_transient() -> None:
+    http = HttpClient(sink="test", base_url="http://127.0.0.1:9", policy=RetryPolicy(retries=0))
+    with pytest.raises(TransientError):
+        http.get("/")
+
+
+def test_dry_run_records_instead_of_sending(tmp_path: object, server: FakeServer) -> None:
+    outbox = Outbox(str(tmp_path))
+    http = HttpClient(
+        sink="github", base_url=server.url, outbox=outbox, dry_run_answer=lambda m, u, b: {"id": 99}
+    )
+    response = http.post("/repos/o/r/statuses/abc", json_body={"state": "success"})
+    assert response.json() == {"id": 99} and server.requests == []
+    (entry,) = outbox.read("github")
+    assert entry["sink"] == "github" and entry["method"] == "POST"
+    assert entry["url"].endswith("/repos/o/r/statuses/abc") and entry["body"] == {
+        "state": "success"
+    }
+
+
+def test_retry_after_parsing() -> None:
+    assert retry_after_seconds({"Retry-After": "7"}) == 7.0
+    assert (
+        retry_after_seconds({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, now=1445412470) == 10
+    )
+    assert (
+        retry_after_seconds({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "110"}, now=100)
+        == 10
+    )
+    assert retry_after_seconds({}) is None

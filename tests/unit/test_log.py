@@ -1,0 +1,72 @@
+"""Log lines are Cloud Logging JSON and never carry a secret in clear text."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from cievents import log
+from tests.conftest import CapturedLog
+
+# Synthetic, format-shaped values built at test time: not real credentials.
+GH_TOKEN = "ghp_" + "A1b2C3d4" * 4 + "zz"
+SLACK_HOOK = "https://hooks.slack.com/services/T000/B000/" + "x" * 24
+
+
+def test_line_shape(captured_log: CapturedLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "proj")
+    with log.context(function="slack_notify", source="buildkite", trace="abc123", message_id="9"):
+        log.logger.info("posted", channel="C1")
+    (line,) = captured_log.lines
+    assert line["severity"] == "INFO" and line["message"] == "posted"
+    assert line["logging.googleapis.com/trace"] == "projects/proj/traces/abc123"
+    assert line["logging.googleapis.com/labels"] == {
+        "function": "slack_notify",
+        "source": "buildkite",
+    }
+    assert line["message_id"] == "9" and line["channel"] == "C1"
+
+
+def test_context_is_per_thread_of_work(captured_log: CapturedLog) -> None:
+    def work(n: int) -> None:
+        with log.context(message_id=str(n)):
+            log.logger.info("hi")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(line["message_id"] for line in captured_log.lines) == ["0", "1", "2", "3", "4"]
+
+
+def test_secrets_are_masked_everywhere(captured_log: CapturedLog) -> None:
+    log.register_secrets("configured-secret-value,rotated-secret-value")
+    log.logger.error(
+        f"request failed with token {GH_TOKEN}",
+        ValueError(f"bad url {SLACK_HOOK}"),
+        url="https://deploy:hunter2hunter2@example.com/x",
+        headers={"Authorization": "Bearer abc.def", "X-Other": "rotated-secret-value"},
+        nested=[{"api_key": "k-123456"}],
+    )
+    text = captured_log.text
+    for secret in (
+        GH_TOKEN,
+        SLACK_HOOK.rsplit("/", 1)[1],
+        "hunter2hunter2",
+        "Bearer abc.def",
+        "rotated-secret-value",
+        "k-123456",
+    ):
+        assert secret not in text
+    line = captured_log.lines[0]
+    assert line["headers"]["Authorization"] == "[REDACTED]"
+    assert "[REDACTED]" in line["message"] and "[REDACTED]" in line["stack_trace"]
+
+
+def test_secrets_from_environment_names(captured_log: CapturedLog) -> None:
+    log.register_secrets_from_env({"SLACK_BOT_TOKEN": "xoxb-from-env-123", "PATH": "/usr/bin"})
+    log.logger.info("using xoxb-from-env-123 on /usr/bin")
+    assert json.loads(captured_log.text)["message"] == "using [REDACTED] on /usr/bin"
