@@ -81,7 +81,7 @@ class PubSubPublisher:
     """The real client; created once per process and reused."""
 
     def __init__(self, topic_path: str, timeout_s: float = PUBLISH_TIMEOUT_S) -> None:
-        from google.cloud import pubsub_v1
+        import google.cloud.pubsub_v1 as pubsub_v1
 
         self.topic_path = topic_path
         self.timeout_s = timeout_s
