@@ -88,6 +88,8 @@ def start_server(
         yield RunningServer(f"127.0.0.1:{port}", proc, log.name)
     finally:
         stop_process_group(proc)
+        log.close()
+        os.unlink(log.name)
 
 
 def _need_gcloud() -> str:
