@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cievents import log
 
+from cievents import log
 from tests.support import emulators
 
 FIXTURES = Path(__file__).parent / "fixtures"
