@@ -197,6 +197,12 @@ class PubSubFunction(Generic[E]):
             return self._process(message, started)
 
     def _process(self, message: Message, started: float) -> Processed:
+        # What the attributes say, so even a payload that fails to parse is counted by source.
+        log.bind(
+            source=message.attributes.get("source"),
+            event=message.attributes.get("event"),
+            pipeline=message.attributes.get("pipeline"),
+        )
         try:
             event = self.parse(message)
         except CIEventsError as exc:

@@ -31,6 +31,15 @@ from cievents.idempotency.base import (
 )
 
 
+def _contended(exc: BaseException) -> bool:
+    """A transaction that lost to concurrent writers (retries exhausted, or aborted)."""
+    from google.api_core import exceptions as gexc
+
+    return isinstance(exc, gexc.Aborted) or (
+        isinstance(exc, ValueError) and "transaction" in str(exc).lower()
+    )
+
+
 class FirestoreStore:
     def __init__(
         self,
@@ -81,7 +90,9 @@ class FirestoreStore:
 
         try:
             take_over(self._client.transaction())
-        except gexc.GoogleAPICallError as exc:
+        except (gexc.GoogleAPICallError, ValueError) as exc:
+            if _contended(exc):
+                return Claim(key, "busy")  # someone else is taking it over right now
             raise TransientError(f"Firestore claim failed: {type(exc).__name__}") from None
         decision = outcome.get("decision", "busy")
         if decision in ("duplicate", "busy"):
@@ -108,8 +119,14 @@ class FirestoreStore:
                 transaction.set(ref, self._data(done))
             result["ok"] = True
 
-        change(self._client.transaction())
-        return result["ok"]
+        for _ in range(3):
+            try:
+                change(self._client.transaction())
+                return result["ok"]
+            except Exception as exc:
+                if not _contended(exc):
+                    raise
+        raise TransientError(f"Firestore update of {key!r} kept conflicting")
 
     def complete(
         self, key: str, token: str, result: str = "", ttl_s: float = DEFAULT_DONE_TTL_S
@@ -143,5 +160,10 @@ class FirestoreStore:
             transaction.set(ref, {"key": key, "value": dict(value), "version": current + 1})
             result["ok"] = True
 
-        write(self._client.transaction())
+        try:
+            write(self._client.transaction())
+        except Exception as exc:
+            if _contended(exc):
+                return False  # a concurrent writer won: the caller re-reads and retries
+            raise
         return result["ok"]
