@@ -268,9 +268,8 @@ def test_bitbucket_vector() -> None:
 
 
 def test_github_vector() -> None:
-    headers = {
-        "x-hub-signature-256": "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
-    }
+    digest = "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+    headers = {"x-hub-signature-256": f"sha256={digest}"}
     verify("github", headers, b"Hello, World!", ["It's a Secret to Everybody"], now=0)
     with pytest.raises(Refusal):
         verify("github", {"x-hub-signature": "sha1=abc"}, b"Hello, World!", ["x"], now=0)
