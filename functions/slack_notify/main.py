@@ -1,0 +1,252 @@
+"""slack_notify: one Slack message per build, updated in place; failed jobs in its thread.
+
+The first event of a build that the routing rules send to a channel posts
+the message; every later event of that build updates it (``chat.update``,
+with the channel ID the post returned) as it moves scheduled → running →
+passed / failed / canceled. A late or redelivered event never moves the
+message back (a ``build.running`` after ``build.finished`` leaves it red).
+Each failed job gets one thread reply under the message, even when the job
+failure arrives before the build message exists (it waits in state and is
+threaded when the message is posted). On failure the commit author is
+mentioned when their e-mail maps to a Slack user.
+
+Work on one build message is serialized by a short claim in the
+idempotency store, so concurrent deliveries cannot post twice or update out
+of order.
+
+Settings: ``SLACK_BOT_TOKEN`` (without it: dry run into the outbox),
+``SLACK_API_URL``, ``SLACK_MENTION_AUTHORS`` (default true),
+``SLACK_MIN_POST_INTERVAL_S`` (spacing of posts per channel, default 1),
+``SLACK_CHANNEL`` (used by the default routing rules),
+``CIEVENTS_ROUTING_FILE``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cievents import log, routing
+from cievents.config import env_bool, env_float, env_opt
+from cievents.envelope import Message
+from cievents.errors import TransientError
+from cievents.events import BuildEvent, JobEvent
+from cievents.handler import Context, Result, pubsub_function, skipped
+from cievents.idempotency import Store, update_state
+from cievents.notify import blocks, changes
+from cievents.notify.render import BuildSummary, rank, shown_state, summary_of_job
+from cievents.notify.slack import SlackClient
+from cievents.outbox import Outbox
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: str | None
+    api_url: str | None
+    mention_authors: bool
+    min_post_interval_s: float
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            token=env_opt("SLACK_BOT_TOKEN"),
+            api_url=env_opt("SLACK_API_URL"),
+            mention_authors=env_bool("SLACK_MENTION_AUTHORS", True),
+            min_post_interval_s=env_float("SLACK_MIN_POST_INTERVAL_S", 1.0, minimum=0),
+        )
+
+
+SETTINGS = Settings.from_env()
+ROUTES = routing.load()
+_client: SlackClient | None = None
+
+
+def client(ctx: Context) -> SlackClient:
+    """The Slack client, created on first use; dry run without a token or with CIEVENTS_DRY_RUN."""
+    global _client  # noqa: PLW0603 - one client per instance
+    if _client is None:
+        dry = ctx.settings.dry_run or not SETTINGS.token
+        _client = SlackClient(
+            None if dry else SETTINGS.token,
+            base_url=SETTINGS.api_url,
+            outbox=Outbox(ctx.settings.outbox_dir) if dry else None,
+            min_interval_s=SETTINGS.min_post_interval_s,
+        )
+    return _client
+
+
+def build_key(event: BuildEvent | JobEvent) -> str:
+    return event.build_id or f"{event.organization}/{event.pipeline}/{event.number}"
+
+
+def event_key(message: Message, event: Any) -> str:
+    if isinstance(event, JobEvent):
+        return f"job:{event.job_id}:{event.event}:{event.state}"
+    return f"build:{build_key(event)}:{event.event}:{shown_state(event)}"
+
+
+class BuildMessage:
+    """One build's messages (one per channel) and its failed jobs, in store state."""
+
+    def __init__(self, ctx: Context, key: str) -> None:
+        self.ctx = ctx
+        self.store: Store = ctx.store
+        self.key = key
+        self.messages_key = ctx.state_key("build", key)
+        self.jobs_key = ctx.state_key("jobs", key)
+
+    def channels(self) -> dict[str, Mapping[str, Any]]:
+        return dict(self.store.get_state(self.messages_key).value.get("channels") or {})
+
+    def failed_jobs(self) -> dict[str, Mapping[str, Any]]:
+        return dict(self.store.get_state(self.jobs_key).value.get("failed") or {})
+
+    def remember_failed_job(self, job: JobEvent) -> None:
+        text, job_blocks = blocks.job_reply(job)
+        entry = {"text": text, "blocks": job_blocks}
+
+        def add(current: Mapping[str, Any]) -> Mapping[str, Any] | None:
+            failed = dict(current.get("failed") or {})
+            if job.job_id in failed:
+                return None
+            failed[job.job_id] = entry
+            return {"failed": failed}
+
+        update_state(self.store, self.jobs_key, add)
+
+    def _save_channel(self, channel: str, record: Mapping[str, Any]) -> None:
+        def put(current: Mapping[str, Any]) -> Mapping[str, Any]:
+            channels = dict(current.get("channels") or {})
+            channels[channel] = dict(record)
+            return {"channels": channels}
+
+        update_state(self.store, self.messages_key, put)
+
+    def sync(self, channel: str, summary: BuildSummary | None, mention: str | None) -> str:
+        """Post or update the message in ``channel``, then thread pending failed jobs.
+
+        Runs under a per-(build, channel) claim so no two executions interleave.
+        Returns what it did, for the outcome line.
+        """
+        lock = f"slack_notify:lock:{self.key}:{channel}"
+        claim = self.store.claim(lock, lease_s=60)
+        if claim.status != "claimed":
+            raise TransientError(f"another execution is updating build {self.key} in {channel}")
+        try:
+            return self._sync_locked(channel, summary, mention)
+        finally:
+            self.store.release(lock, claim.token)
+
+    def _sync_locked(self, channel: str, summary: BuildSummary | None, mention: str | None) -> str:
+        slack = client(self.ctx)
+        record = dict(self.channels().get(channel) or {})
+        did = "unchanged"
+        if summary is not None:
+            new_rank = rank(summary.state)
+            text, message_blocks = (
+                blocks.fallback_text(summary),
+                blocks.build_blocks(summary, mention),
+            )
+            if not record.get("ts"):
+                channel_id, ts = slack.post(channel, text, message_blocks)
+                record = {
+                    "id": channel_id,
+                    "ts": ts,
+                    "rank": new_rank,
+                    "state": summary.state,
+                    "threaded": [],
+                }
+                self._save_channel(channel, record)
+                did = "posted"
+            elif new_rank > int(record.get("rank", -1)) or (
+                new_rank == int(record.get("rank", -1))
+                and summary.state != record.get("state")
+                and new_rank < 3
+            ):
+                slack.update(str(record["id"]), str(record["ts"]), text, message_blocks)
+                record.update(rank=new_rank, state=summary.state)
+                self._save_channel(channel, record)
+                did = "updated"
+        if record.get("ts"):
+            threaded = list(record.get("threaded") or [])
+            for job_id, reply in self.failed_jobs().items():
+                if job_id in threaded:
+                    continue
+                slack.post(
+                    str(record["id"]),
+                    str(reply["text"]),
+                    list(reply["blocks"]),
+                    thread_ts=str(record["ts"]),
+                )
+                threaded.append(job_id)
+                record["threaded"] = threaded
+                self._save_channel(channel, record)
+                did = did if did != "unchanged" else "threaded"
+        return did
+
+
+def _mention(event: BuildEvent, ctx: Context) -> str | None:
+    if not SETTINGS.mention_authors or not event.failed or not event.author_email:
+        return None
+    user = client(ctx).user_for_email(event.author_email)
+    return f"<@{user}>" if user else None
+
+
+def _on_build(event: BuildEvent, ctx: Context) -> Result:
+    state = shown_state(event)
+    changed = None
+    if event.is_final and ROUTES.needs_change_tracking():
+        branch_key = ctx.state_key("branch", event.pipeline, event.branch or "")
+        changed = changes.record_and_compare(ctx.store, branch_key, event.number, state)
+    query = routing.Query(
+        event.source, event.event, event.pipeline, event.branch or "", state, changed
+    )
+    message = BuildMessage(ctx, build_key(event))
+    targets = list(dict.fromkeys([*ROUTES.slack_channels(query), *message.channels()]))
+    if not targets:
+        return skipped("no routing rule sends this build to Slack")
+    summary = BuildSummary.of(event)
+    mention = _mention(event, ctx)
+    done = {channel: message.sync(channel, summary, mention) for channel in targets}
+    log.logger.debug("slack messages synced", channels=done)
+    acted = [f"{c}: {d}" for c, d in done.items() if d != "unchanged"]
+    if not acted:
+        return skipped("every message already shows this state or a later one")
+    return Result("acted", "; ".join(acted), provider="slack", operation="chat")
+
+
+def _on_job(event: JobEvent, ctx: Context) -> Result:
+    if event.event != "job.finished" or not event.failed:
+        return skipped("only failed jobs are threaded")
+    message = BuildMessage(ctx, build_key(event))
+    message.remember_failed_job(event)
+    targets = list(message.channels())
+    summary = None
+    if not targets:
+        query = routing.Query(
+            event.source, "build.failing", event.pipeline, event.branch or "", "failing", None
+        )
+        targets = ROUTES.slack_channels(query)
+        summary = summary_of_job(event)
+    if not targets:
+        return skipped("failure kept: it is threaded once the build's message is posted")
+    done = {channel: message.sync(channel, summary, None) for channel in targets}
+    return Result(
+        "acted",
+        "; ".join(f"{c}: {d}" for c, d in done.items()),
+        provider="slack",
+        operation="thread",
+    )
+
+
+@pubsub_function(
+    "slack_notify", accepts=lambda e: isinstance(e, BuildEvent | JobEvent), key=event_key
+)
+def handle(event: Any, ctx: Context) -> Result:
+    """Keep the build's Slack message in step with the build."""
+    started = time.perf_counter()
+    result = _on_job(event, ctx) if isinstance(event, JobEvent) else _on_build(event, ctx)
+    ctx.fields["slack_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return result

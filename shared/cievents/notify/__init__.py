@@ -1,0 +1,1 @@
+"""Rendering and delivery for the notification functions (Slack, Teams)."""
