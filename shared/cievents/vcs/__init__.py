@@ -1,0 +1,1 @@
+"""Source-control hosts: which one a repository lives on, and their status APIs."""
