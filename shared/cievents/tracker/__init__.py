@@ -1,0 +1,1 @@
+"""Issue trackers: Jira (through the ``jira`` package) and Azure Boards."""

@@ -1,0 +1,82 @@
+"""A ``jira`` client fit for a function, and its errors in our taxonomy.
+
+The package's defaults suit an interactive script, not a function: no
+timeout, and up to three in-call retries of 429/503 that may sleep a minute
+each. Here: a timeout, ``max_retries=0``, and every ``JIRAError`` classified
+so that Pub/Sub does the waiting. Jira Cloud authenticates with e-mail + API
+token (HTTP Basic); Server / Data Center with a personal access token
+(Bearer). It never asks PyPI for updates (the package's default). The package is imported on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cievents.errors import (
+    CIEventsError,
+    RateLimitedError,
+    RejectedError,
+    TransientError,
+    UnknownTargetError,
+)
+from cievents.http import retry_after_seconds
+
+
+@dataclass(frozen=True)
+class JiraSettings:
+    url: str
+    email: str | None = None
+    api_token: str | None = None
+    pat: str | None = None
+    timeout_s: int = 10
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.pat or (self.email and self.api_token))
+
+
+def make_client(settings: JiraSettings) -> Any:
+    from jira import JIRA
+
+    auth: dict[str, Any] = (
+        {"token_auth": settings.pat}
+        if settings.pat
+        else {"basic_auth": (settings.email, settings.api_token)}
+    )
+    try:
+        return JIRA(
+            server=settings.url,
+            timeout=settings.timeout_s,
+            max_retries=0,
+            get_server_info=True,
+            **auth,
+        )
+    except Exception as exc:
+        raise classify(exc, "jira: connect") from None
+
+
+def classify(exc: BaseException, what: str) -> CIEventsError:
+    """A ``JIRAError`` (or a requests error underneath) → our error classes."""
+    if isinstance(exc, CIEventsError):
+        return exc
+    status = getattr(exc, "status_code", None)
+    response = getattr(exc, "response", None)
+    text = str(getattr(exc, "text", "") or "")[:200]
+    if status is None:
+        name = type(exc).__name__
+        if "Timeout" in name or "Connection" in name:
+            return TransientError(f"{what}: {name}", reason="network")
+        return RejectedError(f"{what}: {name}: {str(exc)[:200]}")
+    headers = dict(getattr(response, "headers", {}) or {})
+    if status == 429 or (status == 503 and headers.get("Retry-After")):
+        return RateLimitedError(
+            f"{what}: rate limited ({status})",
+            status=status,
+            retry_after=retry_after_seconds(headers),
+        )
+    if status >= 500:
+        return TransientError(f"{what}: HTTP {status}", status=status)
+    if status == 404:
+        return UnknownTargetError(f"{what}: not found or not visible to this account ({text})")
+    return RejectedError(f"{what}: HTTP {status} ({text})", status=status)

@@ -1,0 +1,94 @@
+"""A local server speaking the Jira REST endpoints our functions use."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from tests.support.fakehttp import FakeServer, Reply
+
+EMAIL, API_TOKEN, PAT = "ci@acme.example", "jira-api-token-not-real", "jira-pat-not-real"
+
+
+def jira_server(issues: dict[str, str] | None = None) -> FakeServer:
+    """``issues`` maps key → current status name; transitions depend on the status."""
+    fake = FakeServer()
+    known = dict(issues or {"SHOP-311": "In Progress", "OPS-7": "To Do"})
+    comment_ids = itertools.count(10000)
+    workflow = {
+        "To Do": [("11", "Start Progress")],
+        "In Progress": [("21", "Needs Review"), ("31", "Done")],
+        "Needs Review": [("31", "Done")],
+    }
+
+    def authorized(req: Any) -> bool:
+        auth = req.headers.get("authorization", "")
+        return auth == f"Bearer {PAT}" or auth.startswith("Basic ")
+
+    @fake.route("GET", "/rest/api/2/serverInfo")
+    def server_info(req: Any) -> Reply:
+        return Reply(
+            200,
+            {
+                "baseUrl": "http://jira",
+                "version": "1001.0.0",
+                "versionNumbers": [1001, 0, 0],
+                "deploymentType": "Cloud",
+            },
+        )
+
+    @fake.route("GET", "/rest/api/2/myself")
+    def myself(req: Any) -> Reply:
+        return Reply(200, {"displayName": "CI"}) if authorized(req) else Reply(401, {})
+
+    @fake.route("POST", "/rest/api/2/issue/(?P<key>[A-Z]+-\\d+)/comment")
+    def comment(req: Any) -> Reply:
+        key = req.match.group("key")
+        if not authorized(req):
+            return Reply(401, {"errorMessages": ["auth"]})
+        if key not in known:
+            return Reply(
+                404,
+                {
+                    "errorMessages": [
+                        "Issue does not exist or you do not have permission to see it."
+                    ]
+                },
+            )
+        cid = str(next(comment_ids))
+        return Reply(
+            201,
+            {
+                "id": cid,
+                "self": f"http://jira/rest/api/2/issue/{key}/comment/{cid}",
+                "body": req.json()["body"],
+            },
+        )
+
+    @fake.route("GET", "/rest/api/2/issue/(?P<key>[A-Z]+-\\d+)/transitions")
+    def transitions(req: Any) -> Reply:
+        key = req.match.group("key")
+        if key not in known:
+            return Reply(404, {"errorMessages": ["not found"]})
+        return Reply(
+            200,
+            {
+                "transitions": [
+                    {"id": tid, "name": name, "to": {"name": name}}
+                    for tid, name in workflow.get(known[key], [])
+                ]
+            },
+        )
+
+    @fake.route("POST", "/rest/api/2/issue/(?P<key>[A-Z]+-\\d+)/transitions")
+    def transition(req: Any) -> Reply:
+        key = req.match.group("key")
+        wanted = req.json()["transition"]["id"]
+        for tid, name in workflow.get(known[key], []):
+            if tid == str(wanted):
+                known[key] = name
+                return Reply(204, None)
+        return Reply(400, {"errorMessages": ["transition not valid"]})
+
+    fake.known = known  # type: ignore[attr-defined]
+    return fake
