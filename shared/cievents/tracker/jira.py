@@ -5,7 +5,8 @@ timeout, and up to three in-call retries of 429/503 that may sleep a minute
 each. Here: a timeout, ``max_retries=0``, and every ``JIRAError`` classified
 so that Pub/Sub does the waiting. Jira Cloud authenticates with e-mail + API
 token (HTTP Basic); Server / Data Center with a personal access token
-(Bearer). It never asks PyPI for updates (the package's default). The package is imported on first use.
+(Bearer). It never asks PyPI for updates (the package's default does).
+The package is imported on first use.
 """
 
 from __future__ import annotations
