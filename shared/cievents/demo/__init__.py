@@ -1,0 +1,1 @@
+"""``make demo``: every function running locally, fed the bundled example events."""

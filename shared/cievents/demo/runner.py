@@ -1,0 +1,330 @@
+"""Run the whole bundle locally: emulator or bus, every function, the example events.
+
+Steps: start the Pub/Sub emulator when the Google Cloud CLI is there (else
+the built-in bus), the message router, and every function under
+functions-framework as a real HTTP server; create the manifest's topics and
+one push subscription per function; sign and post each example webhook to
+ingest; wait until every push has been answered; summarise the outcome lines
+each function logged; stop everything that was started, by process id.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import sys
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from cievents.demo import preview, processes
+from cievents.demo.bus import Router
+from cievents.demo.manifest import LocalFunction, load
+from cievents.sources import detect_source, lower_headers
+from cievents.webhooks.signing import sign_headers
+
+PROJECT = "cievents-local"
+# Signs the bundled events for the local ingest; never a real credential.
+LOCAL_SECRET = "local-demo-secret"  # noqa: S105
+OUTCOMES = ("acted", "skipped", "duplicate", "stale", "retried", "failed", "dead_lettered")
+
+
+@dataclass
+class Options:
+    root: Path
+    events: Path
+    out: Path
+    times: int = 1
+    shuffle: bool = False
+    seed: int | None = None
+    use_emulator: bool | None = None  # None: when gcloud is installed
+    quiet_s: float = 2.0
+    timeout_s: float = 100.0
+
+
+@dataclass
+class Delivery:
+    name: str
+    source: str
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class Report:
+    bus: str
+    functions: dict[str, dict[str, int]] = field(default_factory=dict)
+    ingest: dict[str, int] = field(default_factory=dict)
+    skipped_functions: list[str] = field(default_factory=list)
+    outbox: dict[str, int] = field(default_factory=dict)
+    dead_letters: int = 0
+    events: int = 0
+    deliveries: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def load_events(directory: Path) -> list[Delivery]:
+    deliveries = []
+    for path in sorted(directory.glob("*.json")):
+        if path.name.endswith(".headers.json"):
+            continue
+        body = path.read_bytes()
+        headers_path = path.with_name(path.name.removesuffix(".json") + ".headers.json")
+        headers = json.loads(headers_path.read_text("utf-8")) if headers_path.exists() else {}
+        source = detect_source(json.loads(body), lower_headers(headers))
+        deliveries.append(
+            Delivery(path.stem, source, body, {str(k): str(v) for k, v in headers.items()})
+        )
+    return deliveries
+
+
+def child_env(opts: Options, router_port: int, emulator_host: str | None) -> dict[str, str]:
+    out = opts.out.resolve()
+    env = {
+        "CIEVENTS_STORE": f"sqlite:{out / 'state.sqlite3'}",
+        "CIEVENTS_OUTBOX": str(out / "outbox"),
+        "CIEVENTS_DRY_RUN": "1",
+        "CIEVENTS_DEAD_LETTER": f"file:{out / 'dead-letters.jsonl'}",
+        "ARCHIVE_DIR": str(out / "archive"),
+        "METRICS_BACKEND": "duckdb",
+        "METRICS_DUCKDB_PATH": str(out / "metrics.duckdb"),
+        "SLACK_MIN_POST_INTERVAL_S": "0",
+        "GOOGLE_CLOUD_PROJECT": PROJECT,
+        "CIEVENTS_TOPIC": "ci-events",
+        "PYTHONUNBUFFERED": "1",
+    }
+    for source in ("buildkite", "github", "gitlab", "bitbucket", "azure-devops", "jira"):
+        env["WEBHOOK_SECRET_" + source.upper().replace("-", "_")] = LOCAL_SECRET
+    if emulator_host:
+        env["PUBSUB_EMULATOR_HOST"] = emulator_host
+    else:
+        env["CIEVENTS_PUBLISH_TO"] = f"http://127.0.0.1:{router_port}/publish/ci-events"
+        env["CIEVENTS_FINDINGS_PUBLISH_TO"] = (
+            f"http://127.0.0.1:{router_port}/publish/security-findings"
+        )
+    return env
+
+
+def start_emulator(opts: Options) -> processes.Child | None:
+    gcloud = shutil.which("gcloud")
+    if opts.use_emulator is False or gcloud is None:
+        return None
+    port = processes.free_port()
+    child = processes.start(
+        "pubsub-emulator",
+        [
+            gcloud,
+            "beta",
+            "emulators",
+            "pubsub",
+            "start",
+            f"--host-port=127.0.0.1:{port}",
+            "--quiet",
+        ],
+        port,
+        opts.out / "logs" / "pubsub-emulator.log",
+    )
+    try:
+        child.wait_ready(90)
+    except (RuntimeError, TimeoutError):
+        child.stop()
+        if opts.use_emulator:
+            raise
+        return None
+    return child
+
+
+def wire_emulator(
+    host: str, functions: list[LocalFunction], topics: list[str], router_port: int
+) -> None:
+    """Topics, and a push subscription per function pointing at the router."""
+    import os
+
+    os.environ["PUBSUB_EMULATOR_HOST"] = host
+    import google.cloud.pubsub_v1 as pubsub_v1
+
+    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    for topic in topics:
+        publisher.create_topic(name=publisher.topic_path(PROJECT, topic))
+    for function in functions:
+        for index, sub in enumerate(function.subscriptions):
+            request: dict[str, Any] = {
+                "name": subscriber.subscription_path(PROJECT, f"{function.name}-{index}"),
+                "topic": publisher.topic_path(PROJECT, sub.topic),
+                "push_config": {
+                    "push_endpoint": f"http://127.0.0.1:{router_port}/push/{function.name}"
+                },
+            }
+            if sub.filter_text:
+                request["filter"] = sub.filter_text
+            subscriber.create_subscription(request=request)
+
+
+def start_functions(
+    opts: Options, functions: list[LocalFunction], env: Mapping[str, str]
+) -> dict[str, processes.Child]:
+    children = {}
+    for function in functions:
+        port = processes.free_port()
+        argv = [
+            sys.executable,
+            "-m",
+            "functions_framework",
+            "--source",
+            str(function.source),
+            "--target",
+            function.entry_point,
+            "--signature-type",
+            function.signature_type,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
+        children[function.name] = processes.start(
+            function.name,
+            argv,
+            port,
+            opts.out / "logs" / f"{function.name}.log",
+            env,
+            cwd=opts.root,
+        )
+    for child in children.values():
+        child.wait_ready(60)
+    return children
+
+
+def deliver_all(deliveries: list[Delivery], ingest_port: int, opts: Options) -> int:
+    plan = [d for d in deliveries for _ in range(opts.times)]
+    if opts.shuffle:
+        random.Random(opts.seed).shuffle(plan)  # noqa: S311 - ordering, not secrecy
+    session = requests.Session()
+    for delivery in plan:
+        event = delivery.headers.get("X-Buildkite-Event")
+        headers = {
+            **delivery.headers,
+            **sign_headers(delivery.source, delivery.body, LOCAL_SECRET, event=event),
+        }
+        response = session.post(
+            f"http://127.0.0.1:{ingest_port}/{delivery.source}",
+            data=delivery.body,
+            headers=headers,
+            timeout=30,
+        )
+        if response.status_code >= 500:
+            raise RuntimeError(f"ingest answered {response.status_code} for {delivery.name}")
+    return len(plan)
+
+
+def count_outcomes(log_path: Path, function: str) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    if log_path.exists():
+        for line in log_path.read_text("utf-8", errors="replace").splitlines():
+            if not line.startswith("{"):
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if record.get("function") == function and "outcome" in record:
+                counts[str(record["outcome"])] += 1
+    return dict(counts)
+
+
+def run(opts: Options) -> Report:
+    started = time.monotonic()
+    if opts.out.exists():
+        shutil.rmtree(opts.out)
+    (opts.out / "logs").mkdir(parents=True)
+    functions, missing, topics = load(opts.root)
+    deliveries = load_events(opts.events)
+    emulator = start_emulator(opts)
+    report = Report(
+        bus="Pub/Sub emulator (gcloud)" if emulator else "built-in bus",
+        skipped_functions=missing,
+        events=len(deliveries),
+    )
+    router_port = processes.free_port()
+    pushed = [f for f in functions if not f.http]
+    children: dict[str, processes.Child] = {}
+    router: Router | None = None
+    try:
+        env = child_env(opts, router_port, f"127.0.0.1:{emulator.port}" if emulator else None)
+        children = start_functions(opts, functions, env)
+        router = Router(
+            pushed,
+            {n: c.port for n, c in children.items()},
+            opts.out / "dead-letters.jsonl",
+            redeliver=opts.times,
+        )
+        router.serve(router_port)
+        if emulator:
+            wire_emulator(f"127.0.0.1:{emulator.port}", pushed, topics, router_port)
+        if "ingest" not in children:
+            raise RuntimeError("the demo needs functions/ingest")
+        report.deliveries = deliver_all(deliveries, children["ingest"].port, opts)
+        deadline = time.monotonic() + opts.timeout_s
+        while time.monotonic() < deadline and router.quiet_for() < opts.quiet_s:
+            time.sleep(0.2)
+        report.dead_letters = sum(router.dead.values())
+    finally:
+        if router is not None:
+            router.stop()
+        for child in children.values():
+            child.stop()
+        if emulator is not None:
+            emulator.stop()
+    for function in [f for f in functions if not f.http or f.name == "ingest"]:
+        report.functions[function.name] = count_outcomes(
+            opts.out / "logs" / f"{function.name}.log", function.name
+        )
+    report.ingest = report.functions.pop("ingest", {})
+    report.outbox = preview.write(opts.out)
+    report.seconds = round(time.monotonic() - started, 1)
+    (opts.out / "summary.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    return report
+
+
+def render(report: Report, out: Path) -> str:
+    headers = ["function", *OUTCOMES]
+    rows = [
+        [name, *(str(counts.get(o, 0)) for o in OUTCOMES)]
+        for name, counts in report.functions.items()
+    ]
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = [
+        f"events in: {report.events} webhooks, {report.deliveries} deliveries to ingest "
+        f"({report.ingest.get('published', 0)} published, "
+        f"{report.ingest.get('duplicate', 0)} duplicate, "
+        f"{report.ingest.get('refused', 0)} refused) via the {report.bus}",
+        "",
+        "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)),
+        "  ".join("-" * w for w in widths),
+        *("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows),
+        "",
+    ]
+    if report.skipped_functions:
+        lines.append(f"not built yet, so not run: {', '.join(report.skipped_functions)}")
+    lines += [
+        f"dead letters: {report.dead_letters}",
+        "outbox (what would have been sent): "
+        + (", ".join(f"{k} {v}" for k, v in sorted(report.outbox.items())) or "empty"),
+        "",
+        "where to look:",
+        f"  {out / 'outbox' / 'index.html'}   readable preview of every request",
+        f"  {out / 'outbox'}/<sink>.jsonl   the requests, one JSON object per line",
+        f"  {out / 'archive'}               the raw-payload archive (source=/event=/dt=)",
+        f"  {out / 'logs'}                  each function's JSON log lines",
+        f"  {out / 'summary.json'}          these figures",
+        f"finished in {report.seconds} s",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,138 @@
+"""The demo end to end on a small event set: real processes, the emulator (or the bus)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from cievents.demo.filters import FilterError, compile_filter
+from cievents.demo.runner import Options, run
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "events"
+SMALL = [
+    "1000-web-app-102-scheduled",
+    "1003-web-app-102-job-preview",
+    "1004-web-app-102-job-tests",
+    "1005-web-app-102-failed",
+    "1030-github-push",
+    "1036-web-app-103-passed",
+]
+
+
+@pytest.fixture(scope="module")
+def events(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("events")
+    for name in SMALL:
+        for path in EXAMPLES.glob(f"{name}.*"):
+            shutil.copy(path, folder / path.name)
+    return folder
+
+
+def effects(out: Path) -> dict[str, object]:
+    """The side effects, independent of delivery order: what was created, and final states."""
+    outbox = out / "outbox"
+    slack = [json.loads(line) for line in (outbox / "slack.jsonl").read_text().splitlines()]
+    posts = Counter(
+        (e["body"]["channel"], e["body"]["text"])
+        for e in slack
+        if e["url"].endswith("chat.postMessage") and e["body"].get("thread_ts")
+    )
+    tops = Counter(
+        (e["body"]["channel"], e["body"]["text"].split(" ")[2])
+        for e in slack
+        if e["url"].endswith("chat.postMessage") and not e["body"].get("thread_ts")
+    )
+    statuses: dict[str, str] = {}
+    for line in (outbox / "github.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        if "/statuses/" in entry["url"]:
+            statuses[entry["url"]] = entry["body"]["state"]
+    jira = sorted(
+        json.loads(line)["url"] for line in (outbox / "jira.jsonl").read_text().splitlines()
+    )
+    archive = Counter(str(p.parent.relative_to(out)) for p in (out / "archive").rglob("*.json"))
+    return {
+        "slack_top": tops,
+        "slack_threads": posts,
+        "statuses": statuses,
+        "jira": jira,
+        "archive": archive,
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("emulator", [True, False], ids=["pubsub-emulator", "built-in-bus"])
+def test_demo_once_and_three_times_shuffled_have_the_same_effects(
+    events: Path, tmp_path: Path, emulator: bool
+) -> None:
+    once = run(Options(root=ROOT, events=events, out=tmp_path / "once", use_emulator=emulator))
+    if emulator and once.bus == "built-in bus":
+        pytest.skip("the Pub/Sub emulator is not installed")
+    thrice = run(
+        Options(
+            root=ROOT,
+            events=events,
+            out=tmp_path / "thrice",
+            times=3,
+            shuffle=True,
+            seed=11,
+            use_emulator=emulator,
+        )
+    )
+    assert once.dead_letters == thrice.dead_letters == 0
+    assert once.ingest["published"] == len(SMALL) and thrice.ingest["duplicate"] == 2 * len(SMALL)
+    for name in ("slack_notify", "github_status", "jira_update", "gcs_archive", "teams_notify"):
+        assert once.functions[name].get("failed", 0) == 0, (name, once.functions[name])
+        assert once.functions[name].get("acted", 0) > 0 or name == "teams_notify"
+        repeats = thrice.functions[name].get("duplicate", 0) + thrice.functions[name].get(
+            "skipped", 0
+        )
+        assert repeats > once.functions[name].get("skipped", 0), (name, thrice.functions[name])
+    first, second = effects(tmp_path / "once"), effects(tmp_path / "thrice")
+    # Order-independent effects are identical; no effect is ever duplicated.
+    for kind in ("slack_threads", "statuses", "jira", "archive"):
+        assert first[kind] == second[kind], kind
+    for effects_of_run in (first, second):
+        assert set(effects_of_run["slack_top"].values()) == {1}  # type: ignore[union-attr]
+        assert set(effects_of_run["slack_threads"].values()) == {1}  # type: ignore[union-attr]
+    # In publish order, the failure and the recovery on the branch each get their message.
+    assert first["slack_top"] == Counter({("#builds", "#102"): 1, ("#builds", "#103"): 1})
+    assert len(first["slack_threads"]) == 2  # type: ignore[arg-type]
+    assert sorted(first["statuses"].values()) == ["failure", "success"]  # type: ignore[union-attr]
+    assert (tmp_path / "once" / "outbox" / "index.html").read_text().count("class=card") > 3
+    summary = json.loads((tmp_path / "once" / "summary.json").read_text())
+    assert summary["events"] == len(SMALL)
+
+
+@pytest.mark.parametrize(
+    ("text", "attributes", "expected"),
+    [
+        ('attributes.source = "buildkite"', {"source": "buildkite"}, True),
+        ('attributes.source = "buildkite"', {"source": "github"}, False),
+        (
+            'attributes.source = "buildkite" AND hasPrefix(attributes.event, "build.")',
+            {"source": "buildkite", "event": "build.finished"},
+            True,
+        ),
+        (
+            '(attributes.source = "a" AND attributes.event = "x") OR (attributes.source = "b")',
+            {"source": "b"},
+            True,
+        ),
+        ("NOT attributes:pipeline", {"source": "b"}, True),
+        ('attributes.state != "passed"', {"state": "failed"}, True),
+        ("", {}, True),
+    ],
+)
+def test_filters(text: str, attributes: dict[str, str], expected: bool) -> None:
+    assert compile_filter(text)(attributes) is expected
+
+
+def test_bad_filter_is_an_error() -> None:
+    with pytest.raises(FilterError):
+        compile_filter('attributes.source = "x" AND')
