@@ -32,7 +32,7 @@ def ingest_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]
 
 
 def test_replays_a_folder_signed(
-    ingest_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ingest_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], captured_log: CapturedLog
 ) -> None:
     events = ROOT / "examples" / "events"
     files = [

@@ -54,10 +54,8 @@ def run(args: argparse.Namespace) -> int:
         )
         secret = secret.split(",")[0].strip()
         if not secret:
-            print(
-                f"{path}: no secret: set WEBHOOK_SECRET_{source.upper().replace('-', '_')} or --secret",
-                file=sys.stderr,
-            )
+            variable = "WEBHOOK_SECRET_" + source.upper().replace("-", "_")
+            print(f"{path}: no secret: set {variable} or --secret", file=sys.stderr)
             return 2
         signed = {
             **headers,
