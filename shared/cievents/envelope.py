@@ -216,8 +216,50 @@ def from_background(event: Any, context: Any) -> Message:
     return _from_pubsub_message(event, fallback_id=event_id, fallback_time=timestamp)
 
 
+def is_http_request(arg: Any) -> bool:
+    """A Flask/werkzeug request: what an HTTP-triggered function is called with."""
+    return hasattr(arg, "get_data") and hasattr(arg, "headers") and hasattr(arg, "method")
+
+
+def from_http_request(request: Any) -> Message:
+    """A function deployed with an HTTP trigger behind a direct push subscription.
+
+    The body is a raw push body; CloudEvents (binary or structured) posted to it are
+    accepted too, so the same deployment works behind Eventarc.
+    """
+    raw = request.get_data(cache=True)
+    headers = request.headers
+    if len(raw) > MAX_DATA_BYTES * 4 // 3 + 64 * 1024:
+        raise ValidationError(
+            "request body is larger than a Pub/Sub message can be", reason="too_large"
+        )
+    try:
+        body = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError("request body is not JSON", reason="bad_envelope") from None
+    if headers.get("ce-id"):
+        return from_cloudevent(_HeaderEvent(headers, body))
+    if isinstance(body, Mapping) and body.get("specversion") and "data" in body:
+        return from_cloudevent(
+            _HeaderEvent({"ce-id": body.get("id"), "ce-time": body.get("time")}, body["data"])
+        )
+    return from_push_body(body)
+
+
+class _HeaderEvent:
+    """Just enough of a CloudEvent for ``from_cloudevent``."""
+
+    def __init__(self, headers: Any, data: Any) -> None:
+        self._attributes = {"id": headers.get("ce-id"), "time": headers.get("ce-time")}
+        self.data = data
+
+    def __getitem__(self, name: str) -> Any:
+        return self._attributes[name]
+
+
 def from_any(*args: Any) -> Message:
-    """Dispatch on the call shape: ``(cloud_event)``, ``(push_body)`` or ``(event, context)``."""
+    """Dispatch on the call shape: ``(cloud_event)``, ``(request)``, ``(push_body)`` or
+    ``(event, context)``."""
     if len(args) == 2:
         return from_background(args[0], args[1])
     if len(args) != 1:
@@ -225,6 +267,8 @@ def from_any(*args: Any) -> Message:
     (arg,) = args
     if isinstance(arg, Mapping):
         return from_push_body(arg)
+    if is_http_request(arg):
+        return from_http_request(arg)
     return from_cloudevent(arg)
 
 

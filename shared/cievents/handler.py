@@ -379,7 +379,7 @@ class EntryPoint(Protocol):
     __name__: str
     handler: PubSubFunction[Any]
 
-    def __call__(self, *args: Any) -> None: ...
+    def __call__(self, *args: Any) -> Any: ...
 
     def process(self, message: Message, started: float | None = None) -> Processed: ...
 
@@ -408,8 +408,13 @@ def pubsub_function(
             name, act, parse=parse, key=key, accepts=accepts, settings=resolved, store=store
         )
 
-        def entry(*args: Any) -> None:
+        def entry(*args: Any) -> Any:
             handler(*args)
+            # Deployed with an HTTP trigger (behind a push subscription), the function must
+            # answer; a 2xx acks the push. As a CloudEvent function, the return is ignored.
+            if len(args) == 1 and envelope.is_http_request(args[0]):
+                return ("", 204)
+            return None
 
         entry.__name__ = act.__name__
         entry.__qualname__ = act.__qualname__

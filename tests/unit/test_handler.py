@@ -218,3 +218,19 @@ def test_legacy_background_signature(captured_log: CapturedLog) -> None:
     assert app.test_client().post("/", json=body).status_code == 200
     (line,) = captured_log.outcomes()
     assert line["outcome"] == "acted" and line["message_id"] == "bg-1"
+
+
+def test_http_trigger_behind_a_push_subscription(captured_log: CapturedLog) -> None:
+    """Deployed with --trigger-http (direct push subscription), the same entry point works."""
+    app = functions_framework.create_app(target="handle", source=SOURCE, signature_type="http")
+    client = app.test_client()
+    body = {"message": pubsub_message(build_body(number=9), "http-1"),
+            "subscription": "projects/p/subscriptions/recorder", "deliveryAttempt": 2}
+    assert client.post("/", json=body).status_code == 204
+    assert client.post("/", json=body).status_code == 204
+    transient = {"message": pubsub_message(build_body("transient", number=10), "http-2")}
+    assert client.post("/", json=transient).status_code == 500  # nack: Pub/Sub retries the push
+    assert client.post("/", data=b"not json", content_type="application/json").status_code == 204
+    outcomes = captured_log.outcomes()
+    assert [o["outcome"] for o in outcomes] == ["acted", "duplicate", "retried", "failed"]
+    assert outcomes[0]["delivery_attempt"] == 2

@@ -1,0 +1,4 @@
+variable "manifest_path" {
+  description = "Path to function.yaml."
+  type        = string
+}

@@ -1,0 +1,70 @@
+# The raw-payload archive: hive-partitioned NDJSON (source=/event=/dt=), moved to colder
+# storage with age, readable by the external table below.
+resource "google_storage_bucket" "archive" {
+  name                        = var.archive_bucket
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  versioning {
+    enabled = true
+  }
+
+  lifecycle_rule {
+    condition {
+      age = var.archive_coldline_after_days
+    }
+    action {
+      type          = "SetStorageClass"
+      storage_class = "COLDLINE"
+    }
+  }
+
+  dynamic "lifecycle_rule" {
+    for_each = var.archive_delete_after_days > 0 ? [1] : []
+    content {
+      condition {
+        age = var.archive_delete_after_days
+      }
+      action {
+        type = "Delete"
+      }
+    }
+  }
+
+  dynamic "encryption" {
+    for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+    content {
+      default_kms_key_name = encryption.value
+    }
+  }
+}
+
+resource "google_bigquery_dataset" "metrics" {
+  dataset_id = var.metrics_dataset
+  location   = var.region
+}
+
+# Sample external table over the archive: every event, queryable without loading it.
+resource "google_bigquery_table" "archive" {
+  dataset_id          = google_bigquery_dataset.metrics.dataset_id
+  table_id            = "raw_events"
+  deletion_protection = true
+
+  external_data_configuration {
+    source_format = "NEWLINE_DELIMITED_JSON"
+    autodetect    = false
+    source_uris   = ["gs://${google_storage_bucket.archive.name}/*"]
+    schema = jsonencode([
+      { name = "message_id", type = "STRING" },
+      { name = "publish_time", type = "TIMESTAMP" },
+      { name = "attributes", type = "JSON" },
+      { name = "body", type = "STRING" },
+      { name = "body_base64", type = "BOOLEAN" },
+    ])
+    hive_partitioning_options {
+      mode                     = "CUSTOM"
+      source_uri_prefix        = "gs://${google_storage_bucket.archive.name}/{source:STRING}/{event:STRING}/{dt:DATE}"
+      require_partition_filter = true
+    }
+  }
+}

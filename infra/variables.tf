@@ -1,0 +1,57 @@
+variable "project" {
+  description = "Google Cloud project ID."
+  type        = string
+}
+
+variable "region" {
+  description = "Region for the functions, the buckets and the dataset."
+  type        = string
+  default     = "europe-west1"
+}
+
+variable "manifest_path" {
+  description = "Path to function.yaml, the single source of deploy truth."
+  type        = string
+  default     = "../function.yaml"
+}
+
+variable "dist_dir" {
+  description = "Folder with the zips `make package` builds (one per function)."
+  type        = string
+  default     = "../dist"
+}
+
+variable "archive_bucket" {
+  description = "Name of the raw-payload archive bucket (created here)."
+  type        = string
+}
+
+variable "archive_coldline_after_days" {
+  description = "Move archived payloads to COLDLINE after this many days."
+  type        = number
+  default     = 30
+}
+
+variable "archive_delete_after_days" {
+  description = "Delete archived payloads after this many days (0 keeps them forever)."
+  type        = number
+  default     = 400
+}
+
+variable "metrics_dataset" {
+  description = "BigQuery dataset for metrics and the archive external table."
+  type        = string
+  default     = "ci_metrics"
+}
+
+variable "alert_notification_channels" {
+  description = "Monitoring notification channel IDs for the failure / dead-letter alert."
+  type        = list(string)
+  default     = []
+}
+
+variable "kms_key_name" {
+  description = "Optional Cloud KMS key for bucket and topic encryption (CMEK)."
+  type        = string
+  default     = null
+}

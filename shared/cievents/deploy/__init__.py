@@ -1,0 +1,1 @@
+"""Deploying the bundle: the manifest (function.yaml), packaging, and the gcloud path."""

@@ -1,0 +1,82 @@
+"""``python -m cievents.deploy.package --out dist``: one deterministic zip per function.
+
+Each zip holds the function's ``main.py``, the ``cievents`` package (sources
+and data files, no bytecode) and a ``requirements.txt`` with only what that
+function needs: the library's own dependencies plus the optional groups the
+manifest's ``extras`` names, with pyproject's version ranges. The same input
+gives byte-identical zips: entries sorted, timestamps fixed, modes fixed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+from cievents.deploy.manifest import ROOT, Function, load
+
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+SKIP_PARTS = {"__pycache__", ".mypy_cache", ".pytest_cache"}
+
+
+def requirements(function: Function, pyproject: Path | None = None) -> list[str]:
+    project = tomllib.loads((pyproject or ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    groups = project.get("optional-dependencies", {})
+    lines = list(project["dependencies"])
+    for extra in function.extras:
+        if extra not in groups:
+            raise SystemExit(
+                f"{function.name}: extras names {extra!r}, which pyproject does not define"
+            )
+        lines += [r for r in groups[extra] if not r.startswith("ci-event-functions")]
+    return sorted(set(lines), key=str.lower)
+
+
+def _entries(function: Function) -> list[tuple[str, bytes]]:
+    entries = [
+        ("main.py", (ROOT / function.source / "main.py").read_bytes()),
+        ("requirements.txt", ("\n".join(requirements(function)) + "\n").encode()),
+    ]
+    package = ROOT / "shared" / "cievents"
+    for path in package.rglob("*"):
+        if path.is_file() and not SKIP_PARTS & set(path.parts) and path.suffix != ".pyc":
+            entries.append((f"cievents/{path.relative_to(package).as_posix()}", path.read_bytes()))
+    return sorted(entries)
+
+
+def build(function: Function, out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / f"{function.name}.zip"
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for name, data in _entries(function):
+            info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # unix, whatever machine builds it
+            archive.writestr(info, data, compresslevel=9)
+    return target
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cievents.deploy.package", description=__doc__)
+    parser.add_argument("--out", type=Path, default=ROOT / "dist")
+    parser.add_argument("--function", action="append", help="only this function (repeatable)")
+    args = parser.parse_args(argv)
+    manifest = load()
+    for function in manifest.functions:
+        if args.function and function.name not in args.function:
+            continue
+        path = build(function, args.out)
+        print(f"{path}  {digest(path)[:16]}  {path.stat().st_size / 1024:.0f} KiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""The manifest, its schema, deterministic packages, and the gcloud path in dry run."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cievents.deploy import gcloud, manifest, package
+from cievents.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCUMENT = yaml.safe_load((ROOT / "function.yaml").read_text())
+
+
+def test_manifest_validates_and_applies_defaults() -> None:
+    loaded = manifest.load()
+    names = {f.name for f in loaded.functions}
+    assert {
+        "ingest",
+        "slack_notify",
+        "teams_notify",
+        "github_status",
+        "jira_update",
+        "gcs_archive",
+        "health",
+    } <= names
+    slack = loaded.function("slack_notify")
+    assert (slack.runtime, slack.memory, slack.timeout, slack.retry) == (
+        "python312",
+        "256Mi",
+        60,
+        True,
+    )
+    assert slack.triggers[0].topic == "ci-events" and "buildkite" in slack.triggers[0].filter
+    ingest = loaded.function("ingest")
+    assert ingest.http and ingest.public and ingest.concurrency == 20
+    for function in loaded.functions:
+        assert (ROOT / function.source / "main.py").exists(), function.name
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["functions"]["ingest"].update(memory="lots"), "memory"),
+        (lambda d: d["functions"]["ingest"].update(colour="blue"), "colour"),
+        (lambda d: d["functions"]["ingest"].pop("entry_point"), "entry_point"),
+        (lambda d: d["functions"]["slack_notify"]["secrets"].update(X="Not A Name"), "Not A Name"),
+        (lambda d: d["functions"]["gcs_archive"]["roles"].append({"role": "owner"}), "owner"),
+    ],
+)
+def test_schema_rejects_bad_manifests(change: object, message: str) -> None:
+    document = copy.deepcopy(DOCUMENT)
+    change(document)  # type: ignore[operator]
+    with pytest.raises(ConfigError, match=message):
+        manifest.validate(document)
+
+
+def test_requirements_hold_only_what_each_function_needs() -> None:
+    loaded = manifest.load()
+    slack = package.requirements(loaded.function("slack_notify"))
+    assert any(r.startswith("slack_sdk") for r in slack)
+    assert not any(r.startswith(("jira", "google-cloud-storage", "hyperscan")) for r in slack)
+    teams = package.requirements(loaded.function("teams_notify"))
+    assert not any(r.startswith(("slack_sdk", "jira")) for r in teams)
+    assert any(r.startswith("functions-framework") for r in teams)
+
+
+def test_package_is_deterministic(tmp_path: Path) -> None:
+    loaded = manifest.load()
+    first = {f.name: package.digest(package.build(f, tmp_path / "a")) for f in loaded.functions}
+    time.sleep(1.1)  # a different wall clock must not change a byte
+    second = {f.name: package.digest(package.build(f, tmp_path / "b")) for f in loaded.functions}
+    assert first == second
+    with zipfile.ZipFile(tmp_path / "a" / "ingest.zip") as archive:
+        names = archive.namelist()
+        assert names == sorted(names)
+        assert {
+            "main.py",
+            "requirements.txt",
+            "cievents/handler.py",
+            "cievents/data/routing.default.yaml",
+        } <= set(names)
+        assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+        assert {i.date_time for i in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        assert archive.read("main.py") == (ROOT / "functions/ingest/main.py").read_bytes()
+
+
+@pytest.mark.slow
+def test_a_zip_serves_its_function_from_a_fresh_venv(tmp_path: Path) -> None:
+    """Unpack teams_notify's zip, install only its requirements.txt, serve it, post an event."""
+    zip_path = package.build(manifest.load().function("teams_notify"), tmp_path / "dist")
+    app = tmp_path / "app"
+    zipfile.ZipFile(zip_path).extractall(app)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [str(venv / "bin/pip"), "install", "-q", "-r", str(app / "requirements.txt")],
+        check=True,
+        timeout=600,
+    )
+    from tests.support.emulators import free_port, wait_for_port
+
+    port = free_port()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CIEVENTS_STORE": "memory:",
+        "CIEVENTS_DRY_RUN": "1",
+        "CIEVENTS_OUTBOX": str(tmp_path / "outbox"),
+        "PYTHONPATH": str(app),
+    }
+    server = subprocess.Popen(
+        [
+            str(venv / "bin/functions-framework"),
+            "--target",
+            "handle",
+            "--signature-type",
+            "cloudevent",
+            "--port",
+            str(port),
+        ],
+        cwd=app,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        wait_for_port(port, 60, server)
+        import requests
+
+        from tests.notify.events import build, push_body
+
+        response = requests.post(
+            f"http://127.0.0.1:{port}/",
+            json=push_body(build("build.finished", "failed"), "zip-1"),
+            timeout=30,
+        )
+        assert response.status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert (tmp_path / "outbox" / "teams.jsonl").exists()
+
+
+def test_gcloud_dry_run_prints_every_step(capsys: pytest.CaptureFixture[str]) -> None:
+    assert gcloud.main(["--dry-run", "--project", "demo-proj"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    loaded = manifest.load()
+    assert out[0] == "gcloud pubsub topics create ci-events --project=demo-proj"
+    assert "gcloud pubsub topics create ci-events-dead-letter --project=demo-proj" in out
+    for function in loaded.functions:
+        deploys = [
+            line
+            for line in out
+            if line.startswith(f"gcloud functions deploy {function.name.replace('_', '-')} --gen2")
+        ]
+        assert len(deploys) == 1, function.name
+        assert f"--runtime={function.runtime}" in deploys[0] and "--trigger-http" in deploys[0]
+        for env_name, secret in function.secrets.items():
+            assert f"{env_name}={secret}:latest" in deploys[0]
+            assert any(
+                line.startswith(f"gcloud secrets add-iam-policy-binding {secret} ") for line in out
+            )
+    subscription = next(
+        line for line in out if line.startswith("gcloud pubsub subscriptions create slack-notify-0")
+    )
+    for flag in (
+        "--message-filter=",
+        "--dead-letter-topic=ci-events-dead-letter",
+        "--push-auth-service-account=cief-slack-notify@",
+        "--max-delivery-attempts=10",
+    ):
+        assert flag in subscription
+    archive = next(line for line in out if line.startswith("gcloud functions deploy gcs-archive"))
+    assert "ARCHIVE_BUCKET=demo-proj-ci-events-archive" in archive
+    assert "CIEVENTS_DEAD_LETTER=ci-events-dead-letter" in archive
+
+
+def test_zip_hash_changes_with_code(tmp_path: Path) -> None:
+    function = manifest.load().function("teams_notify")
+    before = package.digest(package.build(function, tmp_path))
+    entries = dict(package._entries(function))
+    assert hashlib.sha256(entries["main.py"]).hexdigest()
+    assert before == package.digest(package.build(function, tmp_path))
