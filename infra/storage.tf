@@ -68,3 +68,46 @@ resource "google_bigquery_table" "archive" {
     }
   }
 }
+
+# The metrics tables, from the same schema files the function and the local store use.
+resource "google_bigquery_table" "metrics" {
+  for_each            = toset(["builds", "jobs"])
+  dataset_id          = google_bigquery_dataset.metrics.dataset_id
+  table_id            = each.value
+  deletion_protection = true
+  schema              = file("${path.module}/../shared/cievents/data/bigquery/${each.value}.json")
+  clustering          = ["pipeline", "branch"]
+  time_partitioning {
+    type  = "DAY"
+    field = "finished_at"
+  }
+}
+
+# The views, from the same SQL files the tests run (translated) on DuckDB. builds_latest first:
+# the others read it.
+locals {
+  view_dataset = "${var.project}.${google_bigquery_dataset.metrics.dataset_id}"
+}
+
+resource "google_bigquery_table" "builds_latest" {
+  dataset_id          = google_bigquery_dataset.metrics.dataset_id
+  table_id            = "builds_latest"
+  deletion_protection = true
+  view {
+    use_legacy_sql = false
+    query          = replace(file("${path.module}/../shared/cievents/data/views/builds_latest.sql"), "{dataset}", local.view_dataset)
+  }
+  depends_on = [google_bigquery_table.metrics]
+}
+
+resource "google_bigquery_table" "view" {
+  for_each            = toset(["build_health", "dora"])
+  dataset_id          = google_bigquery_dataset.metrics.dataset_id
+  table_id            = each.value
+  deletion_protection = true
+  view {
+    use_legacy_sql = false
+    query          = replace(file("${path.module}/../shared/cievents/data/views/${each.value}.sql"), "{dataset}", local.view_dataset)
+  }
+  depends_on = [google_bigquery_table.builds_latest]
+}

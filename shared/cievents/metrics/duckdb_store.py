@@ -1,0 +1,79 @@
+"""The local metrics store: DuckDB on disk, with the same tables and the translated views.
+
+Rows are inserted with their ``insert_id`` as primary key and ``ON CONFLICT DO
+NOTHING``, so a redelivered event never counts twice. DuckDB allows one
+writer process per file, so each write opens, writes and closes; concurrent
+local functions retry briefly on the file lock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from cievents.errors import TransientError
+from cievents.metrics import schema, views
+
+
+class DuckDBStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._memory: Any = None
+        with self.connect() as db:
+            for table in schema.TABLES:
+                db.execute(schema.duckdb_ddl(table))
+            for name in views.VIEWS:
+                db.execute(f'CREATE OR REPLACE VIEW "{name}" AS {views.for_duckdb(name)}')
+
+    @contextmanager
+    def connect(self) -> Iterator[Any]:
+        import duckdb
+
+        if self.path == ":memory:":
+            if self._memory is None:
+                self._memory = duckdb.connect(":memory:")
+            yield self._memory
+            return
+        for attempt in range(50):
+            try:
+                db = duckdb.connect(self.path)
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or attempt == 49:
+                    raise TransientError(f"metrics database busy: {exc}") from None
+                time.sleep(0.1)
+        try:
+            yield db
+        finally:
+            db.close()
+
+    def insert(self, table: str, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert rows; returns how many were new (duplicates by insert_id are ignored)."""
+        if not rows:
+            return 0
+        columns = [f["name"] for f in schema.load(table)]
+        placeholders = ", ".join("?" for _ in columns)
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        if table not in schema.TABLES:
+            raise ValueError(f"unknown table {table!r}")
+        # Table and column names come from the schema files, never from input.
+        exists = f'SELECT COUNT(*) FROM "{table}" WHERE insert_id = ?'  # noqa: S608
+        insert = f'INSERT INTO "{table}" ({quoted}) VALUES ({placeholders}) ON CONFLICT DO NOTHING'  # noqa: S608
+        inserted = 0
+        with self.connect() as db:
+            for row in rows:
+                before = db.execute(exists, [row["insert_id"]]).fetchone()[0]
+                db.execute(insert, [row.get(c) for c in columns])
+                inserted += 0 if before else 1
+        return inserted
+
+    def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self.connect() as db:
+            cursor = db.execute(sql, list(parameters))
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]

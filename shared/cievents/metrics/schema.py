@@ -1,0 +1,42 @@
+"""The ``builds`` and ``jobs`` table schemas, kept as BigQuery JSON schema files.
+
+The same files create the BigQuery tables (the function and Terraform) and the
+local DuckDB tables, so the three can never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+TABLES = ("builds", "jobs")
+PARTITION_FIELD = "finished_at"
+CLUSTERING = ("pipeline", "branch")
+_DUCKDB_TYPES = {
+    "STRING": "VARCHAR",
+    "INTEGER": "BIGINT",
+    "FLOAT": "DOUBLE",
+    "BOOLEAN": "BOOLEAN",
+    "TIMESTAMP": "TIMESTAMPTZ",
+    "JSON": "JSON",
+    "DATE": "DATE",
+}
+
+
+def load(table: str) -> list[dict[str, Any]]:
+    text = resources.files("cievents").joinpath(f"data/bigquery/{table}.json").read_text("utf-8")
+    fields: list[dict[str, Any]] = json.loads(text)
+    return fields
+
+
+def duckdb_ddl(table: str) -> str:
+    columns = []
+    for field in load(table):
+        column = f'"{field["name"]}" {_DUCKDB_TYPES[field["type"]]}'
+        if field.get("mode") == "REQUIRED":
+            column += " NOT NULL"
+        if field["name"] == "insert_id":
+            column += " PRIMARY KEY"
+        columns.append(column)
+    return f'CREATE TABLE IF NOT EXISTS "{table}" ({", ".join(columns)})'
