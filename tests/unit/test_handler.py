@@ -224,8 +224,11 @@ def test_http_trigger_behind_a_push_subscription(captured_log: CapturedLog) -> N
     """Deployed with --trigger-http (direct push subscription), the same entry point works."""
     app = functions_framework.create_app(target="handle", source=SOURCE, signature_type="http")
     client = app.test_client()
-    body = {"message": pubsub_message(build_body(number=9), "http-1"),
-            "subscription": "projects/p/subscriptions/recorder", "deliveryAttempt": 2}
+    body = {
+        "message": pubsub_message(build_body(number=9), "http-1"),
+        "subscription": "projects/p/subscriptions/recorder",
+        "deliveryAttempt": 2,
+    }
     assert client.post("/", json=body).status_code == 204
     assert client.post("/", json=body).status_code == 204
     transient = {"message": pubsub_message(build_body("transient", number=10), "http-2")}
