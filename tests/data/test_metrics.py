@@ -198,3 +198,18 @@ def test_views_are_the_shipped_bigquery_sql() -> None:
         shipped = views.for_bigquery(name, "proj.ci_metrics")
         assert "{dataset}" not in shipped and "`proj.ci_metrics." in shipped
         assert "APPROX_QUANTILE" in views.for_duckdb("build_health")
+
+
+def test_report_renders_charts(
+    client: FlaskClient, db_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cievents.cli import main
+
+    send(client, finished("web-app", 30, "passed", "2026-11-20T10:00:00Z", "2026-11-20T10:03:00Z"))
+    send(client, finished("web-app", 31, "failed", "2026-11-21T10:00:00Z", "2026-11-21T10:09:00Z"))
+    out = tmp_path / "report.html"
+    assert main(["report", "--db", str(db_path), "--out", str(out)]) == 0
+    page = out.read_text()
+    assert page.count("<svg") == 2 and "<h2>web-app</h2>" in page
+    assert "2026-11-20" in page and "2026-11-21" in page and "<polyline" in page
+    assert main(["report", "--db", str(tmp_path / "none.duckdb")]) == 2
