@@ -20,6 +20,14 @@ from tests.support.fakehttp import FakeServer, Reply
 GOOD = "good-token-value-123"
 
 
+@pytest.fixture(autouse=True)
+def _no_routed_channels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Channel checks come from the routing rules; these tests pin them explicitly."""
+    from cievents.checks import registry
+
+    monkeypatch.setattr(registry, "routed_slack_channels", lambda: [])
+
+
 @pytest.fixture
 def vendors() -> Iterator[FakeServer]:
     """One loopback server that answers like Slack, GitHub, GitLab, Bitbucket, Jira,
