@@ -61,7 +61,7 @@ def test_columns_point_into_the_original_text_through_ansi_and_markers(scanner: 
 def test_fingerprints_are_keyed_grouped_and_distinct() -> None:
     a = Scanner(engine="aho-corasick", fingerprint_key="key-a")
     b = Scanner(engine="aho-corasick", fingerprint_key="key-b")
-    gh = [c for c in CASES if c[0] == "github-token"][0][1]
+    gh = next(c for c in CASES if c[0] == "github-token")[1]
     other = positives()[5][1]  # a different random token of the same rule
     text = f"{gh}\n{gh}\n{other}\n"
     found = a.scan_text(text)
@@ -73,14 +73,14 @@ def test_fingerprints_are_keyed_grouped_and_distinct() -> None:
 
 
 def test_secret_at_the_edges_and_inline_allow(scanner: Scanner) -> None:
-    token = [c for c in CASES if c[0] == "github-token"][0][1].split()[2]
+    token = next(c for c in CASES if c[0] == "github-token")[1].split()[2]
     assert len(scanner.scan_text(token)) == 1
     assert len(scanner.scan_text("x" * 100_000 + " " + token)) == 1
     assert scanner.scan_text(f"{token}  # cievents:allow test fixture\n") == []
 
 
 def test_suppressed_fingerprints_are_skipped() -> None:
-    token = [c for c in CASES if c[0] == "github-token"][0][1]
+    token = next(c for c in CASES if c[0] == "github-token")[1]
     first = Scanner(engine="aho-corasick").scan_text(token)[0]
     muted = Scanner(engine="aho-corasick", suppressed=lambda fp: fp == first.fingerprint)
     assert muted.scan_text(token) == []
