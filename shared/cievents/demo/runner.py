@@ -87,6 +87,39 @@ def load_events(directory: Path) -> list[Delivery]:
     return deliveries
 
 
+def serve_job_logs(deliveries: list[Delivery], events_dir: Path) -> tuple[Any, int]:
+    """A stand-in for the Buildkite REST API that serves each example job's NAME.log."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import urlsplit
+
+    logs: dict[str, bytes] = {}
+    for delivery in deliveries:
+        log_file = events_dir / f"{delivery.name}.log"
+        body = json.loads(delivery.body)
+        url = (body.get("job") or {}).get("raw_log_url") if isinstance(body, dict) else None
+        if url:
+            logs[urlsplit(url).path] = (
+                log_file.read_bytes() if log_file.exists() else b"(no output)\n"
+            )
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            data = logs.get(urlsplit(self.path).path)
+            self.send_response(200 if data is not None else 404)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(data or b"")))
+            self.end_headers()
+            self.wfile.write(data or b"")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, int(server.server_address[1])
+
+
 def child_env(opts: Options, router_port: int, emulator_host: str | None) -> dict[str, str]:
     out = opts.out.resolve()
     env = {
@@ -100,6 +133,9 @@ def child_env(opts: Options, router_port: int, emulator_host: str | None) -> dic
         "SLACK_MIN_POST_INTERVAL_S": "0",
         "GOOGLE_CLOUD_PROJECT": PROJECT,
         "CIEVENTS_TOPIC": "ci-events",
+        "CIEVENTS_FINDINGS_TOPIC": "security-findings",
+        "SECURITY_SLACK_CHANNEL": "#security",
+        "BUILDKITE_API_TOKEN": "local-demo",
         "PYTHONUNBUFFERED": "1",
     }
     for source in ("buildkite", "github", "gitlab", "bitbucket", "azure-devops", "jira"):
@@ -257,8 +293,10 @@ def run(opts: Options) -> Report:
     pushed = [f for f in functions if not f.http]
     children: dict[str, processes.Child] = {}
     router: Router | None = None
+    logs_server, logs_port = serve_job_logs(deliveries, opts.events)
     try:
         env = child_env(opts, router_port, f"127.0.0.1:{emulator.port}" if emulator else None)
+        env["BUILDKITE_API_URL"] = f"http://127.0.0.1:{logs_port}/v2"
         children = start_functions(opts, functions, env)
         router = Router(
             pushed,
@@ -277,6 +315,7 @@ def run(opts: Options) -> Report:
             time.sleep(0.2)
         report.dead_letters = sum(router.dead.values())
     finally:
+        logs_server.shutdown()
         if router is not None:
             router.stop()
         for child in children.values():

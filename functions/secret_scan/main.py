@@ -1,0 +1,330 @@
+"""secret_scan: leaked credentials in Buildkite job logs and GitHub pull-request diffs.
+
+* Buildkite ``job.finished``: the job's log is downloaded through the Buildkite
+  REST API (streamed, capped at ``SCAN_MAX_LOG_BYTES``), normalized and scanned.
+* GitHub ``pull_request`` opened / synchronize / reopened: the PR's diff is
+  fetched and only added lines are scanned; one PR comment is created or
+  updated with the findings, and a check run carries file/line annotations.
+
+Each new finding (per job or PR, per fingerprint, once under redelivery) is
+published to the ``security-findings`` topic for workitem_sync and announced
+in ``SECURITY_SLACK_CHANNEL``. Fingerprints that work-item sync marked
+suppressed are skipped. No raw secret ever leaves this function: messages,
+comments, alerts and logs carry the redacted preview and the keyed
+fingerprint only.
+
+Settings: ``BUILDKITE_API_TOKEN``, ``BUILDKITE_API_URL``; ``GITHUB_TOKEN`` (or
+the App settings of github_status), ``GITHUB_API_URL``;
+``CIEVENTS_FINDINGS_TOPIC`` (default ``security-findings``) or
+``CIEVENTS_FINDINGS_PUBLISH_TO``; ``SECURITY_SLACK_CHANNEL``;
+``CIEVENTS_FINGERPRINT_KEY``; ``SCAN_MAX_LOG_BYTES`` (default 20 MB).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from cievents import findings as finding_state
+from cievents import log
+from cievents.config import env_int, env_opt, env_str
+from cievents.errors import TransientError
+from cievents.events import JobEvent, PullRequestEvent
+from cievents.findings import FindingMessage
+from cievents.handler import Context, Result, pubsub_function, skipped
+from cievents.http import HttpClient
+from cievents.outbox import Outbox
+from cievents.publish import publisher_for
+from cievents.scanning import Finding, Scanner
+
+BUILDKITE_API = env_str("BUILDKITE_API_URL", "https://api.buildkite.com/v2").rstrip("/")
+BUILDKITE_TOKEN = env_opt("BUILDKITE_API_TOKEN")
+MAX_LOG_BYTES = env_int("SCAN_MAX_LOG_BYTES", 20 * 1024 * 1024, minimum=1024)
+FINDINGS_TARGET = env_opt("CIEVENTS_FINDINGS_PUBLISH_TO") or env_str(
+    "CIEVENTS_FINDINGS_TOPIC", "security-findings"
+)
+SECURITY_CHANNEL = env_opt("SECURITY_SLACK_CHANNEL")
+MARKER = "<!-- cievents:secret-scan -->"
+_scanner: Scanner | None = None
+_buildkite: HttpClient | None = None
+
+
+def scanner(ctx: Context) -> Scanner:
+    global _scanner  # noqa: PLW0603 - the compiled database is loaded once per instance
+    if _scanner is None:
+        _scanner = Scanner(suppressed=lambda fp: finding_state.is_suppressed(ctx.store, fp))
+    return _scanner
+
+
+def buildkite() -> HttpClient:
+    global _buildkite  # noqa: PLW0603
+    if _buildkite is None:
+        headers = {"Authorization": f"Bearer {BUILDKITE_TOKEN}"} if BUILDKITE_TOKEN else {}
+        _buildkite = HttpClient(
+            sink="buildkite", base_url=BUILDKITE_API, headers=headers, read_timeout=30.0
+        )
+    return _buildkite
+
+
+def log_path(event: JobEvent) -> str:
+    """The job log's API path, relative to BUILDKITE_API_URL (so a local stand-in works)."""
+    if event.log_url:
+        path = urlsplit(event.log_url).path
+        return re.sub(r"^/v2", "", path)
+    return (
+        f"/organizations/{event.organization}/pipelines/{event.pipeline}/builds/{event.number}"
+        f"/jobs/{event.job_id}/log.txt"
+    )
+
+
+def download_log(event: JobEvent) -> str:
+    response = buildkite().get(
+        log_path(event),
+        stream=True,
+        headers={"Accept": "text/plain"},
+        what=f"buildkite: log of job {event.job_id}",
+    )
+    chunks, size = [], 0
+    for chunk in response.iter_content(chunk_size=256 * 1024):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= MAX_LOG_BYTES:
+            log.logger.warning(
+                "job log over SCAN_MAX_LOG_BYTES: scanned the first part only",
+                job_id=event.job_id,
+                limit=MAX_LOG_BYTES,
+            )
+            break
+    return b"".join(chunks)[:MAX_LOG_BYTES].decode("utf-8", errors="replace")
+
+
+def _message(
+    f: Finding, event: JobEvent | PullRequestEvent, location: dict[str, Any]
+) -> FindingMessage:
+    common: dict[str, Any] = dict(
+        fingerprint=f.fingerprint,
+        rule_id=f.rule_id,
+        family=f.family,
+        severity=f.severity,
+        confidence=f.confidence,
+        preview=f.secret,
+        location=location,
+        source=event.source,
+        repository=event.repository,
+        commit=event.commit,
+        branch=event.branch,
+        detected_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+    )
+    if isinstance(event, JobEvent):
+        common.update(
+            pipeline=event.pipeline,
+            build_number=event.number,
+            build_url=event.build_url,
+            job_id=event.job_id,
+            job_name=event.job_name,
+            pull_request=event.pull_request,
+        )
+    else:
+        common.update(pull_request=event.number, build_url=event.url)
+    return FindingMessage(**common)
+
+
+def report(ctx: Context, scope: str, messages: list[FindingMessage]) -> int:
+    """Publish each new finding once (per scope and fingerprint) and alert; returns how many."""
+    new = 0
+    for message in messages:
+        key = f"secret_scan:{scope}:{message.fingerprint}"
+        claim = ctx.store.claim(key)
+        if claim.status == "duplicate":
+            continue
+        if claim.status == "busy":
+            raise TransientError(f"another execution is reporting {message.fingerprint[:12]}")
+        try:
+            publisher_for(FINDINGS_TARGET).publish(message.to_bytes(), message.attributes())
+        except BaseException:
+            ctx.store.release(key, claim.token)
+            raise
+        ctx.store.complete(key, claim.token, "published")
+        new += 1
+        log.logger.warning(
+            "secret found",
+            rule_id=message.rule_id,
+            preview=message.preview,
+            fingerprint=message.fingerprint,
+            location=message.location,
+        )
+    if new and SECURITY_CHANNEL:
+        from cievents.notify.slack import SlackClient
+
+        token = env_opt("SLACK_BOT_TOKEN")
+        dry = ctx.settings.dry_run or not token
+        slack = SlackClient(
+            None if dry else token,
+            base_url=env_opt("SLACK_API_URL"),
+            outbox=Outbox(ctx.settings.outbox_dir) if dry else None,
+        )
+        lines = [
+            f"• *{m.rule_id}* `{m.preview}` at {m.location.get('path')}:{m.location.get('line')}"
+            for m in messages[:20]
+        ]
+        text = f":rotating_light: {new} leaked credential(s) found in {scope}"
+        slack.post(
+            SECURITY_CHANNEL,
+            text,
+            [
+                {
+                    "type": "section",
+                    "text": {"type": "mrkdwn", "text": text + "\n" + "\n".join(lines)},
+                }
+            ],
+        )
+    return new
+
+
+def _on_job(event: JobEvent, ctx: Context) -> Result:
+    if event.event != "job.finished" or event.job_type not in (None, "script"):
+        return skipped("only finished script jobs have logs")
+    text = download_log(event)
+    found = scanner(ctx).scan_text(text, path=f"job {event.job_id} log")
+    unique = {f.fingerprint: f for f in found}
+    messages = [
+        _message(
+            f,
+            event,
+            {
+                "kind": "job_log",
+                "path": f"{event.job_name or event.job_id}",
+                "line": f.line,
+                "end_line": f.end_line,
+                "start_column": f.start_column,
+                "end_column": f.end_column,
+            },
+        )
+        for f in unique.values()
+    ]
+    new = report(ctx, f"job {event.job_id}", messages)
+    ctx.fields.update(log_bytes=len(text), findings=len(unique))
+    if not unique:
+        return Result("acted", "log clean", provider="buildkite", operation="scan")
+    return Result(
+        "acted", f"{len(unique)} finding(s), {new} new", provider="buildkite", operation="scan"
+    )
+
+
+_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
+
+
+def added_lines(diff: str) -> dict[str, list[tuple[int, str]]]:
+    """File → [(new line number, text)] for every added line of a unified diff."""
+    files: dict[str, list[tuple[int, str]]] = {}
+    current, number = None, 0
+    for line in diff.splitlines():
+        if line.startswith("+++ "):
+            target = line[4:].strip()
+            current = None if target == "/dev/null" else target.removeprefix("b/")
+            continue
+        hunk = _HUNK.match(line)
+        if hunk:
+            number = int(hunk.group(1))
+            continue
+        if current is None or line.startswith(("--- ", "diff ", "index ")):
+            continue
+        if line.startswith("+"):
+            files.setdefault(current, []).append((number, line[1:]))
+            number += 1
+        elif not line.startswith("-"):
+            number += 1
+    return files
+
+
+def _on_pull_request(event: PullRequestEvent, ctx: Context) -> Result:
+    if event.action not in ("opened", "updated", "reopened"):
+        return skipped(f"pull request {event.action}: nothing new to scan")
+    from cievents.vcs.github import GitHubClient
+
+    repo = (event.repository or "").removeprefix("https://github.com/")
+    token = env_opt("GITHUB_TOKEN")
+    dry = ctx.settings.dry_run or not token
+    github = GitHubClient(
+        api_url=env_str("GITHUB_API_URL", "https://api.github.com"),
+        token=token,
+        outbox=Outbox(ctx.settings.outbox_dir) if dry else None,
+    )
+    diff = "" if dry else github.pull_request_diff(repo, event.number)
+    found: list[tuple[str, Finding]] = []
+    for path, lines in added_lines(diff).items():
+        text = "\n".join(t for _, t in lines)
+        for f in scanner(ctx).scan_text(text, path=path):
+            found.append((path, f))
+    annotations = [
+        {
+            "path": path,
+            "start_line": lines_of(diff, path)[f.line - 1],
+            "end_line": lines_of(diff, path)[f.end_line - 1],
+            "annotation_level": "failure",
+            "title": f.rule_id,
+            "message": f"{f.description}: {f.secret}",
+        }
+        for path, f in found
+    ]
+    messages = [
+        _message(
+            f,
+            event,
+            {
+                "kind": "pr_diff",
+                "path": path,
+                "line": a["start_line"],
+                "end_line": a["end_line"],
+                "start_column": f.start_column,
+                "end_column": f.end_column,
+            },
+        )
+        for (path, f), a in zip(found, annotations, strict=True)
+    ]
+    new = report(ctx, f"{repo}#{event.number}", messages)
+    body = (
+        "No leaked credentials in the added lines."
+        if not found
+        else "**Leaked credentials in this pull request** (rotate them, then remove them):\n\n"
+        + "\n".join(
+            f"- `{f.rule_id}` `{f.secret}` in `{path}` line {a['start_line']}"
+            for (path, f), a in zip(found, annotations, strict=True)
+        )
+    )
+    github.upsert_comment(repo, event.number, MARKER, body)
+    if event.commit:
+        github.upsert_check_run(
+            repo,
+            event.commit,
+            "cievents/secret-scan",
+            check_run_id=None,
+            status="completed",
+            conclusion="failure" if found else "success",
+            details_url=event.url,
+            title=f"{len(found)} leaked credential(s)",
+            summary=body,
+            annotations=annotations,
+        )
+    return Result(
+        "acted", f"{len(found)} finding(s), {new} new", provider="github", operation="scan"
+    )
+
+
+def lines_of(diff: str, path: str) -> list[int]:
+    return [n for n, _ in added_lines(diff).get(path, [])]
+
+
+@pubsub_function(
+    "secret_scan",
+    accepts=lambda e: isinstance(e, JobEvent | PullRequestEvent),
+    key=lambda m, e: f"{e.source}:{getattr(e, 'job_id', None) or e.repository}:"
+    f"{getattr(e, 'number', '')}:{e.commit}:{e.event}",
+)
+def handle(event: Any, ctx: Context) -> Result:
+    """Scan what the event points at; report what is new."""
+    if isinstance(event, JobEvent):
+        return _on_job(event, ctx)
+    return _on_pull_request(event, ctx)

@@ -1,0 +1,93 @@
+"""secret_scan against a local Buildkite REST API serving a job log that leaks a credential."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import functions_framework
+import pytest
+
+from cievents.findings import FindingMessage
+from tests.conftest import CapturedLog
+from tests.notify.events import job, push_body
+from tests.scanning.samples import positives
+from tests.support.fakehttp import FakeServer, Reply
+
+SOURCE = str(Path(__file__).parents[2] / "functions" / "secret_scan" / "main.py")
+ids = itertools.count(1)
+LEAK = next(c for c in positives() if c[0] == "github-token")[1].split()[2]
+
+
+@pytest.fixture
+def buildkite() -> Iterator[FakeServer]:
+    fake = FakeServer()
+
+    @fake.route("GET", "/v2/organizations/acme-inc/pipelines/web-app/builds/42/jobs/(?P<job>[^/]+)/log.txt")
+    def log(req: Any) -> Reply:
+        if req.headers.get("authorization") != "Bearer bk-test-token":
+            return Reply(401, {"message": "Authentication required"})
+        body = f"_bk;t=1700000000000~~~ Running\n\x1b[33mexport GITHUB_TOKEN={LEAK}\x1b[0m\ndone\n"
+        return Reply(200, raw=body.encode(), headers={"Content-Type": "text/plain"})
+
+    with fake:
+        yield fake
+
+
+def test_a_leak_in_a_job_log_is_reported_once_and_never_in_clear(
+    buildkite: FakeServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, captured_log: CapturedLog
+) -> None:
+    published = tmp_path / "findings.jsonl"
+    monkeypatch.setenv("BUILDKITE_API_URL", f"{buildkite.url}/v2")
+    monkeypatch.setenv("BUILDKITE_API_TOKEN", "bk-test-token")
+    monkeypatch.setenv("CIEVENTS_FINDINGS_PUBLISH_TO", f"file:{published}")
+    monkeypatch.setenv("SECURITY_SLACK_CHANNEL", "#security")
+    monkeypatch.setenv("CIEVENTS_STORE", f"sqlite:{tmp_path / 'state.db'}")
+    app = functions_framework.create_app(target="handle", source=SOURCE, signature_type="cloudevent")
+    client = app.test_client()
+    event = job("job-leak", ":s3: Deploy preview")
+    for _ in range(3):
+        assert client.post("/", json=push_body(event, f"s{next(ids)}")).status_code == 200
+    lines = published.read_text().splitlines()
+    assert len(lines) == 1  # one finding, published once despite three deliveries
+    record = json.loads(lines[0])
+    message = FindingMessage.from_bytes(base64.b64decode(record["data"]))
+    assert message.rule_id == "github-token" and message.job_id == "job-leak"
+    assert message.location["line"] == 2 and message.pipeline == "web-app"
+    assert record["attributes"]["event"] == "finding"
+    outbox = (tmp_path / "outbox" / "slack.jsonl").read_text()
+    for text in (lines[0], outbox, captured_log.text, base64.b64decode(record["data"]).decode()):
+        assert LEAK not in text  # never the secret in clear
+    assert [o["outcome"] for o in captured_log.outcomes()] == ["acted", "duplicate", "duplicate"]
+
+
+def test_unreadable_log_is_retried_or_acked(
+    buildkite: FakeServer, monkeypatch: pytest.MonkeyPatch, captured_log: CapturedLog
+) -> None:
+    monkeypatch.setenv("BUILDKITE_API_URL", f"{buildkite.url}/v2")
+    monkeypatch.setenv("BUILDKITE_API_TOKEN", "wrong")
+    app = functions_framework.create_app(target="handle", source=SOURCE, signature_type="cloudevent")
+    assert app.test_client().post("/", json=push_body(job("j2", "x"), "s-x")).status_code == 200
+    assert captured_log.outcomes()[-1]["outcome"] == "failed"  # 401: fix the token, not retry
+    buildkite.queue("GET", ".*/log.txt", Reply(503, "busy"))
+    buildkite.queue("GET", ".*/log.txt", Reply(503, "busy"))
+    buildkite.queue("GET", ".*/log.txt", Reply(503, "busy"))
+    monkeypatch.setenv("BUILDKITE_API_TOKEN", "bk-test-token")
+    app = functions_framework.create_app(target="handle", source=SOURCE, signature_type="cloudevent")
+    assert app.test_client().post("/", json=push_body(job("j3", "x"), "s-y")).status_code == 500
+
+
+def test_added_lines_of_a_diff() -> None:
+    from importlib import util
+
+    spec = util.spec_from_file_location("secret_scan_main", SOURCE)
+    assert spec and spec.loader
+    module = util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    diff = ("diff --git a/app.py b/app.py\n--- a/app.py\n+++ b/app.py\n@@ -10,2 +10,3 @@\n"
+            " keep\n-old = 1\n+new = 2\n+TOKEN = 'x'\n context\n")
+    assert module.added_lines(diff) == {"app.py": [(11, "new = 2"), (12, "TOKEN = 'x'")]}
