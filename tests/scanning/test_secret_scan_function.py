@@ -27,7 +27,9 @@ LEAK = next(c for c in positives() if c[0] == "github-token")[1].split()[2]
 def buildkite() -> Iterator[FakeServer]:
     fake = FakeServer()
 
-    @fake.route("GET", "/v2/organizations/acme-inc/pipelines/web-app/builds/42/jobs/(?P<job>[^/]+)/log.txt")
+    @fake.route(
+        "GET", "/v2/organizations/acme-inc/pipelines/web-app/builds/42/jobs/(?P<job>[^/]+)/log.txt"
+    )
     def log(req: Any) -> Reply:
         if req.headers.get("authorization") != "Bearer bk-test-token":
             return Reply(401, {"message": "Authentication required"})
@@ -39,7 +41,10 @@ def buildkite() -> Iterator[FakeServer]:
 
 
 def test_a_leak_in_a_job_log_is_reported_once_and_never_in_clear(
-    buildkite: FakeServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, captured_log: CapturedLog
+    buildkite: FakeServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    captured_log: CapturedLog,
 ) -> None:
     published = tmp_path / "findings.jsonl"
     monkeypatch.setenv("BUILDKITE_API_URL", f"{buildkite.url}/v2")
@@ -47,7 +52,9 @@ def test_a_leak_in_a_job_log_is_reported_once_and_never_in_clear(
     monkeypatch.setenv("CIEVENTS_FINDINGS_PUBLISH_TO", f"file:{published}")
     monkeypatch.setenv("SECURITY_SLACK_CHANNEL", "#security")
     monkeypatch.setenv("CIEVENTS_STORE", f"sqlite:{tmp_path / 'state.db'}")
-    app = functions_framework.create_app(target="handle", source=SOURCE, signature_type="cloudevent")
+    app = functions_framework.create_app(
+        target="handle", source=SOURCE, signature_type="cloudevent"
+    )
     client = app.test_client()
     event = job("job-leak", ":s3: Deploy preview")
     for _ in range(3):
@@ -70,14 +77,18 @@ def test_unreadable_log_is_retried_or_acked(
 ) -> None:
     monkeypatch.setenv("BUILDKITE_API_URL", f"{buildkite.url}/v2")
     monkeypatch.setenv("BUILDKITE_API_TOKEN", "wrong")
-    app = functions_framework.create_app(target="handle", source=SOURCE, signature_type="cloudevent")
+    app = functions_framework.create_app(
+        target="handle", source=SOURCE, signature_type="cloudevent"
+    )
     assert app.test_client().post("/", json=push_body(job("j2", "x"), "s-x")).status_code == 200
     assert captured_log.outcomes()[-1]["outcome"] == "failed"  # 401: fix the token, not retry
     buildkite.queue("GET", ".*/log.txt", Reply(503, "busy"))
     buildkite.queue("GET", ".*/log.txt", Reply(503, "busy"))
     buildkite.queue("GET", ".*/log.txt", Reply(503, "busy"))
     monkeypatch.setenv("BUILDKITE_API_TOKEN", "bk-test-token")
-    app = functions_framework.create_app(target="handle", source=SOURCE, signature_type="cloudevent")
+    app = functions_framework.create_app(
+        target="handle", source=SOURCE, signature_type="cloudevent"
+    )
     assert app.test_client().post("/", json=push_body(job("j3", "x"), "s-y")).status_code == 500
 
 
@@ -88,6 +99,8 @@ def test_added_lines_of_a_diff() -> None:
     assert spec and spec.loader
     module = util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    diff = ("diff --git a/app.py b/app.py\n--- a/app.py\n+++ b/app.py\n@@ -10,2 +10,3 @@\n"
-            " keep\n-old = 1\n+new = 2\n+TOKEN = 'x'\n context\n")
+    diff = (
+        "diff --git a/app.py b/app.py\n--- a/app.py\n+++ b/app.py\n@@ -10,2 +10,3 @@\n"
+        " keep\n-old = 1\n+new = 2\n+TOKEN = 'x'\n context\n"
+    )
     assert module.added_lines(diff) == {"app.py": [(11, "new = 2"), (12, "TOKEN = 'x'")]}

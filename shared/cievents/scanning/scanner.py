@@ -188,9 +188,15 @@ class Scanner:
             data = text.encode("utf-8")
             if len(data) == len(text):  # ASCII: byte offsets are character offsets
                 return self._engine.hits(data)
-            # Map byte offsets back to characters for non-ASCII text.
-            char_at = _byte_to_char(text)
-            return [(i, char_at[end]) for i, end in self._engine.hits(data)]
+            # Anchors are ASCII, so every hit ends on a character boundary: count the
+            # characters between consecutive hits (one pass, in C).
+            hits = sorted(self._engine.hits(data), key=lambda h: h[1])
+            mapped, previous, chars = [], 0, 0
+            for anchor_id, end in hits:
+                chars += len(data[previous:end].decode("utf-8", errors="replace"))
+                previous = end
+                mapped.append((anchor_id, chars))
+            return mapped
         return self._engine.hits(text)
 
     def matches(self, text: str) -> list[tuple[Rule, int, int, str]]:
@@ -341,11 +347,3 @@ def _position(line_starts: list[int], offset: int) -> tuple[int, int]:
 
     line = bisect.bisect_right(line_starts, offset)
     return line, offset - line_starts[line - 1] + 1
-
-
-def _byte_to_char(text: str) -> list[int]:
-    mapping = []
-    for index, char in enumerate(text):
-        mapping.extend([index] * len(char.encode("utf-8")))
-    mapping.append(len(text))
-    return mapping
