@@ -45,8 +45,11 @@ def effects(out: Path) -> dict[str, object]:
     tops = Counter(
         (e["body"]["channel"], e["body"]["text"].split(" ")[2])
         for e in slack
-        if e["url"].endswith("chat.postMessage") and not e["body"].get("thread_ts")
+        if e["url"].endswith("chat.postMessage")
+        and not e["body"].get("thread_ts")
+        and e["body"]["channel"] != "#security"
     )
+    alerts = [e["body"]["text"] for e in slack if e["body"].get("channel") == "#security"]
     statuses: dict[str, str] = {}
     for line in (outbox / "github.jsonl").read_text().splitlines():
         entry = json.loads(line)
@@ -62,6 +65,7 @@ def effects(out: Path) -> dict[str, object]:
         "statuses": statuses,
         "jira": jira,
         "archive": archive,
+        "security_alerts": sorted(alerts),
     }
 
 
@@ -95,7 +99,7 @@ def test_demo_once_and_three_times_shuffled_have_the_same_effects(
         assert repeats > once.functions[name].get("skipped", 0), (name, thrice.functions[name])
     first, second = effects(tmp_path / "once"), effects(tmp_path / "thrice")
     # Order-independent effects are identical; no effect is ever duplicated.
-    for kind in ("slack_threads", "statuses", "jira", "archive"):
+    for kind in ("slack_threads", "statuses", "jira", "archive", "security_alerts"):
         assert first[kind] == second[kind], kind
     for effects_of_run in (first, second):
         assert set(effects_of_run["slack_top"].values()) == {1}  # type: ignore[union-attr]
@@ -103,6 +107,9 @@ def test_demo_once_and_three_times_shuffled_have_the_same_effects(
     # In publish order, the failure and the recovery on the branch each get their message.
     assert first["slack_top"] == Counter({("#builds", "#102"): 1, ("#builds", "#103"): 1})
     assert len(first["slack_threads"]) == 2  # type: ignore[arg-type]
+    # The example job log leaks a credential: one security alert, however often it is delivered.
+    assert len(first["security_alerts"]) == 1  # type: ignore[arg-type]
+    assert "leaked credential" in first["security_alerts"][0]  # type: ignore[index]
     assert sorted(first["statuses"].values()) == ["failure", "success"]  # type: ignore[union-attr]
     assert (tmp_path / "once" / "outbox" / "index.html").read_text().count("class=card") > 3
     summary = json.loads((tmp_path / "once" / "summary.json").read_text())
