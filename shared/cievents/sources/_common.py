@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cievents.envelope import parse_time
+from cievents.events import CommitInfo
 
 ZERO_SHA = re.compile(r"^0{40}$")
 
@@ -56,6 +57,25 @@ def tag_of(ref: str | None) -> str | None:
     if ref and ref.startswith("refs/tags/"):
         return ref[len("refs/tags/") :]
     return None
+
+
+def push_commits(body: Mapping[str, Any]) -> tuple[CommitInfo, ...]:
+    """``commits`` of a push in the shape GitHub and GitLab share: id, message,
+    author {name, email}, timestamp, url."""
+    from cievents.payload import req_str
+
+    return tuple(
+        CommitInfo(
+            id=req_str(c, "id", "commits[]"),
+            message=s(c.get("message")) or "",
+            author=s(dig(c, "author", "name")),
+            author_email=s(dig(c, "author", "email")),
+            timestamp=lenient_time(c.get("timestamp")),
+            url=s(c.get("url")),
+        )
+        for c in body.get("commits") or []
+        if isinstance(c, Mapping)
+    )
 
 
 def real_sha(value: str | None) -> str | None:

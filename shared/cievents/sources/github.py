@@ -10,7 +10,6 @@ from cievents import jirakeys
 from cievents.errors import ValidationError
 from cievents.events import (
     BuildEvent,
-    CommitInfo,
     Event,
     OtherEvent,
     PingEvent,
@@ -19,7 +18,16 @@ from cievents.events import (
     StatusEvent,
 )
 from cievents.payload import duration, obj, req_int, req_str
-from cievents.sources._common import branch_of, dig, lenient_time, o, real_sha, s, tag_of
+from cievents.sources._common import (
+    branch_of,
+    dig,
+    lenient_time,
+    o,
+    push_commits,
+    real_sha,
+    s,
+    tag_of,
+)
 
 _GUESS = (
     ("pull_request", "pull_request"),
@@ -70,18 +78,7 @@ def _repo(body: Mapping[str, Any]) -> str | None:
 
 def _push(body: Mapping[str, Any], event: str, delivery: str | None) -> PushEvent:
     ref = req_str(body, "ref")
-    commits = tuple(
-        CommitInfo(
-            id=req_str(c, "id", "commits[]"),
-            message=s(c.get("message")) or "",
-            author=s(dig(c, "author", "name")),
-            author_email=s(dig(c, "author", "email")),
-            timestamp=lenient_time(c.get("timestamp")),
-            url=s(c.get("url")),
-        )
-        for c in body.get("commits") or []
-        if isinstance(c, Mapping)
-    )
+    commits = push_commits(body)
     branch = branch_of(ref)
     return PushEvent(
         source="github",

@@ -10,7 +10,6 @@ from cievents import jirakeys
 from cievents.errors import ValidationError
 from cievents.events import (
     BuildEvent,
-    CommitInfo,
     Event,
     JobEvent,
     OtherEvent,
@@ -18,7 +17,7 @@ from cievents.events import (
     PushEvent,
 )
 from cievents.payload import duration, obj, req_int, req_str
-from cievents.sources._common import branch_of, dig, lenient_time, real_sha, s, tag_of
+from cievents.sources._common import branch_of, dig, lenient_time, push_commits, real_sha, s, tag_of
 
 _HEADER_KINDS = {
     "Push Hook": "push",
@@ -64,18 +63,7 @@ def _project(body: Mapping[str, Any]) -> str | None:
 
 def _push(body: Mapping[str, Any], event: str) -> PushEvent:
     ref = req_str(body, "ref")
-    commits = tuple(
-        CommitInfo(
-            id=req_str(c, "id", "commits[]"),
-            message=s(c.get("message")) or "",
-            author=s(dig(c, "author", "name")),
-            author_email=s(dig(c, "author", "email")),
-            timestamp=lenient_time(c.get("timestamp")),
-            url=s(c.get("url")),
-        )
-        for c in body.get("commits") or []
-        if isinstance(c, Mapping)
-    )
+    commits = push_commits(body)
     before, after = s(body.get("before")), s(body.get("after"))
     branch = branch_of(ref)
     return PushEvent(
