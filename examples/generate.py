@@ -132,6 +132,7 @@ def job(b: dict[str, Any], key: str, name: str, exit_status: int) -> dict[str, A
 JANE = ("Jane Doe", "jane@acme.example")
 RAVI = ("Ravi Patel", "ravi@acme.example")
 events: list[tuple[str, dict[str, Any], dict[str, str], str | None]] = []
+leaked_key_id: list[str] = []
 
 
 def bk(
@@ -199,6 +200,7 @@ def day() -> None:
         job(b, "preview", ":s3: Deploy preview", 2),
         log,
     )
+    leaked_key_id.append(key_id)
     bk("1004-web-app-102-job-tests", "job.finished", b, job(b, "tests", ":rspec: Tests", 1))
     bk("1005-web-app-102-failed", "build.finished", b)
 
@@ -352,6 +354,51 @@ def day() -> None:
                 },
             },
             {"X-Atlassian-Webhook-Identifier": uuid("jira-1600")},
+            None,
+        )
+    )
+
+    # Security rotates the leaked AWS key and closes the work item workitem_sync opened for it
+    # (labels carry the finding's fingerprint prefix, under the demo's default fingerprint key).
+    from cievents.scanning import Scanner
+
+    fingerprint = Scanner(engine="aho-corasick").fingerprint("aws-access-key-id", leaked_key_id[0])
+    events.append(
+        (
+            "1700-jira-SEC-1-done",
+            {
+                "timestamp": 1763658000000,
+                "webhookEvent": "jira:issue_updated",
+                "issue_event_type_name": "issue_generic",
+                "user": {"displayName": "Security Team", "accountId": "5b10ac8d82e05b22cc7d4ef6"},
+                "issue": {
+                    "id": "20001",
+                    "key": "SEC-1",
+                    "self": "https://acme.atlassian.net/rest/api/2/issue/20001",
+                    "fields": {
+                        "summary": "Leaked credential: aws-access-key-id in web-app #102",
+                        "status": {"name": "Done"},
+                        "resolution": {"name": "Done"},
+                        "labels": ["cievents-secret", f"cievents-{fingerprint[:16]}"],
+                        "project": {"key": "SEC", "name": "Security"},
+                        "issuetype": {"name": "Bug"},
+                    },
+                },
+                "changelog": {
+                    "id": "99002",
+                    "items": [
+                        {
+                            "field": "status",
+                            "fieldtype": "jira",
+                            "from": "3",
+                            "fromString": "In Progress",
+                            "to": "10001",
+                            "toString": "Done",
+                        }
+                    ],
+                },
+            },
+            {"X-Atlassian-Webhook-Identifier": uuid("jira-1700")},
             None,
         )
     )

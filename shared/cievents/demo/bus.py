@@ -2,7 +2,7 @@
 
 * ``POST /publish/<topic>`` (the built-in bus): ``{"data": base64, "attributes": {...}}``
   is fanned out to every subscription of the topic whose filter matches.
-* ``POST /push/<function>`` (from the Pub/Sub emulator's push subscriptions):
+* ``POST /push/<function>/<n>`` (from the Pub/Sub emulator's push subscriptions):
   the filter is applied here, since the emulator ignores it, and the push
   is forwarded to the function.
 
@@ -75,15 +75,16 @@ class Router:
             "publishTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         }
         for function in self.functions.values():
-            for subscription in function.subscriptions:
+            for index, subscription in enumerate(function.subscriptions):
                 if subscription.topic == topic:
-                    self._submit(function.name, message)
+                    self._submit(function.name, index, message)
         return message_id
 
-    def _submit(self, name: str, message: Mapping[str, Any]) -> None:
-        function = self.functions[name]
+    def _submit(self, name: str, index: int, message: Mapping[str, Any]) -> None:
+        """Deliver through subscription ``index`` of function ``name``, if its filter matches."""
+        subscriptions = self.functions[name].subscriptions
         attributes = message.get("attributes") or {}
-        if not any(s.matches(attributes) for s in function.subscriptions):
+        if index >= len(subscriptions) or not subscriptions[index].matches(attributes):
             with self._lock:
                 self.filtered[name] = self.filtered.get(name, 0) + 1
             return
@@ -137,14 +138,15 @@ class Router:
             def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
                 length = int(self.headers.get("Content-Length") or 0)
                 payload = json.loads(self.rfile.read(length) or b"{}")
-                kind, _, name = self.path.strip("/").partition("/")
+                kind, _, rest = self.path.strip("/").partition("/")
+                name, _, index = rest.partition("/")
                 if kind == "publish":
                     message_id = router.publish(
                         name, payload.get("data", ""), payload.get("attributes") or {}
                     )
                     self._answer(200, {"messageId": message_id})
-                elif kind == "push" and name in router.functions:
-                    router._submit(name, payload.get("message") or {})
+                elif kind == "push" and name in router.functions and index.isdigit():
+                    router._submit(name, int(index), payload.get("message") or {})
                     self._answer(200, {})
                 else:
                     self._answer(404, {"error": f"no route {self.path}"})

@@ -197,7 +197,7 @@ def wire_emulator(
                 "name": subscriber.subscription_path(PROJECT, f"{function.name}-{index}"),
                 "topic": publisher.topic_path(PROJECT, sub.topic),
                 "push_config": {
-                    "push_endpoint": f"http://127.0.0.1:{router_port}/push/{function.name}"
+                    "push_endpoint": f"http://127.0.0.1:{router_port}/push/{function.name}/{index}"
                 },
             }
             if sub.filter_text:
@@ -239,7 +239,11 @@ def start_functions(
     return children
 
 
-def deliver_all(deliveries: list[Delivery], ingest_port: int, opts: Options) -> int:
+def deliver_all(
+    deliveries: list[Delivery], ingest_port: int, opts: Options, router: Router | None = None
+) -> int:
+    """Post every delivery to ingest. Between deliveries the pipeline settles (a real day's
+    events are minutes apart), so effects that chain through topics keep their order."""
     plan = [d for d in deliveries for _ in range(opts.times)]
     if opts.shuffle:
         random.Random(opts.seed).shuffle(plan)  # noqa: S311 - ordering, not secrecy
@@ -258,6 +262,10 @@ def deliver_all(deliveries: list[Delivery], ingest_port: int, opts: Options) -> 
         )
         if response.status_code >= 500:
             raise RuntimeError(f"ingest answered {response.status_code} for {delivery.name}")
+        if router is not None:
+            settle = time.monotonic() + 10
+            while router.quiet_for() < 0.25 and time.monotonic() < settle:
+                time.sleep(0.02)
     return len(plan)
 
 
@@ -309,7 +317,7 @@ def run(opts: Options) -> Report:
             wire_emulator(f"127.0.0.1:{emulator.port}", pushed, topics, router_port)
         if "ingest" not in children:
             raise RuntimeError("the demo needs functions/ingest")
-        report.deliveries = deliver_all(deliveries, children["ingest"].port, opts)
+        report.deliveries = deliver_all(deliveries, children["ingest"].port, opts, router)
         deadline = time.monotonic() + opts.timeout_s
         while time.monotonic() < deadline and router.quiet_for() < opts.quiet_s:
             time.sleep(0.2)

@@ -1,0 +1,197 @@
+"""workitem_sync: findings become work items; work-item status flows back to the finding.
+
+Finding → work item (``security-findings``): the open item for the
+fingerprint is found (stored link, else a label/tag search), else created
+(Jira: project, issue type, priority from severity, labels; Azure Boards: a
+JSON Patch document). A finding seen again in a later build adds one short
+"seen again" comment per build, never a new item; a resolved finding that
+reappears reopens its item; a suppressed one is skipped.
+
+Work item → finding (``ci-events``: Jira ``jira:issue_updated``, Azure DevOps
+``workitem.updated``): Done / Closed / Resolved → resolved; "Won't Fix" or a
+configured false-positive resolution → suppressed (the scanner skips
+suppressed fingerprints from then on).
+
+Settings: ``WORKITEM_TRACKER`` (``jira`` or ``azure-boards``; default: jira
+when ``JIRA_URL`` is set, else azure-boards when ``AZURE_DEVOPS_ORG_URL`` is);
+Jira: ``JIRA_URL``, ``JIRA_EMAIL`` + ``JIRA_API_TOKEN`` or ``JIRA_PAT``,
+``WORKITEM_JIRA_PROJECT`` (default ``SEC``), ``WORKITEM_ISSUE_TYPE`` (``Bug``),
+``WORKITEM_REOPEN_TRANSITION`` (``Reopen``); Azure: ``AZURE_DEVOPS_ORG_URL``,
+``AZURE_DEVOPS_PROJECT``, ``AZURE_DEVOPS_PAT``, ``WORKITEM_AZURE_TYPE`` (``Bug``);
+``WORKITEM_SUPPRESS_RESOLUTIONS`` (default ``Won't Fix,Won't Do,False Positive``);
+``WORKITEM_MAX_PAGES`` (default 5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cievents import log
+from cievents.config import env_int, env_list, env_opt, env_str
+from cievents.envelope import Message
+from cievents.errors import TransientError
+from cievents.events import WorkItemEvent
+from cievents.findings import FindingMessage, state_key
+from cievents.handler import Context, Result, pubsub_function, skipped
+from cievents.idempotency import update_state
+from cievents.outbox import Outbox
+from cievents.sources import parse_message
+from cievents.tracker.jira import JiraSettings
+from cievents.tracker.workitems import AzureBoardsTracker, JiraTracker, Tracker, label
+
+JIRA = JiraSettings(
+    url=(env_opt("JIRA_URL") or "").rstrip("/"),
+    email=env_opt("JIRA_EMAIL"),
+    api_token=env_opt("JIRA_API_TOKEN"),
+    pat=env_opt("JIRA_PAT"),
+)
+KIND = env_str(
+    "WORKITEM_TRACKER",
+    "azure-boards" if env_opt("AZURE_DEVOPS_ORG_URL") and not JIRA.url else "jira",
+)
+SUPPRESS = {
+    r.lower()
+    for r in (
+        env_list("WORKITEM_SUPPRESS_RESOLUTIONS") or ("Won't Fix", "Won't Do", "False Positive")
+    )
+}
+DONE = {"done", "closed", "resolved"}
+MAX_PAGES = env_int("WORKITEM_MAX_PAGES", 5, minimum=1)
+_trackers: dict[bool, Tracker] = {}
+
+
+def tracker(ctx: Context) -> Tracker:
+    credentials = JIRA.has_credentials if KIND == "jira" else bool(env_opt("AZURE_DEVOPS_PAT"))
+    dry = ctx.settings.dry_run or not credentials
+    if dry not in _trackers:
+        outbox = Outbox(ctx.settings.outbox_dir) if dry else None
+        if KIND == "jira":
+            _trackers[dry] = JiraTracker(
+                JIRA,
+                env_str("WORKITEM_JIRA_PROJECT", "SEC"),
+                env_str("WORKITEM_ISSUE_TYPE", "Bug"),
+                env_str("WORKITEM_REOPEN_TRANSITION", "Reopen"),
+                MAX_PAGES,
+                outbox,
+            )
+        else:
+            _trackers[dry] = AzureBoardsTracker(
+                env_str("AZURE_DEVOPS_ORG_URL", "https://dev.azure.com/invalid"),
+                env_str("AZURE_DEVOPS_PROJECT", "Security"),
+                env_opt("AZURE_DEVOPS_PAT"),
+                env_str("WORKITEM_AZURE_TYPE", "Bug"),
+                MAX_PAGES,
+                outbox,
+            )
+    return _trackers[dry]
+
+
+def parse(message: Message) -> Any:
+    if message.attributes.get("event") == "finding":
+        return FindingMessage.from_bytes(message.data)
+    return parse_message(message)
+
+
+def key(message: Message, event: Any) -> str:
+    if isinstance(event, FindingMessage):
+        scope = event.build_number or event.job_id or event.pull_request
+        return f"finding:{event.fingerprint}:{scope}"
+    return message.attributes.get("delivery_id") or message.id
+
+
+def _on_finding(finding: FindingMessage, ctx: Context) -> Result:
+    store, work = ctx.store, tracker(ctx)
+    lock = ctx.store.claim(f"workitem_sync:lock:{finding.fingerprint}", lease_s=60)
+    if lock.status != "claimed":
+        raise TransientError(f"another execution is syncing {finding.fingerprint[:12]}")
+    try:
+        current = dict(store.get_state(state_key(finding.fingerprint)).value)
+        status = current.get("status")
+        if status == "suppressed":
+            return skipped("finding suppressed (won't fix / false positive)")
+        item = current.get("item") or work.find_open(finding.fingerprint)
+        build = str(finding.build_number or finding.job_id or finding.pull_request or "")
+        done = "nothing"
+        if not item:
+            item = work.create(finding)
+            done = f"created {item}"
+        elif status == "resolved":
+            work.reopen(item)
+            work.comment(
+                item,
+                f"Seen again after it was resolved, in build #{build} "
+                f"({finding.build_url or finding.repository}): reopened.",
+            )
+            done = f"reopened {item}"
+        elif build and build not in (current.get("builds") or []) and current.get("builds"):
+            work.comment(item, f"Seen again in build #{build}: {finding.build_url or ''}".strip())
+            done = f"commented on {item}"
+
+        def save(state: Mapping[str, Any]) -> Mapping[str, Any]:
+            builds = list(state.get("builds") or [])
+            if build and build not in builds:
+                builds.append(build)
+            return {
+                **state,
+                "status": "open",
+                "item": item,
+                "tracker": work.name,
+                "rule_id": finding.rule_id,
+                "builds": builds[-50:],
+            }
+
+        update_state(store, state_key(finding.fingerprint), save)
+        store.set_state(
+            f"finding_label:{label(finding.fingerprint)}", {"fingerprint": finding.fingerprint}
+        )
+    finally:
+        store.release(f"workitem_sync:lock:{finding.fingerprint}", lock.token)
+    return Result(
+        "acted" if done != "nothing" else "skipped", done, provider=work.name, operation="sync"
+    )
+
+
+def _on_work_item(event: WorkItemEvent, ctx: Context) -> Result:
+    labels = [x for x in event.labels if x.startswith("cievents-") and x != "cievents-secret"]
+    if not labels:
+        return skipped("not a finding's work item")
+    mapping = ctx.store.get_state(f"finding_label:{labels[0]}").value
+    fingerprint = mapping.get("fingerprint")
+    if not fingerprint:
+        return skipped(f"no finding recorded for {labels[0]}")
+    resolution = (event.resolution or "").lower()
+    status_to = (event.status_to or event.status or "").lower()
+    if resolution in SUPPRESS or status_to == "removed":
+        new = "suppressed"
+    elif status_to in DONE or (event.status or "").lower() in DONE:
+        new = "resolved"
+    else:
+        return skipped(f"status {event.status_to or event.status} changes nothing")
+    update_state(ctx.store, state_key(str(fingerprint)), lambda s: {**s, "status": new})
+    log.logger.info(
+        "finding state changed",
+        fingerprint=fingerprint,
+        status=new,
+        item=event.key or event.item_id,
+    )
+    return Result(
+        "acted",
+        f"finding {str(fingerprint)[:12]} → {new}",
+        provider=event.source,
+        operation="state",
+    )
+
+
+@pubsub_function(
+    "workitem_sync",
+    parse=parse,
+    key=key,
+    accepts=lambda e: isinstance(e, FindingMessage)
+    or (isinstance(e, WorkItemEvent) and e.event in ("jira:issue_updated", "workitem.updated")),
+)
+def handle(event: Any, ctx: Context) -> Result:
+    """A finding to its work item, or a work item's status back to its finding."""
+    if isinstance(event, FindingMessage):
+        return _on_finding(event, ctx)
+    return _on_work_item(event, ctx)
