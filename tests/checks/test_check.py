@@ -306,3 +306,92 @@ def test_health_function_alerts_once_on_failure_and_once_on_recovery(
     texts = alerts()
     assert len(texts) == 2
     assert "github token* is failing" in texts[0] and "recovered" in texts[1]
+
+
+@pytest.fixture
+def bigquery() -> Iterator[FakeServer]:
+    """Speaks the two BigQuery REST calls the check makes: get dataset, get table."""
+    fake = FakeServer()
+    tables = {"builds", "jobs"}
+
+    @fake.route("GET", "/bigquery/v2/projects/(?P<p>[^/]+)/datasets/(?P<d>[^/]+)")
+    def dataset(req: Any) -> Reply:
+        if req.match.group("d") == "ci_metrics":
+            return Reply(
+                200,
+                {
+                    "datasetReference": {
+                        "projectId": req.match.group("p"),
+                        "datasetId": "ci_metrics",
+                    }
+                },
+            )
+        if req.match.group("d") == "locked":
+            return Reply(
+                403,
+                {"error": {"code": 403, "message": "Access Denied", "status": "PERMISSION_DENIED"}},
+            )
+        return Reply(
+            404, {"error": {"code": 404, "message": "Not found: Dataset", "status": "NOT_FOUND"}}
+        )
+
+    @fake.route(
+        "GET", "/bigquery/v2/projects/(?P<p>[^/]+)/datasets/(?P<d>[^/]+)/tables/(?P<t>[^/]+)"
+    )
+    def table(req: Any) -> Reply:
+        name = req.match.group("t")
+        if name in tables:
+            return Reply(
+                200,
+                {
+                    "tableReference": {
+                        "projectId": req.match.group("p"),
+                        "datasetId": req.match.group("d"),
+                        "tableId": name,
+                    }
+                },
+            )
+        return Reply(
+            404, {"error": {"code": 404, "message": "Not found: Table", "status": "NOT_FOUND"}}
+        )
+
+    fake.tables = tables  # type: ignore[attr-defined]
+    with fake:
+        yield fake
+
+
+def test_bigquery_dataset_and_tables(bigquery: FakeServer) -> None:
+    env = {
+        "BIGQUERY_DATASET": "ci_metrics",
+        "BIGQUERY_PROJECT": "proj",
+        "BIGQUERY_EMULATOR_HOST": bigquery.url,
+    }
+
+    def result(**overrides: str) -> Any:
+        (r,) = [
+            r
+            for r in run_checks(configured_checks({**env, **overrides}, timeout_s=5))
+            if r.integration == "bigquery"
+        ]
+        return r
+
+    ok = result()
+    assert ok.status == "pass" and "builds, jobs" in ok.detail
+    missing = result(BIGQUERY_DATASET="nope")
+    assert missing.status == "fail" and "apply the Terraform" in missing.fix
+    denied = result(BIGQUERY_DATASET="locked")
+    assert denied.status == "fail" and "dataEditor" in denied.fix
+    bigquery.tables.discard("jobs")  # type: ignore[attr-defined]
+    no_table = result()
+    assert no_table.status == "fail" and "jobs" in no_table.detail
+
+
+def test_firestore_unreachable_fails_within_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:9")
+    env = {"CIEVENTS_STORE": "firestore:checks", "GOOGLE_CLOUD_PROJECT": "check-proj"}
+    (result,) = [
+        r
+        for r in run_checks(configured_checks(env, timeout_s=3), timeout_s=5)
+        if r.integration == "firestore"
+    ]
+    assert result.status == "fail" and "Firestore" in result.fix

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
 from cievents.checks.base import Check, CheckFailedError
 
@@ -20,6 +21,24 @@ def _project(env: Env) -> str | None:
     return env.get("BIGQUERY_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT") or None
 
 
+def bigquery_client(env: Env) -> object:
+    """The real client; ``BIGQUERY_EMULATOR_HOST`` points it at a local emulator."""
+    import google.cloud.bigquery as bigquery
+
+    host = env.get("BIGQUERY_EMULATOR_HOST")
+    if host:
+        from google.api_core.client_options import ClientOptions
+        from google.auth.credentials import AnonymousCredentials
+
+        endpoint = host if host.startswith("http") else f"http://{host}"
+        return bigquery.Client(
+            project=_project(env) or "local",
+            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            client_options=ClientOptions(api_endpoint=endpoint),
+        )
+    return bigquery.Client(project=_project(env))
+
+
 def bigquery_checks(env: Env, timeout_s: float) -> list[Check]:
     dataset = env.get("BIGQUERY_DATASET", "")
     if not dataset or env.get("METRICS_BACKEND", "bigquery") == "duckdb":
@@ -27,10 +46,9 @@ def bigquery_checks(env: Env, timeout_s: float) -> list[Check]:
     tables = ("builds", "jobs")
 
     def probe() -> str:
-        import google.cloud.bigquery as bigquery
         from google.api_core import exceptions as gexc
 
-        client = bigquery.Client(project=_project(env))
+        client: Any = bigquery_client(env)
         try:
             client.get_dataset(dataset, timeout=timeout_s)
         except gexc.NotFound:
