@@ -88,7 +88,12 @@ class BigQueryStore:
                 retry=Retry(deadline=self.deadline_s),
                 timeout=self.deadline_s,
             )
-        except (gexc.TooManyRequests, gexc.ServerError, gexc.ServiceUnavailable) as exc:
+        except (
+            gexc.TooManyRequests,
+            gexc.ServerError,
+            gexc.ServiceUnavailable,
+            gexc.RetryError,
+        ) as exc:
             raise TransientError(f"BigQuery insert into {table}: {type(exc).__name__}") from None
         except gexc.GoogleAPICallError as exc:
             raise PermanentError(
