@@ -17,6 +17,7 @@ of order.
 Settings: ``SLACK_BOT_TOKEN`` (without it: dry run into the outbox),
 ``SLACK_API_URL``, ``SLACK_MENTION_AUTHORS`` (default true),
 ``SLACK_MIN_POST_INTERVAL_S`` (spacing of posts per channel, default 1),
+``SLACK_MAX_INLINE_WAIT_S`` (longest Retry-After waited in-call, default 2),
 ``SLACK_CHANNEL`` (used by the default routing rules),
 ``CIEVENTS_ROUTING_FILE``.
 """
@@ -47,6 +48,7 @@ class Settings:
     api_url: str | None
     mention_authors: bool
     min_post_interval_s: float
+    max_inline_wait_s: float
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -55,6 +57,7 @@ class Settings:
             api_url=env_opt("SLACK_API_URL"),
             mention_authors=env_bool("SLACK_MENTION_AUTHORS", True),
             min_post_interval_s=env_float("SLACK_MIN_POST_INTERVAL_S", 1.0, minimum=0),
+            max_inline_wait_s=env_float("SLACK_MAX_INLINE_WAIT_S", 2.0, minimum=0),
         )
 
 
@@ -73,6 +76,7 @@ def client(ctx: Context) -> SlackClient:
             base_url=SETTINGS.api_url,
             outbox=Outbox(ctx.settings.outbox_dir) if dry else None,
             min_interval_s=SETTINGS.min_post_interval_s,
+            max_inline_wait_s=SETTINGS.max_inline_wait_s,
         )
     return _client
 

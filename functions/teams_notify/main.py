@@ -9,16 +9,21 @@ cards silently after accepting them.
 
 Settings: ``TEAMS_WEBHOOK_URL`` (the ``default`` destination; others are
 ``TEAMS_WEBHOOK_URL_<NAME>``), ``TEAMS_CARD_FORMAT`` (``adaptive`` or
-``messagecard``), ``CIEVENTS_ROUTING_FILE``. No URL or
-``CIEVENTS_DRY_RUN``: the request is recorded in the outbox.
+``messagecard``), ``CIEVENTS_ROUTING_FILE``. No URL at all, or
+``CIEVENTS_DRY_RUN``: the request is recorded in the outbox (a destination
+without a URL is recorded as ``https://teams.invalid/<name>``). Some URLs set
+but one a rule names missing is a deploy mistake, refused at cold start.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+from collections.abc import Mapping
 from typing import Any
 
 from cievents import routing
-from cievents.config import env_str
+from cievents.config import env_bool, env_str
 from cievents.errors import ConfigError, TransientError
 from cievents.events import BuildEvent
 from cievents.handler import Context, Result, pubsub_function, skipped
@@ -31,6 +36,28 @@ CARD_FORMAT = env_str("TEAMS_CARD_FORMAT", "adaptive").lower()
 if CARD_FORMAT not in ("adaptive", "messagecard"):
     raise ConfigError("TEAMS_CARD_FORMAT", f"expected adaptive or messagecard, got {CARD_FORMAT!r}")
 ROUTES = routing.load()
+
+
+def check_destinations(routes: routing.Routes, env: Mapping[str, str]) -> None:
+    """Refuse a deploy where some Teams destinations have a URL and another has none.
+
+    With no URL at all the function is in dry run (the local demo); with all of
+    them it sends. In between, one destination would quietly write to the outbox
+    while the others post, which nobody would notice until a card is missed.
+    """
+    if env_bool("CIEVENTS_DRY_RUN", False, environ=env):
+        return
+    destinations = routes.teams_destinations()
+    missing = {d: r for d, r in destinations.items() if not routing.teams_webhook_url(d, env)}
+    if missing and len(missing) < len(destinations):
+        name, rule = next(iter(missing.items()))
+        raise ConfigError(
+            routing.teams_webhook_variable(name),
+            f"is not set, but routing rule {rule!r} sends to Teams destination {name!r}",
+        )
+
+
+check_destinations(ROUTES, os.environ)
 _http: dict[bool, HttpClient] = {}
 
 
@@ -40,6 +67,20 @@ def http(ctx: Context, dry: bool) -> HttpClient:
             sink="teams", outbox=Outbox(ctx.settings.outbox_dir) if dry else None, read_timeout=10.0
         )
     return _http[dry]
+
+
+def display_name(destination: str) -> str:
+    """How logs name a destination: its name, never a literal URL (the URL is the credential)."""
+    if destination.startswith(("https://", "http://")):
+        return f"webhook of rule {ROUTES.teams_destinations().get(destination, '?')!r}"
+    return destination
+
+
+def destination_id(destination: str) -> str:
+    """A stable store-key part for a destination (a digest, for a literal URL)."""
+    if destination.startswith(("https://", "http://")):
+        return "url-" + hashlib.sha256(destination.encode()).hexdigest()[:16]
+    return destination
 
 
 def build_key(event: BuildEvent) -> str:
@@ -74,19 +115,25 @@ def handle(event: Any, ctx: Context) -> Result:
     for name in destinations:
         url = routing.teams_webhook_url(name)
         dry = ctx.settings.dry_run or not url
-        claim_key = f"teams_notify:post:{build_key(event)}:{state}:{name}"
+        claim_key = f"teams_notify:post:{build_key(event)}:{state}:{destination_id(name)}"
         claim = ctx.store.claim(claim_key)
         if claim.status == "duplicate":
             continue
         if claim.status == "busy":
-            raise TransientError(f"another execution is posting to Teams destination {name}")
+            raise TransientError(
+                f"another execution is posting to Teams destination {display_name(name)}"
+            )
         try:
-            http(ctx, dry).post(url or f"teams://{name}", json_body=message)
+            http(ctx, dry).post(
+                url or f"https://teams.invalid/{destination_id(name)}",
+                json_body=message,
+                what=f"teams {display_name(name)}",
+            )
         except BaseException:
             ctx.store.release(claim_key, claim.token)
             raise
         ctx.store.complete(claim_key, claim.token, "posted")
-        posted.append(name)
+        posted.append(display_name(name))
     ctx.fields.update(card_bytes=size, destinations=posted)
     return Result(
         "acted", f"card to {', '.join(posted) or 'nobody new'}", provider="teams", operation="post"

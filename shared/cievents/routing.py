@@ -19,7 +19,10 @@ destinations of the rules it matches::
 
 Values may use ``${VAR}`` and ``${VAR:-default}`` from the environment.
 The file is validated at cold start: a bad rule raises ``ConfigError``
-naming the variable, the rule and the problem.
+naming the variable, the rule and the problem (an unknown key, source or
+state is a typo that would otherwise silently never match). A ``teams:``
+value that is a literal URL is registered as a secret, so it is masked in
+logs and in the outbox like ``TEAMS_WEBHOOK_URL``.
 """
 
 from __future__ import annotations
@@ -34,10 +37,30 @@ from typing import Any
 
 import yaml
 
+from cievents import log
 from cievents.errors import ConfigError
+from cievents.sources import SOURCES
 
 FILTERS = ("source", "event", "pipeline", "branch", "state")
 KEYS = {"name", *FILTERS, "changed", "slack", "teams"}
+# Every state a source normalizes a build to (cievents.sources), plus "blocked".
+STATES = frozenset(
+    {
+        "creating",
+        "scheduled",
+        "waiting",
+        "running",
+        "failing",
+        "blocked",
+        "canceling",
+        "passed",
+        "failed",
+        "canceled",
+        "skipped",
+        "not_run",
+        "waiting_failed",
+    }
+)
 _VAR = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -83,6 +106,14 @@ class Routes:
     def all_slack_channels(self) -> list[str]:
         return _unique(r.slack for r in self.rules if r.slack)
 
+    def teams_destinations(self) -> dict[str, str]:
+        """Each Teams destination the rules name, with the first rule that names it."""
+        found: dict[str, str] = {}
+        for rule in self.rules:
+            if rule.teams:
+                found.setdefault(rule.teams, rule.name)
+        return found
+
     def needs_change_tracking(self) -> bool:
         return any(r.changed is not None for r in self.rules)
 
@@ -104,11 +135,23 @@ def _expand(text: str, env: Mapping[str, str], where: str) -> str:
 
 def _values(raw: Any, where: str, key: str, env: Mapping[str, str]) -> tuple[str, ...]:
     items = raw if isinstance(raw, list) else [raw]
-    if not items or not all(isinstance(v, str | int) and str(v) for v in items):
+    if not items or not all(
+        isinstance(v, str | int) and not isinstance(v, bool) and str(v) for v in items
+    ):
         raise ConfigError(
             "CIEVENTS_ROUTING_FILE", f"{where}: '{key}' must be a string or a list of strings"
         )
-    return tuple(_expand(str(v), env, where) for v in items)
+    values = tuple(_expand(str(v), env, where) for v in items)
+    known = {"source": SOURCES, "state": STATES}.get(key)
+    if known is not None:
+        unknown = [v for v in values if v not in known]
+        if unknown:
+            raise ConfigError(
+                "CIEVENTS_ROUTING_FILE",
+                f"{where}: unknown {key} {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(sorted(known))}",
+            )
+    return values
 
 
 def parse_rules(document: Any, env: Mapping[str, str] | None = None) -> Routes:
@@ -139,6 +182,8 @@ def parse_rules(document: Any, env: Mapping[str, str] | None = None) -> Routes:
             raise ConfigError(
                 "CIEVENTS_ROUTING_FILE", f"{where}: names no destination (slack or teams)"
             )
+        if teams and teams.startswith(("https://", "http://")):
+            log.register_secrets(teams)  # a webhook URL is a credential
         rules.append(Rule(str(raw.get("name") or where), filters, changed, slack, teams))
     return Routes(tuple(rules))
 
@@ -169,14 +214,16 @@ def slack_channels() -> list[str]:
     return load().all_slack_channels()
 
 
-def teams_webhook_url(name: str, env: Mapping[str, str] | None = None) -> str | None:
-    environ = os.environ if env is None else env
+def teams_webhook_variable(name: str) -> str:
+    """The environment variable that holds destination ``name``'s webhook URL."""
     if name == "default":
-        return environ.get("TEAMS_WEBHOOK_URL") or None
-    if name.startswith("https://") or name.startswith("http://"):
+        return "TEAMS_WEBHOOK_URL"
+    return "TEAMS_WEBHOOK_URL_" + re.sub(r"[^A-Z0-9]", "_", name.upper())
+
+
+def teams_webhook_url(name: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The webhook URL of a destination: ``default``, a name, or a literal URL."""
+    environ = os.environ if env is None else env
+    if name.startswith(("https://", "http://")):
         return name
-    return environ.get("TEAMS_WEBHOOK_URL_" + re.sub(r"[^A-Z0-9]", "_", name.upper())) or None
-
-
-def state_for_routing(state: str, blocked: bool) -> str:
-    return "blocked" if blocked else state
+    return environ.get(teams_webhook_variable(name)) or None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from flask.testing import FlaskClient
 
 from tests.conftest import CapturedLog
 from tests.notify.events import build, job, push_body
-from tests.notify.slack_fake import TOKEN, slack_server
+from tests.notify.slack_fake import TOKEN, SlackFake, slack_server
 from tests.support.fakehttp import FakeServer, Reply
 
 SOURCE = str(Path(__file__).parents[2] / "functions" / "slack_notify" / "main.py")
@@ -23,8 +24,9 @@ ALL_TO_CI = "rules:\n  - name: everything\n    source: buildkite\n    slack: '#c
 
 
 @pytest.fixture
-def slack() -> Iterator[FakeServer]:
-    with slack_server() as server:
+def slack() -> Iterator[SlackFake]:
+    server = slack_server()
+    with server:
         yield server
 
 
@@ -99,6 +101,18 @@ def test_one_message_updated_in_place_with_threaded_failures(
     assert final["blocks"][0]["text"]["text"].startswith(":red_circle:")
     for update in updates(slack):
         assert update["channel"] == "C0CI" and update["ts"] == "1700000000.000001"
+    # Whatever the order, the message only ever moves forward.
+    order = [
+        ":large_blue_circle:",
+        ":large_yellow_circle:",
+        ":large_orange_circle:",
+        ":red_circle:",
+    ]
+    shown = [m["blocks"][0]["text"]["text"].split()[0] for m in [top[0], *updates(slack)]]
+    assert [order.index(e) for e in shown] == sorted({order.index(e) for e in shown})
+    if seed is None:  # in order: posted as scheduled, updated to running, then to failed
+        assert shown == [":large_blue_circle:", ":large_yellow_circle:", ":red_circle:"]
+    assert slack.messages[("C0CI", "1700000000.000001")]["text"] == "Web App #42 failed on main"
 
 
 def test_late_running_never_turns_red_back_to_yellow(
@@ -132,9 +146,10 @@ def test_block_kit_layout_and_mention(
     ]
     assert actions["elements"][0]["url"] == "https://buildkite.com/acme-inc/web-app/builds/42"
     assert message["text"] == "Web App #42 failed on main"
-    assert slack.calls("POST", "/api/users.lookupByEmail")[0].json() == {
-        "email": "jane@acme.example"
-    }
+    (lookup,) = slack.calls(pattern="/api/users.lookupByEmail")
+    assert "json" not in lookup.headers.get("content-type", "")  # Slack ignores JSON there
+    sent = {**{k: v[0] for k, v in lookup.query.items()}, **lookup.form()}
+    assert sent == {"email": "jane@acme.example"}
 
 
 def test_routing_changed_only_first_failure_and_recovery(
@@ -158,32 +173,191 @@ def test_routing_changed_only_first_failure_and_recovery(
 
 
 @pytest.mark.parametrize(
-    ("reply", "status", "outcome"),
+    ("reply", "error"),
     [
-        (Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "30"}), 500, "retried"),
-        (Reply(503, "unavailable"), 500, "retried"),
-        (Reply(200, {"ok": False, "error": "not_in_channel"}), 200, "failed"),
-        (Reply(200, {"ok": False, "error": "invalid_auth"}), 200, "failed"),
+        (Reply(200, {"ok": False, "error": "not_in_channel"}), "invite the bot to the channel"),
+        (Reply(200, {"ok": False, "error": "channel_not_found"}), "does not exist"),
+        (Reply(200, {"ok": False, "error": "invalid_auth"}), "SLACK_BOT_TOKEN is invalid"),
     ],
 )
-def test_error_classification(
+def test_configuration_errors_are_permanent_with_a_clear_log(
     client_for: Callable[..., FlaskClient],
     slack: FakeServer,
     captured_log: CapturedLog,
     reply: Reply,
-    status: int,
-    outcome: str,
+    error: str,
 ) -> None:
     slack.queue("POST", "/api/chat.postMessage", reply)
     client = client_for()
-    assert deliver(client, build("build.finished", "failed")) == status
+    assert deliver(client, build("build.finished", "failed")) == 200  # acked: no retry loop
     line = captured_log.outcomes()[-1]
-    assert line["outcome"] == outcome
+    assert line["outcome"] == "failed" and error in line["error"]
     assert TOKEN not in captured_log.text
-    if outcome == "retried":  # the redelivery goes through and posts exactly once more
-        assert deliver(client, build("build.finished", "failed")) == 200
-        assert deliver(client, build("build.finished", "failed")) == 200
-        assert len(posts(slack)) == 2  # the refused attempt, then the one that landed
+    # The same event again is a duplicate, not another attempt.
+    assert deliver(client, build("build.finished", "failed")) == 200
+    assert len(posts(slack)) == 1
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(503, "upstream unavailable"),
+        Reply(200, {"ok": False, "error": "internal_error"}),
+    ],
+)
+def test_server_errors_are_transient_and_the_redelivery_posts_once(
+    client_for: Callable[..., FlaskClient],
+    slack: FakeServer,
+    captured_log: CapturedLog,
+    reply: Reply,
+) -> None:
+    slack.queue("POST", "/api/chat.postMessage", reply)
+    client = client_for()
+    assert deliver(client, build("build.finished", "failed")) == 500  # Pub/Sub redelivers
+    assert captured_log.outcomes()[-1]["outcome"] == "retried"
+    assert deliver(client, build("build.finished", "failed")) == 200
+    assert deliver(client, build("build.finished", "failed")) == 200
+    assert len(posts(slack)) == 2  # the refused attempt, then the one that landed
+    assert [o["outcome"] for o in captured_log.outcomes()] == ["retried", "acted", "duplicate"]
+
+
+def test_rate_limit_waits_as_long_as_slack_asks_without_calling_it_again(
+    client_for: Callable[..., FlaskClient], slack: FakeServer, captured_log: CapturedLog
+) -> None:
+    slack.queue(
+        "POST",
+        "/api/chat.postMessage",
+        Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "30"}),
+    )
+    client = client_for()
+    assert deliver(client, build("build.finished", "failed")) == 500
+    first = captured_log.outcomes()[-1]
+    assert first["outcome"] == "retried" and "Slack asks to wait 30 s" in first["error"]
+    # Redelivered inside the 30 s: refused in-process, Slack is not called again.
+    assert deliver(client, build("build.finished", "failed")) == 500
+    assert "rate limited for" in captured_log.outcomes()[-1]["error"]
+    assert len(posts(slack)) == 1
+
+
+def test_network_errors_are_transient(
+    client_for: Callable[..., FlaskClient], slack: FakeServer, captured_log: CapturedLog
+) -> None:
+    with FakeServer() as gone:
+        url = gone.url
+    client = client_for(SLACK_API_URL=f"{url}/api/")  # nothing listens there any more
+    assert deliver(client, build("build.finished", "failed")) == 500
+    line = captured_log.outcomes()[-1]
+    assert line["outcome"] == "retried" and line["reason"] == "network"
+
+
+def test_failed_job_before_the_build_message_is_threaded_under_it(
+    client_for: Callable[..., FlaskClient], slack: SlackFake
+) -> None:
+    client = client_for()
+    deliver(client, job("job-a", ":rspec: Tests"))
+    deliver(client, build("build.running", "running"))  # late: the message already says failing
+    deliver(client, build("build.finished", "failed"))
+    top = [m for m in posts(slack) if "thread_ts" not in m]
+    replies = [m for m in posts(slack) if "thread_ts" in m]
+    assert len(top) == 1 and top[0]["blocks"][0]["text"]["text"].startswith(":large_orange_circle:")
+    assert [r["text"] for r in replies] == [":x: :rspec: Tests failed (exit status 1)"]
+    assert replies[0]["thread_ts"] == "1700000000.000001"
+    assert [u["blocks"][0]["text"]["text"][:12] for u in updates(slack)] == [":red_circle:"]
+    stored = slack.messages[("C0CI", "1700000000.000001")]
+    assert stored["text"] == "Web App #42 failed on main"
+
+
+def test_passed_and_soft_failed_jobs_are_not_threaded(
+    client_for: Callable[..., FlaskClient], slack: FakeServer
+) -> None:
+    client = client_for()
+    deliver(client, build("build.running", "running"))
+    deliver(client, job("job-ok", "Build", exit_status=0))
+    soft = job("job-soft", "Flaky", exit_status=1)
+    soft["job"]["soft_failed"] = True
+    deliver(client, soft)
+    assert [m for m in posts(slack) if "thread_ts" in m] == []
+
+
+def test_unblocked_build_moves_on_from_blocked(
+    client_for: Callable[..., FlaskClient], slack: FakeServer
+) -> None:
+    client = client_for()
+    deliver(client, build("build.finished", "passed", blocked=True))
+    deliver(client, build("build.running", "running"))  # a late running never undoes it
+    deliver(client, build("build.finished", "passed"))  # unblocked, then finished
+    (top,) = posts(slack)
+    assert top["text"] == "Web App #42 blocked on main"
+    assert [u["text"] for u in updates(slack)] == ["Web App #42 passed on main"]
+
+
+def test_author_lookup_is_cached_and_unknown_authors_are_not_mentioned(
+    client_for: Callable[..., FlaskClient], slack: FakeServer
+) -> None:
+    client = client_for()
+    for number, email in enumerate(
+        ["jane@acme.example", "jane@acme.example", "nobody@elsewhere.example"] * 2, start=1
+    ):
+        payload = build("build.finished", "failed", number=number)
+        payload["build"]["author"]["email"] = email
+        deliver(client, payload)
+    assert len(slack.calls(pattern="/api/users.lookupByEmail")) == 2  # one per address
+    headlines = [m["blocks"][0]["text"]["text"] for m in posts(slack)]
+    assert [h.endswith("— <@U0JANE>") for h in headlines] == [True, True, False] * 2
+
+
+def test_mentions_can_be_turned_off(
+    client_for: Callable[..., FlaskClient], slack: FakeServer
+) -> None:
+    deliver(client_for(SLACK_MENTION_AUTHORS="false"), build("build.finished", "failed"))
+    assert slack.calls(pattern="/api/users.lookupByEmail") == []
+    assert "<@" not in posts(slack)[0]["blocks"][0]["text"]["text"]
+
+
+def test_long_commit_messages_stay_within_slack_limits(
+    client_for: Callable[..., FlaskClient], slack: FakeServer
+) -> None:
+    payload = build("build.finished", "failed")
+    payload["build"]["message"] = "x" * 10_000 + "\nsecond line"
+    payload["build"]["author"]["name"] = "<!channel> & friends"
+    deliver(client_for(), payload)
+    (message,) = posts(slack)
+    assert len(message["blocks"]) <= 50
+    fields = message["blocks"][1]["fields"]
+    assert all(len(f["text"]) <= 2000 for f in fields)
+    assert fields[1]["text"].endswith("…") and "second line" not in fields[1]["text"]
+    assert fields[2]["text"] == "*Author*\n&lt;!channel&gt; &amp; friends"  # no @channel ping
+
+
+def test_every_channel_a_rule_selects_gets_its_own_message(
+    client_for: Callable[..., FlaskClient], slack: FakeServer
+) -> None:
+    rules = (
+        "rules:\n  - name: all\n    slack: '#ci'\n"
+        "  - name: failures on main\n    branch: main\n    state: failed\n"
+        "    slack: '#builds'\n"
+    )
+    client = client_for(rules)
+    deliver(client, build("build.running", "running"))
+    deliver(client, build("build.finished", "failed"))
+    deliver(client, job("job-a", ":rspec: Tests"))
+    top = [(m["channel"], m["text"]) for m in posts(slack) if "thread_ts" not in m]
+    assert top == [
+        ("#ci", "Web App #42 running on main"),
+        ("#builds", "Web App #42 failed on main"),
+    ]
+    assert [u["channel"] for u in updates(slack)] == ["C0CI"]
+    threads = sorted((m["channel"], m["thread_ts"]) for m in posts(slack) if "thread_ts" in m)
+    assert threads == [("C0BUILDS", "1700000000.000002"), ("C0CI", "1700000000.000001")]
+
+
+def test_builds_no_rule_selects_are_skipped(
+    client_for: Callable[..., FlaskClient], slack: FakeServer, captured_log: CapturedLog
+) -> None:
+    rules = "rules:\n  - name: main only\n    branch: main\n    slack: '#ci'\n"
+    deliver(client_for(rules), build("build.finished", "failed", branch="feature/y"))
+    assert slack.requests == []
+    assert captured_log.outcomes()[-1]["outcome"] == "skipped"
 
 
 @pytest.mark.parametrize("env", [{"SLACK_BOT_TOKEN": ""}, {"CIEVENTS_DRY_RUN": "true"}])
@@ -202,3 +376,40 @@ def test_dry_run_records_into_the_outbox(
     ]
     assert lines[0]["body"]["channel"] == "#ci" and lines[0]["sink"] == "slack"
     assert ":large_green_circle:" in lines[1]["body"]["blocks"][0]["text"]["text"]
+
+
+def test_concurrent_deliveries_still_post_once(
+    client_for: Callable[..., FlaskClient], slack: FakeServer
+) -> None:
+    """Four workers deliver the tripled, shuffled sequence at once; a delivery that
+    meets another execution's lock is redelivered, as Pub/Sub would."""
+    client = client_for()
+    deliveries = [payload for payload in SEQUENCE for _ in range(3)]
+    random.Random(7).shuffle(deliveries)
+    queue = list(enumerate(deliveries))
+    lock = threading.Lock()
+    attempts: list[int] = []
+
+    def worker() -> None:
+        own = client.application.test_client()
+        while True:
+            with lock:
+                if not queue:
+                    return
+                index, payload = queue.pop(0)
+            status = deliver(own, payload)
+            with lock:
+                attempts.append(status)
+                if status != 200:
+                    queue.append((index, payload))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    messages = posts(slack)
+    assert len([m for m in messages if "thread_ts" not in m]) == 1
+    assert len([m for m in messages if "thread_ts" in m]) == 2
+    assert slack.messages[("C0CI", "1700000000.000001")]["text"] == "Web App #42 failed on main"
+    assert attempts.count(200) == len(deliveries)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import functions_framework
 import pytest
 from flask.testing import FlaskClient
 
-from cievents.errors import ValidationError
+from cievents.errors import ConfigError, ValidationError
 from cievents.notify import cards
 from cievents.notify.render import BuildSummary
 from cievents.sources import parse
@@ -138,3 +139,102 @@ def test_cards_are_validated_before_sending() -> None:
                 ],
             }
         )
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [Reply(202, ""), Reply(200, "1"), Reply(204, None)],
+    ids=["workflows-202", "connector-200", "204"],
+)
+def test_any_2xx_is_success_and_never_reposted(
+    client_for: Callable[..., FlaskClient], teams: FakeServer, reply: Reply
+) -> None:
+    teams.queue("POST", "/workflows/default", reply)
+    client = client_for()
+    for _ in range(3):
+        assert deliver(client, build("build.finished", "failed", branch="dev")) == 200
+    assert [r.path for r in teams.requests] == ["/workflows/default"]
+
+
+def test_default_rules_post_the_first_failure_and_the_recovery_only(
+    client_for: Callable[..., FlaskClient], teams: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client_for()  # the environment, then the built-in rules instead of the test's file
+    monkeypatch.delenv("CIEVENTS_ROUTING_FILE")
+    monkeypatch.delenv("TEAMS_WEBHOOK_URL_ONCALL")
+    app = functions_framework.create_app(
+        target="handle", source=SOURCE, signature_type="cloudevent"
+    )
+    client = app.test_client()
+    history = [(1, "passed"), (2, "failed"), (3, "failed"), (4, "passed"), (5, "passed")]
+    for number, state in history:
+        deliver(client, build("build.running", "running", number=number, branch="feature/z"))
+        deliver(client, build("build.finished", state, number=number, branch="feature/z"))
+    titles = [r.json()["attachments"][0]["content"]["body"][0]["text"] for r in teams.requests]
+    assert titles == ["Web App #2 failed", "Web App #4 passed"]
+
+
+def test_dry_run_records_the_card_with_the_webhook_url_masked(
+    client_for: Callable[..., FlaskClient], teams: FakeServer, tmp_path: Path
+) -> None:
+    secret_url = f"{teams.url}/workflows/default?api-version=1&sig=SuperSecretSig123"
+    client = client_for(TEAMS_WEBHOOK_URL=secret_url, CIEVENTS_DRY_RUN="1")
+    deliver(client, build("build.finished", "failed", branch="dev"))
+    assert teams.requests == []
+    outbox = (tmp_path / "outbox" / "teams.jsonl").read_text()
+    assert "SuperSecretSig123" not in outbox
+    (entry,) = [json.loads(line) for line in outbox.splitlines()]
+    assert entry["sink"] == "teams" and entry["method"] == "POST"
+    assert entry["body"]["attachments"][0]["content"]["type"] == "AdaptiveCard"
+
+
+def test_no_webhook_at_all_is_a_dry_run(
+    client_for: Callable[..., FlaskClient], teams: FakeServer, tmp_path: Path
+) -> None:
+    client = client_for(TEAMS_WEBHOOK_URL="", TEAMS_WEBHOOK_URL_ONCALL="")
+    deliver(client, build("build.finished", "failed"))
+    recorded = (tmp_path / "outbox" / "teams.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["url"] for line in recorded) == [
+        "https://teams.invalid/default",
+        "https://teams.invalid/oncall",
+    ]
+    assert teams.requests == []
+
+
+def test_a_destination_without_its_url_is_refused_at_cold_start(
+    client_for: Callable[..., FlaskClient],
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        client_for(TEAMS_WEBHOOK_URL_ONCALL="")
+    assert raised.value.variable == "TEAMS_WEBHOOK_URL_ONCALL"
+    assert "rule 'oncall'" in raised.value.problem
+
+
+def test_a_bad_card_format_is_refused_at_cold_start(
+    client_for: Callable[..., FlaskClient],
+) -> None:
+    with pytest.raises(ConfigError, match="TEAMS_CARD_FORMAT"):
+        client_for(TEAMS_CARD_FORMAT="html")
+
+
+def test_the_webhook_secret_never_reaches_the_log(
+    client_for: Callable[..., FlaskClient], teams: FakeServer, captured_log: CapturedLog
+) -> None:
+    secret_url = f"{teams.url}/workflows/default?sig=SuperSecretSig123"
+    teams.queue("POST", "/workflows/default", Reply(401, {"error": "bad sig"}))
+    client = client_for(TEAMS_WEBHOOK_URL=secret_url)
+    deliver(client, build("build.finished", "failed", branch="dev"))
+    line = captured_log.outcomes()[-1]
+    assert line["outcome"] == "failed" and "teams default: HTTP 401" in line["error"]
+    assert "SuperSecretSig123" not in captured_log.text
+
+
+def test_huge_fields_are_clipped_so_the_card_still_fits(
+    client_for: Callable[..., FlaskClient], teams: FakeServer
+) -> None:
+    payload = build("build.finished", "failed", branch="b" * 40_000)
+    deliver(client_for(), payload)
+    (request,) = teams.requests
+    assert len(request.body) < cards.MAX_CARD_BYTES
+    facts = request.json()["attachments"][0]["content"]["body"][1]["facts"]
+    assert facts[1]["title"] == "Branch" and len(facts[1]["value"]) == cards.MAX_TEXT

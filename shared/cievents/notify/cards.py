@@ -16,6 +16,9 @@ from cievents.errors import ValidationError
 from cievents.notify.render import HEX, BuildSummary
 
 MAX_CARD_BYTES = 28 * 1024
+# Each text is clipped well below the card limit, so a build with a huge branch or
+# pipeline name still renders; ``validate`` remains the net for anything else.
+MAX_TEXT = 1000
 ADAPTIVE_VERSION = "1.4"
 _ELEMENTS = {
     "TextBlock": ("text",),
@@ -24,6 +27,20 @@ _ELEMENTS = {
     "Container": ("items",),
 }
 _ACTIONS = {"Action.OpenUrl": ("title", "url")}
+
+
+def clip(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _facts(summary: BuildSummary) -> list[tuple[str, str]]:
+    return [
+        ("Pipeline", summary.pipeline),
+        ("Branch", summary.branch),
+        ("Commit", f"{summary.commit} {summary.message}".strip()),
+        ("Author", summary.author),
+        ("Duration", summary.duration),
+    ]
 
 
 def adaptive_card(summary: BuildSummary) -> dict[str, Any]:
@@ -45,18 +62,12 @@ def adaptive_card(summary: BuildSummary) -> dict[str, Any]:
                 "size": "Medium",
                 "weight": "Bolder",
                 "wrap": True,
-                "text": f"{summary.title} {summary.state}",
+                "text": clip(f"{summary.title} {summary.state}"),
                 "color": state_color,
             },
             {
                 "type": "FactSet",
-                "facts": [
-                    {"title": "Pipeline", "value": summary.pipeline},
-                    {"title": "Branch", "value": summary.branch},
-                    {"title": "Commit", "value": f"{summary.commit} {summary.message}".strip()},
-                    {"title": "Author", "value": summary.author},
-                    {"title": "Duration", "value": summary.duration},
-                ],
+                "facts": [{"title": k, "value": clip(v)} for k, v in _facts(summary)],
             },
         ],
         "actions": [{"type": "Action.OpenUrl", "title": "View build", "url": summary.url}]
@@ -80,20 +91,10 @@ def message_card(summary: BuildSummary) -> dict[str, Any]:
     card: dict[str, Any] = {
         "@type": "MessageCard",
         "@context": "https://schema.org/extensions",
-        "summary": f"{summary.title} {summary.state}",
+        "summary": clip(f"{summary.title} {summary.state}"),
         "themeColor": HEX.get(summary.color, HEX["default"]),
-        "title": f"{summary.title} {summary.state}",
-        "sections": [
-            {
-                "facts": [
-                    {"name": "Pipeline", "value": summary.pipeline},
-                    {"name": "Branch", "value": summary.branch},
-                    {"name": "Commit", "value": f"{summary.commit} {summary.message}".strip()},
-                    {"name": "Author", "value": summary.author},
-                    {"name": "Duration", "value": summary.duration},
-                ]
-            }
-        ],
+        "title": clip(f"{summary.title} {summary.state}"),
+        "sections": [{"facts": [{"name": k, "value": clip(v)} for k, v in _facts(summary)]}],
     }
     if summary.url:
         card["potentialAction"] = [

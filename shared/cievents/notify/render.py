@@ -36,11 +36,23 @@ HEX = {
     "accent": "1D9BD1",
     "default": "808080",
 }
-# How far along a build is: a notification never moves back to an earlier rank.
-RANK = {"scheduled": 0, "waiting": 0, "running": 1, "failing": 2, "canceling": 2}
+# How far along a build is: a notification never moves back to an earlier rank, so a
+# late or redelivered ``build.running`` cannot turn a red message yellow again.
+# "blocked" sits below the final states: a blocked build that is unblocked later
+# finishes as passed or failed, and that result must still replace "blocked".
+RANK = {
+    "creating": 0,
+    "scheduled": 0,
+    "waiting": 0,
+    "running": 1,
+    "failing": 2,
+    "canceling": 2,
+    "blocked": 2,
+}
 
 
 def rank(state: str) -> int:
+    """0 not started, 1 running, 2 heading for a result, 3 final (any state not listed)."""
     return RANK.get(state, 3)
 
 

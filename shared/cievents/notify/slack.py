@@ -3,13 +3,22 @@
 Used by slack_notify, and by any function that needs to alert a channel
 (e.g. secret_scan's security alerts). slack_sdk is imported on first use.
 
-* ``ratelimited`` / HTTP 429 → ``RateLimitedError`` with Slack's Retry-After:
-  Pub/Sub waits, not our instance (slack_sdk's own rate-limit retry handler
-  is not installed; its one connection-error retry is kept).
+* HTTP 429 (``ratelimited``): when Slack's ``Retry-After`` is short (at most
+  ``max_inline_wait_s``, default 2 s) we wait and try once more; otherwise
+  ``RateLimitedError`` carries the wait and Pub/Sub redelivers later, so a
+  30-second limit never holds a billed instance. The channel is then cooled
+  down in this instance: further posts to it wait or fail fast without
+  calling Slack until the wait is over. slack_sdk's own
+  ``RateLimitErrorRetryHandler`` is deliberately not installed: it sleeps for
+  whatever Retry-After says, unbounded. Its connection-error handler is kept
+  with one retry (a reset keep-alive connection is worth one more try).
 * ``channel_not_found``, ``not_in_channel``, ``invalid_auth`` and the other
-  configuration errors → permanent, with a log line that says what to fix.
-* 5xx and network errors → transient.
-* Posts to one channel are spaced about one second apart (Slack's limit).
+  configuration errors → permanent, with a message that says what to fix.
+* 5xx, ``internal_error``/``fatal_error`` and network errors → transient.
+* Posts to one channel are spaced ``min_interval_s`` apart (Slack allows
+  about one message per second per channel; bursts are refused with 429).
+* ``users.lookupByEmail`` is sent as a GET with a query string, as slack_sdk's
+  own method does: Slack does not read JSON bodies for it.
 
 Dry run (no token, or ``CIEVENTS_DRY_RUN``): requests go to the outbox and
 the answers are synthesized (a ``ts`` that later updates can use).
@@ -31,6 +40,7 @@ from cievents.errors import (
     TransientError,
     UnknownTargetError,
 )
+from cievents.http import retry_after_seconds
 from cievents.outbox import Outbox
 
 PERMANENT: dict[str, tuple[type[PermanentError], str]] = {
@@ -54,6 +64,8 @@ API = "https://slack.com/api/"
 
 
 class SlackClient:
+    """One Slack workspace, through one bot token (or the outbox when there is none)."""
+
     def __init__(
         self,
         token: str | None,
@@ -62,7 +74,9 @@ class SlackClient:
         outbox: Outbox | None = None,
         timeout_s: int = 10,
         min_interval_s: float = 1.0,
+        max_inline_wait_s: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.outbox = outbox if (outbox is not None or not token) else None
         if not token and self.outbox is None:
@@ -72,9 +86,11 @@ class SlackClient:
         self._timeout = timeout_s
         self._client: Any = None
         self._lock = threading.Lock()
-        self._last_post: dict[str, float] = {}
+        self._next_post: dict[str, float] = {}
         self._min_interval = min_interval_s
+        self._max_inline_wait = max_inline_wait_s
         self._sleep = sleep
+        self._clock = clock
         self._emails: dict[str, str | None] = {}
         self._fake_ts = itertools.count(1)
 
@@ -96,21 +112,59 @@ class SlackClient:
         return self._client
 
     def _pace(self, channel: str) -> None:
+        """Reserve the channel's next post slot; wait for it, or refuse when it is far off."""
         with self._lock:
-            wait = self._last_post.get(channel, 0.0) + self._min_interval - time.monotonic()
-            self._last_post[channel] = time.monotonic() + max(0.0, wait)
+            now = self._clock()
+            slot = max(now, self._next_post.get(channel, 0.0))
+            wait = slot - now
+            if wait > max(self._min_interval, self._max_inline_wait):
+                raise RateLimitedError(
+                    f"slack: {channel} is rate limited for {wait:.0f} s more",
+                    status=429,
+                    retry_after=wait,
+                )
+            self._next_post[channel] = slot + self._min_interval
         if wait > 0:
-            self._sleep(min(wait, self._min_interval))
+            self._sleep(wait)
 
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
-        """Call a Web API method; raise our classified errors."""
+    def _cool_down(self, channel: str, seconds: float) -> None:
+        with self._lock:
+            until = self._clock() + seconds
+            self._next_post[channel] = max(self._next_post.get(channel, 0.0), until)
+
+    def call(
+        self, method: str, *, channel_scope: str | None = None, **params: Any
+    ) -> dict[str, Any]:
+        """Call a Web API method; raise our classified errors.
+
+        ``channel_scope``: the channel a rate limit applies to, cooled down on 429.
+        """
         if self.outbox is not None:
             self.outbox.record("slack", "POST", self.base_url + method, params)
             return self._synthesized(method, params)
+        for attempt in (1, 2):
+            try:
+                return self._send(method, params)
+            except RateLimitedError as exc:
+                wait = exc.retry_after if exc.retry_after is not None else self._min_interval
+                if channel_scope:
+                    self._cool_down(channel_scope, wait)
+                if attempt == 2 or wait > self._max_inline_wait:
+                    raise
+                self._sleep(wait)
+                if channel_scope:
+                    with self._lock:  # the wait just served was the cool-down
+                        self._next_post[channel_scope] = self._clock() + self._min_interval
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         from slack_sdk.errors import SlackApiError
 
         try:
-            response = self._web().api_call(method, json=params)
+            if method in FORM_ONLY:
+                response = self._web().api_call(method, http_verb="GET", params=params)
+            else:
+                response = self._web().api_call(method, json=params)
             return dict(response.data)
         except SlackApiError as exc:
             raise _classify(method, exc.response) from None
@@ -136,7 +190,8 @@ class SlackClient:
         self, channel: str, text: str, blocks: list[dict[str, Any]], thread_ts: str | None = None
     ) -> tuple[str, str]:
         """Post a message; returns (channel ID, ts) — updates need the ID, not the name."""
-        self._pace(channel)
+        if not self.dry_run:
+            self._pace(channel)
         params: dict[str, Any] = {
             "channel": channel,
             "text": text,
@@ -145,46 +200,58 @@ class SlackClient:
         }
         if thread_ts:
             params["thread_ts"] = thread_ts
-        answer = self.call("chat.postMessage", **params)
+        answer = self.call("chat.postMessage", channel_scope=channel, **params)
         return str(answer.get("channel") or channel), str(answer["ts"])
 
     def update(self, channel_id: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
-        self.call("chat.update", channel=channel_id, ts=ts, text=text, blocks=blocks)
+        """Replace the message ``ts`` in ``channel_id`` (an ID: Slack refuses names here)."""
+        self.call(
+            "chat.update",
+            channel_scope=channel_id,
+            channel=channel_id,
+            ts=ts,
+            text=text,
+            blocks=blocks,
+        )
 
     def user_for_email(self, email: str) -> str | None:
         """The Slack user ID for an e-mail, cached (including "no such user")."""
         if self.dry_run or not email:
             return None
-        if email in self._emails:
-            return self._emails[email]
+        key = email.strip().lower()
+        if key in self._emails:
+            return self._emails[key]
         try:
             user = self.call("users.lookupByEmail", email=email).get("user") or {}
             found = str(user.get("id")) if user.get("id") else None
         except UnknownTargetError:
             found = None
-        except PermanentError as exc:
-            if "users_not_found" not in exc.message:
-                raise
-            found = None
-        self._emails[email] = found
+        self._emails[key] = found
         return found
 
 
+# Methods Slack reads only from a query string or form body, never from JSON.
+FORM_ONLY = frozenset({"users.lookupByEmail"})
+
+
 def _classify(method: str, response: Any) -> CIEventsError:
-    status = getattr(response, "status_code", 200)
+    status = int(getattr(response, "status_code", 200) or 200)
     data = getattr(response, "data", None) or {}
     error = str(data.get("error", "")) if isinstance(data, dict) else ""
     if status == 429 or error == "ratelimited":
-        retry_after = response.headers.get("Retry-After") or response.headers.get("retry-after")
-        wait = float(retry_after) if retry_after and str(retry_after).isdigit() else None
-        return RateLimitedError(f"slack {method}: rate limited", status=429, retry_after=wait)
+        headers = {str(k): str(v) for k, v in (getattr(response, "headers", None) or {}).items()}
+        wait = retry_after_seconds(headers)
+        asked = f"; Slack asks to wait {wait:.0f} s" if wait is not None else ""
+        return RateLimitedError(
+            f"slack {method}: rate limited{asked}", status=429, retry_after=wait
+        )
     if status >= 500 or error in (
         "internal_error",
         "fatal_error",
         "service_unavailable",
         "request_timeout",
     ):
-        return TransientError(f"slack {method}: {error or status}", status=status)
+        return TransientError(f"slack {method}: HTTP {status} {error}".rstrip(), status=status)
     if error == "users_not_found":
         return UnknownTargetError(f"slack {method}: users_not_found")
     cls, fix = PERMANENT.get(error, (RejectedError, "see Slack's documentation for this error"))
