@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(PY) bench/run.py
 
 package: $(STAMP)
+	$(PY) -m cievents.scanning.database
 	$(PY) -m cievents.deploy.package --out dist
 
 deploy: $(STAMP)

@@ -154,7 +154,7 @@ def generate(seed: int, megabytes: float) -> tuple[str, list[Planted]]:
         else:
             text = _noise(rng)
         stamp += rng.randint(1, 400)
-        line = f"_bk;t={stamp}{text}"
+        line = f"\x1b_bk;t={stamp}\x07{text}"
         lines.append(line)
         size += len(line) + 1
     return "\n".join(lines) + "\n", planted

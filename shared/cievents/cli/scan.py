@@ -46,11 +46,11 @@ def _fingerprints(path: Path) -> set[str]:
     return set()
 
 
-def _inputs(paths: list[str]) -> list[tuple[str, str]]:
+def _inputs(paths: list[str]) -> list[tuple[str, bytes]]:
     inputs = []
     for raw in paths:
         if raw == "-":
-            inputs.append(("-", sys.stdin.buffer.read().decode("utf-8", errors="replace")))
+            inputs.append(("-", sys.stdin.buffer.read()))
             continue
         path = Path(raw)
         files = (
@@ -64,7 +64,7 @@ def _inputs(paths: list[str]) -> list[tuple[str, str]]:
             data = file.read_bytes()
             if b"\0" in data[:8192]:
                 continue  # binary
-            inputs.append((str(file), data.decode("utf-8", errors="replace")))
+            inputs.append((str(file), data))
     return inputs
 
 
@@ -85,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     findings = [
         f
-        for name, text in inputs
-        for f in scanner.scan_text(text, name, redacted=not args.no_redact)
+        for name, data in inputs
+        for f in scanner.scan_bytes(data, name, redacted=not args.no_redact)
     ]
     if args.format == "json":
         json.dump([f.to_dict() for f in findings], sys.stdout, indent=2)

@@ -3,8 +3,10 @@
 Each zip holds the function's ``main.py``, the ``cievents`` package (sources
 and data files, no bytecode) and a ``requirements.txt`` with only what that
 function needs: the library's own dependencies plus the optional groups the
-manifest's ``extras`` names, with pyproject's version ranges. The same input
-gives byte-identical zips: entries sorted, timestamps fixed, modes fixed.
+manifest's ``extras`` names, with pyproject's version ranges. A function with
+the ``scan`` extra also gets ``cievents/data/scan.hsdb``, the rule database
+compiled now and loaded at cold start. The same input gives byte-identical
+zips: entries sorted, timestamps fixed, modes fixed.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from cievents.deploy.manifest import ROOT, Function, load
 
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 SKIP_PARTS = {"__pycache__", ".mypy_cache", ".pytest_cache"}
+SCAN_DATABASE = "cievents/data/scan.hsdb"
 
 
 def requirements(function: Function, pyproject: Path | None = None) -> list[str]:
@@ -32,6 +35,15 @@ def requirements(function: Function, pyproject: Path | None = None) -> list[str]
                 f"{function.name}: extras names {extra!r}, which pyproject does not define"
             )
         lines += [r for r in groups[extra] if not r.startswith("ci-event-functions")]
+    if "scan" in function.extras:
+        # The serialized database is valid for the hyperscan that wrote it: pin that one.
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            pinned = f"hyperscan=={version('hyperscan')}"
+            lines = [pinned if r.startswith("hyperscan") else r for r in lines]
+        except PackageNotFoundError:
+            pass
     return sorted(set(lines), key=str.lower)
 
 
@@ -42,9 +54,27 @@ def _entries(function: Function) -> list[tuple[str, bytes]]:
     ]
     package = ROOT / "shared" / "cievents"
     for path in package.rglob("*"):
-        if path.is_file() and not SKIP_PARTS & set(path.parts) and path.suffix != ".pyc":
-            entries.append((f"cievents/{path.relative_to(package).as_posix()}", path.read_bytes()))
+        name = f"cievents/{path.relative_to(package).as_posix()}"
+        if (
+            path.is_file()
+            and not SKIP_PARTS & set(path.parts)
+            and path.suffix != ".pyc"
+            and name != SCAN_DATABASE  # a local build's copy: compiled afresh below
+        ):
+            entries.append((name, path.read_bytes()))
+    if "scan" in function.extras:
+        entries.append((SCAN_DATABASE, _scan_database()))
     return sorted(entries)
+
+
+def _scan_database() -> bytes:
+    """The rule database, serialized by the same hyperscan the function installs."""
+    try:
+        from cievents.scanning.database import serialize
+        from cievents.scanning.rules import RULES, patterns_of
+    except ImportError as exc:  # pragma: no cover - hyperscan is a dev dependency
+        raise SystemExit(f"packaging the scan database needs hyperscan: {exc}") from exc
+    return serialize(patterns_of(RULES))
 
 
 def build(function: Function, out: Path) -> Path:

@@ -5,6 +5,6 @@ the same results), precision checks, redaction and keyed fingerprints.
     findings = Scanner().scan_text(text, path="job.log")
 """
 
-from cievents.scanning.scanner import Finding, Scanner
+from cievents.scanning.scanner import Finding, Scanner, warm
 
-__all__ = ["Finding", "Scanner"]
+__all__ = ["Finding", "Scanner", "warm"]

@@ -1,10 +1,16 @@
 """Buildkite log normalization with an offset map back to the original text.
 
-Buildkite logs carry ``_bk;t=<ms>`` timestamp markers (optionally ended by a
-BEL) and ANSI colour / OSC sequences. A token glued to a colour code would be
-invisible to the rules, so they are removed first; the offset map turns every
-position in the clean text back into the original's, so reported columns and
-redactions point at the real bytes.
+The Buildkite agent prefixes every line with a timestamp as an APC escape,
+``ESC _bk;t=<ms> BEL``, and build tools colour their output with ANSI CSI and
+OSC sequences. A token glued to a colour code would be invisible to the rules
+(``\\x1b[33mghp_…`` has an ``m`` before the token), so they are removed first;
+the offset map turns every position in the clean text back into the
+original's, so reported columns and redactions point at the real bytes.
+
+No sequence removed here spans a newline, so line numbers never move. The
+scanner normalizes only the small windows around candidates, never a whole
+log: at hundreds of thousands of markers per log, whole-text normalization
+would cost more than the scan itself.
 """
 
 from __future__ import annotations
@@ -13,10 +19,11 @@ import bisect
 import re
 from dataclasses import dataclass
 
-_NOISE = re.compile(
-    r"_bk;t=\d+\x07?"  # Buildkite timestamp markers
+NOISE = re.compile(
+    r"\x1b_[^\x07\x1b\n]*(?:\x07|\x1b\\)"  # APC: the agent's ESC _bk;t=<ms> BEL
+    r"|_bk;t=\d+\x07?"  # the same marker with its ESC already stripped
     r"|\x1b\[[0-9;?]*[ -/]*[@-~]"  # CSI (colours, cursor)
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC (links, titles)
+    r"|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)"  # OSC (links, titles)
     r"|\x1b[@-Z\\-_]"  # other two-byte escapes
 )
 
@@ -24,25 +31,34 @@ _NOISE = re.compile(
 @dataclass(frozen=True)
 class Normalized:
     text: str
-    _clean_starts: list[int]
-    _shifts: list[int]
+    _clean_starts: tuple[int, ...] = ()  # where each removed run was, in clean offsets
+    _shifts: tuple[int, ...] = ()  # characters removed up to and including that run
 
     def original(self, position: int) -> int:
         """The original offset of a clean-text offset."""
         index = bisect.bisect_right(self._clean_starts, position) - 1
         return position + (self._shifts[index] if index >= 0 else 0)
 
+    def clean(self, position: int) -> int:
+        """The clean offset of an original offset outside any removed run."""
+        low, high = 0, len(self._clean_starts)
+        while low < high:  # the last run that ends at or before ``position``
+            middle = (low + high) // 2
+            if self._clean_starts[middle] + self._shifts[middle] <= position:
+                low = middle + 1
+            else:
+                high = middle
+        return position - (self._shifts[low - 1] if low else 0)
+
 
 def normalize(text: str) -> Normalized:
     if "\x1b" not in text and "_bk;t=" not in text:
-        return Normalized(text, [], [])
+        return Normalized(text)
     pieces: list[str] = []
     clean_starts: list[int] = []
     shifts: list[int] = []
-    removed = 0
-    last = 0
-    clean_len = 0
-    for match in _NOISE.finditer(text):
+    removed = last = clean_len = 0
+    for match in NOISE.finditer(text):
         pieces.append(text[last : match.start()])
         clean_len += match.start() - last
         removed += match.end() - match.start()
@@ -50,4 +66,4 @@ def normalize(text: str) -> Normalized:
         shifts.append(removed)
         last = match.end()
     pieces.append(text[last:])
-    return Normalized("".join(pieces), clean_starts, shifts)
+    return Normalized("".join(pieces), tuple(clean_starts), tuple(shifts))

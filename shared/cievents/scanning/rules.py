@@ -11,7 +11,10 @@ otherwise.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from cievents.scanning.engines import Pattern
 
 Check = str  # a named validator in cievents.scanning.validate
 
@@ -35,10 +38,23 @@ class Rule:
     # over those characters from the anchor (the anchor sits inside a name or a scheme);
     # "window" = anywhere in the window (the anchor sits in the middle of the match).
     back: str | None = None
+    # A necessary condition after the anchor, checked by the prefilter itself (hyperscan
+    # syntax, also valid for ``re``): it keeps common anchors (``://``, ``TOKEN``) from
+    # costing a window each. It must hold on the raw text wherever the regex matches the
+    # normalized text, so it may not rely on anything an escape sequence could interrupt.
+    tail: str | None = None
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "regex", re.compile(self.pattern))
+        # ASCII semantics: the text is scanned as latin-1, one character per byte.
+        object.__setattr__(self, "regex", re.compile(self.pattern, re.ASCII))
+
+
+def patterns_of(rules: Iterable[Rule]) -> list[Pattern]:
+    """Every (rule, anchor) as one prefilter pattern, in rule order."""
+    return [
+        Pattern(anchor, rule.tail, rule.anchor_nocase) for rule in rules for anchor in rule.anchors
+    ]
 
 
 B62 = "A-Za-z0-9"
@@ -210,6 +226,7 @@ RULES: tuple[Rule, ...] = (
         confidence="medium",
         checks=("not_placeholder", "hex_entropy"),
         window_after=34,
+        tail="[0-9a-f]{32}",
     ),
     Rule(
         "twilio-auth-token",
@@ -308,6 +325,8 @@ RULES: tuple[Rule, ...] = (
         window_after=260,
         severity="medium",
         back=r"[A-Za-z0-9+.\-]",
+        # user:password then @ before the next space; escapes hold no spaces or newlines.
+        tail=r"[^\s@]+@",
     ),
     Rule(
         "secret-assignment",
@@ -315,7 +334,7 @@ RULES: tuple[Rule, ...] = (
         "Secret-looking NAME=value assignment",
         ("TOKEN", "PASSWORD", "PASSWD", "SECRET", "API_KEY", "APIKEY", "PRIVATE_KEY", "ACCESS_KEY"),
         r"(?i)(?P<name>[A-Z0-9_]*(?:TOKEN|PASSWORD|PASSWD|SECRET|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY)[A-Z0-9_]*)"
-        r"[\"']?\s*(?::=|=|:)\s*(?P<quote>[\"']?)(?P<secret>[^\s\"'`;,<>\\]{8,200})(?P=quote)",
+        r"[\"']?[ \t]*(?::=|=|:)[ \t]*(?P<quote>[\"']?)(?P<secret>[^\s\"'`;,<>\\]{8,200})(?P=quote)",
         checks=("not_placeholder", "assignment_value"),
         min_entropy=3.0,
         window_before=60,
@@ -324,6 +343,8 @@ RULES: tuple[Rule, ...] = (
         confidence="medium",
         anchor_nocase=True,
         back=r"[A-Za-z0-9_]",
+        # an assignment operator later on the line (a colour code may sit in between).
+        tail=r"[^\n]*[:=]",
     ),
 )
 

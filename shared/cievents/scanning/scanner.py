@@ -1,15 +1,21 @@
-"""The scanner: prefilter every rule's anchors in one pass, confirm in small windows.
+"""The scanner: candidates in one pass over the raw bytes, rules confirmed in small windows.
 
-1. Normalize (Buildkite markers, ANSI) keeping an offset map.
-2. One multi-pattern pass finds every anchor of every rule: hyperscan when it is
-   installed (one compiled database for all rules, compiled once per process or
-   loaded from the serialized file written at package time), else an
-   Aho–Corasick automaton (pyahocorasick) over the same anchors. Both produce
-   the same hits, so both engines report the same findings.
-3. Each hit opens a window around itself; the rule's own regex runs there.
-4. Precision checks, then grouping: one finding per distinct secret and place,
+1. One multi-pattern pass over the raw bytes names every candidate: hyperscan
+   when it is installed (one database for all rules, loaded from the file
+   compiled at package time), else Aho–Corasick and ``re`` over the same
+   patterns (:mod:`cievents.scanning.engines`). Both produce the same
+   candidates, so both report the same findings.
+2. Each candidate opens a window around itself, snapped to whole lines; only
+   that window is normalized (Buildkite markers, ANSI), keeping an offset map,
+   and the rule's own regex runs there. Work is proportional to candidates,
+   not to the size of the log.
+3. Precision checks, then grouping: one finding per distinct secret and place,
    repeated occurrences of a secret grouped under one fingerprint, different
    secrets never merged.
+
+The text is handled as bytes (decoded as latin-1, one character per byte), so
+offsets are byte offsets into the original and redaction replaces the original
+bytes; columns are counted in characters of the UTF-8 line.
 
 Fingerprints are keyed HMAC-SHA256 of (rule, secret): stable across runs for
 one key, useless to an attacker without it, never a plain hash.
@@ -17,21 +23,25 @@ one key, useless to an attacker without it, never a plain hash.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import os
 import re
-import threading
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from cievents.scanning.engines import available_engines, make_engine
 from cievents.scanning.normalize import normalize
-from cievents.scanning.rules import RULES, Rule
+from cievents.scanning.rules import RULES, Rule, patterns_of
 from cievents.scanning.validate import CHECKS, shannon_entropy
 
 DEFAULT_FINGERPRINT_KEY = "cievents-local-fingerprint-key"
 ALLOW_MARKER = "cievents:allow"
+# How far a window may reach to find a line boundary, and the extra room escapes may take.
+LINE_SNAP = 4096
+ESCAPE_SLACK = 256
 
 
 @dataclass(frozen=True)
@@ -49,7 +59,7 @@ class Finding:
     secret: str
     fingerprint: str
     occurrences: int = 1
-    start: int = field(default=0, repr=False)
+    start: int = field(default=0, repr=False)  # byte offsets into the scanned data
     end: int = field(default=0, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,75 +77,12 @@ def redact(secret: str) -> str:
     return f"{secret[:keep]}…[{len(secret) - keep} redacted]"
 
 
-class _Hyperscan:
-    def __init__(self, anchors: list[tuple[str, bool]]) -> None:
-        import hyperscan
-
-        self._hs = hyperscan
-        expressions = [anchor.encode() for anchor, _ in anchors]
-        flags = [hyperscan.HS_FLAG_CASELESS if nocase else 0 for _, nocase in anchors]
-        self.db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        self.db.compile(
-            expressions=[_escape(e) for e in expressions],
-            ids=list(range(len(anchors))),
-            elements=len(anchors),
-            flags=flags,
-        )
-        self._local = threading.local()
-
-    def hits(self, data: bytes) -> list[tuple[int, int]]:
-        found: list[tuple[int, int]] = []
-
-        def on_match(anchor_id: int, start: int, end: int, flags: int, context: Any) -> None:
-            found.append((anchor_id, end))
-
-        scratch = getattr(self._local, "scratch", None)
-        if scratch is None:
-            scratch = self._hs.Scratch(self.db)
-            self._local.scratch = scratch
-        self.db.scan(data, match_event_handler=on_match, scratch=scratch)
-        return found
-
-
-def _escape(expression: bytes) -> bytes:
-    return b"".join(b"\\x%02x" % byte for byte in expression)
-
-
-class _AhoCorasick:
-    def __init__(self, anchors: list[tuple[str, bool]]) -> None:
-        import ahocorasick
-
-        self.sensitive = ahocorasick.Automaton()
-        self.insensitive = ahocorasick.Automaton()
-        for index, (anchor, nocase) in enumerate(anchors):
-            automaton = self.insensitive if nocase else self.sensitive
-            key = anchor.lower() if nocase else anchor
-            existing = automaton.get(key, ())
-            automaton.add_word(key, (*existing, index))
-        for automaton in (self.sensitive, self.insensitive):
-            if len(automaton):
-                automaton.make_automaton()
-
-    def hits(self, text: str) -> list[tuple[int, int]]:
-        found: list[tuple[int, int]] = []
-        if len(self.sensitive):
-            for end, ids in self.sensitive.iter(text):
-                found.extend((i, end + 1) for i in ids)
-        if len(self.insensitive):
-            for end, ids in self.insensitive.iter(text.lower()):
-                found.extend((i, end + 1) for i in ids)
-        return found
-
-
-def available_engines() -> list[str]:
-    engines = []
-    for name, module in (("hyperscan", "hyperscan"), ("aho-corasick", "ahocorasick")):
-        try:
-            __import__(module)
-            engines.append(name)
-        except ImportError:
-            pass
-    return engines
+@dataclass(frozen=True)
+class _Match:
+    rule: Rule
+    start: int  # byte offsets in the raw data
+    end: int
+    secret: str  # the clean secret, escapes removed
 
 
 class Scanner:
@@ -149,22 +96,13 @@ class Scanner:
         allowed_fingerprints: Collection[str] = (),
     ) -> None:
         self.rules = tuple(rules)
-        for rule in self.rules:
-            if rule.back and rule.back != "window" and rule.back not in _BACK:
-                _BACK[rule.back] = re.compile(rule.back)
-        self.anchors: list[tuple[str, bool]] = []
-        self.anchor_rule: list[Rule] = []
-        for rule in self.rules:
-            for anchor in rule.anchors:
-                self.anchors.append((anchor, rule.anchor_nocase))
-                self.anchor_rule.append(rule)
+        self._back = {
+            r.back: re.compile(r.back) for r in self.rules if r.back and r.back != "window"
+        }
+        self.patterns = patterns_of(self.rules)
+        self._pattern_rule = [rule for rule in self.rules for _ in rule.anchors]
         chosen = engine or (available_engines() or ["none"])[0]
-        if chosen == "hyperscan":
-            self._engine: _Hyperscan | _AhoCorasick = _Hyperscan(self.anchors)
-        elif chosen == "aho-corasick":
-            self._engine = _AhoCorasick(self.anchors)
-        else:
-            raise RuntimeError("no scanning engine: install hyperscan or pyahocorasick")
+        self._engine = make_engine(chosen, self.patterns)
         self.engine = chosen
         key = (
             fingerprint_key or os.environ.get("CIEVENTS_FINGERPRINT_KEY") or DEFAULT_FINGERPRINT_KEY
@@ -183,81 +121,67 @@ class Scanner:
             return bool(self._suppressed(fingerprint))
         return fingerprint in self._suppressed
 
-    def _raw_hits(self, text: str) -> list[tuple[int, int]]:
-        if isinstance(self._engine, _Hyperscan):
-            data = text.encode("utf-8")
-            if len(data) == len(text):  # ASCII: byte offsets are character offsets
-                return self._engine.hits(data)
-            # Anchors are ASCII, so every hit ends on a character boundary: count the
-            # characters between consecutive hits (one pass, in C).
-            hits = sorted(self._engine.hits(data), key=lambda h: h[1])
-            mapped, previous, chars = [], 0, 0
-            for anchor_id, end in hits:
-                chars += len(data[previous:end].decode("utf-8", errors="replace"))
-                previous = end
-                mapped.append((anchor_id, chars))
-            return mapped
-        return self._engine.hits(text)
-
-    def matches(self, text: str) -> list[tuple[Rule, int, int, str]]:
-        """(rule, start, end, secret) in clean-text offsets, validated, deduplicated."""
+    def matches(self, data: bytes) -> list[_Match]:
+        """Every validated match in raw byte offsets; a generic one yields to a specific one."""
+        raw = data.decode("latin-1")
         seen: set[tuple[str, int, int]] = set()
         tried: set[tuple[str, int]] = set()
-        out: list[tuple[Rule, int, int, str]] = []
-        for anchor_id, end in self._raw_hits(text):
-            rule = self.anchor_rule[anchor_id]
-            at = end - len(self.anchors[anchor_id][0])
-            hi = min(len(text), end + rule.window_after)
+        out: list[_Match] = []
+        for pattern_id, anchor in self._engine.candidates(data, raw):
+            rule = self._pattern_rule[pattern_id]
+            length = len(self.patterns[pattern_id].anchor)
+            lo, hi = _window(raw, anchor, rule, length)
+            window = normalize(raw[lo:hi])
+            text = window.text
+            at = window.clean(anchor - lo)
+            stop = min(len(text), at + length + rule.window_after)
             if rule.back == "window":
-                lo = max(0, at - rule.window_before)
-                found = list(rule.regex.finditer(text, lo, hi))
+                found = list(rule.regex.finditer(text, max(0, at - rule.window_before), stop))
             else:
                 if rule.back is not None:
-                    at = _walk_back(text, at, _BACK[rule.back], rule.window_before)
-                if (rule.id, at) in tried:
+                    at = _walk_back(text, at, self._back[rule.back], rule.window_before)
+                if (rule.id, lo + window.original(at)) in tried:
                     continue
-                tried.add((rule.id, at))
-                match = rule.regex.match(text, at, hi)
+                tried.add((rule.id, lo + window.original(at)))
+                match = rule.regex.match(text, at, stop)
                 found = [match] if match else []
             for match in found:
-                start, stop = match.span("secret")
-                if (rule.id, start, stop) in seen:
+                clean_start, clean_end = match.span("secret")
+                start = lo + window.original(clean_start)
+                end = lo + window.original(clean_end - 1) + 1
+                if (rule.id, start, end) in seen:
                     continue
-                seen.add((rule.id, start, stop))
+                seen.add((rule.id, start, end))
                 secret = match.group("secret")
-                context = text[max(0, start - 80) : stop + 20]
+                context = text[max(0, clean_start - 80) : clean_end + 20]
                 if rule.min_entropy and shannon_entropy(secret) < rule.min_entropy:
                     continue
                 if not all(CHECKS[c](secret, context) for c in rule.checks):
                     continue
-                out.append((rule, start, stop, secret))
+                if not secret.isascii():
+                    secret = secret.encode("latin-1").decode("utf-8", errors="replace")
+                out.append(_Match(rule, start, end, secret))
         return _prefer_specific(out)
 
-    def scan_text(self, text: str, path: str = "-", redacted: bool = True) -> list[Finding]:
-        normalized = normalize(text)
-        clean = normalized.text
-        original = normalized.original if normalized._clean_starts else (lambda p: p)
-        found = self.matches(clean)
-        by_rule = {(rule.id, start) for rule, start, _, _ in found}
-        line_starts = _line_starts(text)
+    def scan_bytes(self, data: bytes, path: str = "-", redacted: bool = True) -> list[Finding]:
+        found = sorted(self.matches(data), key=lambda m: (m.start, m.rule.id))
+        starts_by_rule: dict[str, list[int]] = {}
+        for m in found:
+            starts_by_rule.setdefault(m.rule.id, []).append(m.start)
         results: list[Finding] = []
         counts: dict[str, int] = {}
-        for rule, start, stop, secret in found:
-            fingerprint = self.fingerprint(rule.id, secret)
+        lines = _LineIndex(data)
+        for m in found:
+            rule = m.rule
+            fingerprint = self.fingerprint(rule.id, m.secret)
             if self._is_suppressed(fingerprint):
                 continue
-            o_start, o_end = original(start), original(stop - 1) + 1
-            line, column = _position(line_starts, o_start)
-            end_line, end_column = _position(line_starts, o_end - 1)
-            line_text = text[
-                line_starts[line - 1] : line_starts[line] if line < len(line_starts) else len(text)
-            ]
-            if ALLOW_MARKER in line_text:
+            line, column, line_text = lines.locate(m.start)
+            if ALLOW_MARKER.encode() in line_text:
                 continue
+            end_line, end_column, _ = lines.locate(m.end - 1)
             confidence = rule.confidence
-            if rule.companion and any(
-                r == rule.companion for r, s in by_rule if abs(s - start) < 400
-            ):
+            if rule.companion and _near(starts_by_rule.get(rule.companion, []), m.start, 400):
                 confidence = "high"
             counts[fingerprint] = counts.get(fingerprint, 0) + 1
             results.append(
@@ -272,27 +196,79 @@ class Scanner:
                     end_line=end_line,
                     start_column=column,
                     end_column=end_column,
-                    secret=redact(secret) if redacted else secret,
+                    secret=redact(m.secret) if redacted else m.secret,
                     fingerprint=fingerprint,
-                    start=o_start,
-                    end=o_end,
+                    start=m.start,
+                    end=m.end,
                 )
             )
         # A private key's body also contains anchors of other rules: keep the widest match.
         results = _drop_contained(results)
-        results.sort(key=lambda f: (f.start, f.rule_id))
-        return [_with_count(f, counts[f.fingerprint]) for f in results]
+        return [replace(f, occurrences=counts[f.fingerprint]) for f in results]
+
+    def scan_text(self, text: str, path: str = "-", redacted: bool = True) -> list[Finding]:
+        """Scan text; ``start``/``end`` of the findings are offsets into its UTF-8 bytes."""
+        return self.scan_bytes(text.encode("utf-8", errors="surrogateescape"), path, redacted)
+
+    def redact_bytes(self, data: bytes) -> bytes:
+        """The data with every finding's secret replaced in the original bytes."""
+        for finding in sorted(self.scan_bytes(data), key=lambda f: f.start, reverse=True):
+            data = data[: finding.start] + finding.secret.encode() + data[finding.end :]
+        return data
 
     def redact_text(self, text: str) -> str:
-        """The text with every finding's secret replaced in the original bytes."""
-        findings = sorted(self.scan_text(text, redacted=True), key=lambda f: f.start, reverse=True)
-        for finding in findings:
-            text = text[: finding.start] + finding.secret + text[finding.end :]
-        return text
+        return self.redact_bytes(text.encode("utf-8", errors="surrogateescape")).decode(
+            "utf-8", errors="replace"
+        )
+
+
+def warm(engine: str | None = None) -> str:
+    """Load (or compile) the default rules' engine now, at cold start, not on the first message."""
+    chosen = engine or (available_engines() or ["none"])[0]
+    make_engine(chosen, patterns_of(RULES))
+    return chosen
+
+
+def _window(raw: str, anchor: int, rule: Rule, length: int) -> tuple[int, int]:
+    """The raw span to normalize around a candidate: the rule's reach, escapes, whole lines."""
+    lo = max(0, anchor - 2 * rule.window_before - ESCAPE_SLACK)
+    if lo:
+        newline = raw.rfind("\n", max(0, lo - LINE_SNAP), lo)
+        lo = newline + 1 if newline != -1 else (0 if lo <= LINE_SNAP else lo)
+    hi = min(len(raw), anchor + length + 2 * rule.window_after + ESCAPE_SLACK)
+    if hi < len(raw):
+        newline = raw.find("\n", hi, hi + LINE_SNAP)
+        hi = newline if newline != -1 else min(len(raw), hi + LINE_SNAP)
+    return lo, hi
+
+
+def _near(sorted_starts: list[int], position: int, distance: int) -> bool:
+    index = bisect.bisect_left(sorted_starts, position - distance + 1)
+    return index < len(sorted_starts) and sorted_starts[index] < position + distance
+
+
+class _LineIndex:
+    """Line and column of byte offsets, computed only where findings are."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._offset = 0
+        self._line = 1
+
+    def locate(self, position: int) -> tuple[int, int, bytes]:
+        data = self._data
+        if position >= self._offset:
+            self._line += data.count(b"\n", self._offset, position)
+        else:
+            self._line -= data.count(b"\n", position, self._offset)
+        self._offset = position
+        line_start = data.rfind(b"\n", 0, position) + 1
+        line_end = data.find(b"\n", position)
+        column = len(data[line_start:position].decode("utf-8", errors="replace")) + 1
+        return self._line, column, data[line_start : line_end if line_end != -1 else len(data)]
 
 
 GENERIC_FAMILIES = frozenset({"assignment"})
-_BACK: dict[str, re.Pattern[str]] = {}
 
 
 def _walk_back(text: str, position: int, allowed: re.Pattern[str], limit: int) -> int:
@@ -303,47 +279,25 @@ def _walk_back(text: str, position: int, allowed: re.Pattern[str], limit: int) -
     return position
 
 
-def _prefer_specific(found: list[tuple[Rule, int, int, str]]) -> list[tuple[Rule, int, int, str]]:
+def _prefer_specific(found: list[_Match]) -> list[_Match]:
     """A generic NAME=value match is dropped where a specific rule explains the same secret."""
-    specific = [(s, e) for rule, s, e, _ in found if rule.family not in GENERIC_FAMILIES]
+    specific = [(m.start, m.end) for m in found if m.rule.family not in GENERIC_FAMILIES]
     return [
-        item
-        for item in found
-        if item[0].family not in GENERIC_FAMILIES
-        or not any(s < item[2] and item[1] < e for s, e in specific)
+        m
+        for m in found
+        if m.rule.family not in GENERIC_FAMILIES
+        or not any(s < m.end and m.start < e for s, e in specific)
     ]
 
 
-def _with_count(finding: Finding, count: int) -> Finding:
-    from dataclasses import replace
-
-    return replace(finding, occurrences=count)
-
-
 def _drop_contained(findings: list[Finding]) -> list[Finding]:
-    keep = []
-    spans = [(f.start, f.end) for f in findings]
-    for finding in findings:
-        inside = any(
-            s <= finding.start and finding.end <= e and (s, e) != (finding.start, finding.end)
-            for s, e in spans
-        )
-        if not inside:
-            keep.append(finding)
-    return keep
-
-
-def _line_starts(text: str) -> list[int]:
-    starts = [0]
-    index = text.find("\n")
-    while index != -1:
-        starts.append(index + 1)
-        index = text.find("\n", index + 1)
-    return starts
-
-
-def _position(line_starts: list[int], offset: int) -> tuple[int, int]:
-    import bisect
-
-    line = bisect.bisect_right(line_starts, offset)
-    return line, offset - line_starts[line - 1] + 1
+    """Findings inside another, wider finding's span are dropped; identical spans all stay."""
+    widest_end, widest_span = -1, (-1, -1)
+    dropped: set[int] = set()
+    for index, finding in sorted(enumerate(findings), key=lambda p: (p[1].start, -p[1].end)):
+        span = (finding.start, finding.end)
+        if widest_end >= finding.end and widest_span != span:
+            dropped.add(index)
+        elif finding.end > widest_end:
+            widest_end, widest_span = finding.end, span
+    return [f for index, f in enumerate(findings) if index not in dropped]
