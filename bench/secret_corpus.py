@@ -1,11 +1,22 @@
-"""A realistic build-log corpus with an answer key, for the secret-scan benchmark.
+"""A realistic Buildkite build-log corpus with an answer key, for the secret-scan benchmark.
 
-CI output of several ecosystems (npm, pip, Maven, Go, Docker, Terraform,
-pytest), base64 blobs, hashes and UUIDs, Buildkite timestamp markers and ANSI
-colours, with planted fake but format-valid secrets of every rule family, and
-hard negatives (documented example keys, masked values, variable references,
-digests). Each planted secret is recorded with its line in the answer key.
-The seed decides everything; the benchmark reports a seed it was not tuned on.
+Every line carries the agent's real timestamp marker (``ESC _bk;t=<ms> BEL``);
+the content is CI output of many ecosystems (npm, pip, Maven, Gradle, Go,
+Cargo, Docker, Terraform, kubectl, pytest, Jest), colour codes, base64 blobs,
+hashes, digests and UUIDs. Into it go:
+
+* planted secrets: fake but format-valid credentials of every rule family, in
+  the places they really leak (env dumps, ``set -x`` traces, curl headers, JSON,
+  YAML, clone URLs, config echoes), private keys spanning lines;
+* lures: hard negatives of the same families, the things a careful scanner must
+  not report: vendors' documented example keys, CI masks (``***``), variable
+  references and templates, public keys and certificates, setting names
+  without a value.
+
+The answer key records each planted secret's family and line span, and each
+lure's family and line, so precision is measured per family and on plain CI
+noise. The seed decides everything; the benchmark's default seed was not used
+to tune rules.
 """
 
 from __future__ import annotations
@@ -15,146 +26,334 @@ import json
 import random
 import string
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cievents.scanning.validate import github_style_token
 
 B62 = string.ascii_letters + string.digits
 HEX = "0123456789abcdef"
+UPPER_DIGITS = string.ascii_uppercase + string.digits
+SECRET_RATE = 0.004
+LURE_RATE = 0.004
 
 
 @dataclass(frozen=True)
 class Planted:
     family: str
     line: int
+    end_line: int
     secret: str
+
+
+@dataclass(frozen=True)
+class Lure:
+    family: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Corpus:
+    text: str
+    planted: list[Planted]
+    lures: list[Lure]
 
 
 def _r(rng: random.Random, n: int, alphabet: str = B62) -> str:
     return "".join(rng.choice(alphabet) for _ in range(n))
 
 
-def _jwt(rng: random.Random) -> str:
-    def seg(obj: object) -> str:
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
-
-    return f"{seg({'alg': 'RS256', 'typ': 'JWT'})}.{seg({'sub': _r(rng, 10), 'exp': 1900000000})}.{_r(rng, 86, B62 + '-_')}"
+def _b64url(obj: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
 
 
-def secrets(rng: random.Random) -> list[tuple[str, str, str]]:
-    """(family, line template with {s}, secret) — one of each family."""
-    aws = "AKIA" + _r(rng, 16, string.ascii_uppercase + "234567")
+def _jwt(rng: random.Random, alg: str = "RS256") -> str:
+    claims = {"sub": _r(rng, 10), "iss": "https://auth.acme.dev", "exp": 1900000000}
+    return f"{_b64url({'alg': alg, 'typ': 'JWT'})}.{_b64url(claims)}.{_r(rng, 86, B62 + '-_')}"
+
+
+def _pem(rng: random.Random, kind: str) -> str:
+    body = base64.b64encode(rng.randbytes(rng.choice((600, 900, 1200)))).decode()
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "\n".join([f"-----BEGIN {kind}-----", *lines, f"-----END {kind}-----"])
+
+
+Maker = Callable[[random.Random], tuple[str, str]]  # -> (text, secret)
+
+
+def _secret_makers() -> list[tuple[str, Maker]]:
+    """(family, maker): the text to plant (one or more lines) and the secret in it."""
+
+    def aws_id(rng: random.Random) -> tuple[str, str]:
+        s = "AKIA" + _r(rng, 16, string.ascii_uppercase + "234567")
+        return rng.choice(["+ export AWS_ACCESS_KEY_ID={s}", "aws_access_key_id = {s}"]), s
+
+    def aws_secret(rng: random.Random) -> tuple[str, str]:
+        s = _r(rng, 40, B62 + "/+")
+        return rng.choice(["+ export AWS_SECRET_ACCESS_KEY={s}", "aws_secret_access_key = {s}"]), s
+
+    def gcp_sa(rng: random.Random) -> tuple[str, str]:
+        s = _r(rng, 40, HEX)
+        return '  "private_key_id": "{s}",', s
+
+    def gcp_key(rng: random.Random) -> tuple[str, str]:
+        s = "AIza" + _r(rng, 35, B62 + "_-")
+        return rng.choice(
+            ["GOOGLE_MAPS_KEY={s}", "curl 'https://maps.googleapis.com/x?key={s}'"]
+        ), s
+
+    def azure_key(rng: random.Random) -> tuple[str, str]:
+        s = base64.b64encode(rng.randbytes(64)).decode()
+        return (
+            "AZURE_STORAGE_CONNECTION_STRING=DefaultEndpointsProtocol=https;AccountName=ci;"
+            "AccountKey={s};EndpointSuffix=core.windows.net"
+        ), s
+
+    def azure_sas(rng: random.Random) -> tuple[str, str]:
+        s = _r(rng, 43, B62) + "%3D"
+        return (
+            "Uploading to https://acmeci.blob.core.windows.net/artifacts/app.tgz?sv=2022-11-02"
+            "&ss=b&srt=o&sp=rwc&se=2026-12-01T00:00:00Z&sig={s}"
+        ), s
+
+    def github_classic(rng: random.Random) -> tuple[str, str]:
+        s = github_style_token(rng.choice(["ghp_", "gho_", "ghu_", "ghs_", "ghr_"]), _r(rng, 30))
+        return rng.choice(
+            [
+                "remote: using {s}",
+                "+ curl -H 'Authorization: token {s}' https://api.github.com/user",
+                "GITHUB_TOKEN={s}",
+            ]
+        ), s
+
+    def github_fine(rng: random.Random) -> tuple[str, str]:
+        s = "github_pat_" + _r(rng, 22) + "_" + _r(rng, 59)
+        return "GH_PAT={s}", s
+
+    def github_app(rng: random.Random) -> tuple[str, str]:
+        s = f"ghs_{rng.randint(100000, 9999999)}_{_jwt(rng)}"
+        return "+ git config http.extraheader 'AUTHORIZATION: bearer {s}'", s
+
+    def gitlab(rng: random.Random) -> tuple[str, str]:
+        prefix = rng.choice(["glpat-", "gldt-", "glrt-", "glcbt-", "glptt-"])
+        return rng.choice(["CI_PUSH_TOKEN {s}", "PRIVATE-TOKEN: {s}"]), prefix + _r(
+            rng, 20, B62 + "_-"
+        )
+
+    def bitbucket(rng: random.Random) -> tuple[str, str]:
+        if rng.random() < 0.5:
+            return "BITBUCKET_APP_PASSWORD {s}", "ATBB" + _r(rng, 28) + _r(
+                rng, 8, "0123456789ABCDEF"
+            )
+        return "ATLASSIAN_API_TOKEN {s}", "ATATT3" + _r(rng, 186, B62 + "_-=")
+
+    def buildkite(rng: random.Random) -> tuple[str, str]:
+        s = rng.choice(["bkaj_", "bkua_", "bkat_", "bkct_", "bkpt_"]) + _r(rng, 40)
+        return rng.choice(
+            [
+                "BUILDKITE_AGENT_ACCESS_TOKEN={s}",
+                "+ curl -H 'Authorization: Bearer {s}' https://api.buildkite.com/v2/builds",
+            ]
+        ), s
+
+    def slack_token(rng: random.Random) -> tuple[str, str]:
+        s = f"xoxb-{_r(rng, 12, string.digits)}-{_r(rng, 13, string.digits)}-{_r(rng, 24)}"
+        return rng.choice(["SLACK_BOT_TOKEN={s}", '{{"token": "{s}", "channel": "#ci"}}']), s
+
+    def slack_webhook(rng: random.Random) -> tuple[str, str]:
+        s = (
+            f"https://hooks.slack.com/services/T{_r(rng, 8, UPPER_DIGITS)}"
+            f"/B{_r(rng, 10, UPPER_DIGITS)}/{_r(rng, 24)}"
+        )
+        return "+ curl -X POST --data @payload.json {s}", s
+
+    def stripe(rng: random.Random) -> tuple[str, str]:
+        return "STRIPE_SECRET_KEY={s}", rng.choice(["sk_live_", "rk_live_"]) + _r(rng, 32)
+
+    def twilio_sid(rng: random.Random) -> tuple[str, str]:
+        return "twilio api key sid {s}", "SK" + _r(rng, 32, HEX)
+
+    def twilio_token(rng: random.Random) -> tuple[str, str]:
+        return "TWILIO_AUTH_TOKEN={s}", _r(rng, 32, HEX)
+
+    def sendgrid(rng: random.Random) -> tuple[str, str]:
+        return "SENDGRID_API_KEY={s}", f"SG.{_r(rng, 22, B62 + '_-')}.{_r(rng, 43, B62 + '_-')}"
+
+    def npm(rng: random.Random) -> tuple[str, str]:
+        return "//registry.npmjs.org/:_authToken={s}", github_style_token("npm_", _r(rng, 30))
+
+    def pypi(rng: random.Random) -> tuple[str, str]:
+        return "TWINE_PASSWORD={s}", "pypi-AgEIcHlwaS5vcmc" + _r(rng, 80, B62 + "_-")
+
+    def dockerhub(rng: random.Random) -> tuple[str, str]:
+        s = "dckr_pat_" + _r(rng, 27, B62 + "_-")
+        return "+ echo {s} | docker login -u ci --password-stdin", s
+
+    def datadog(rng: random.Random) -> tuple[str, str]:
+        return rng.choice(["DD_API_KEY={s}", "datadog_api_key: {s}"]), _r(rng, 32, HEX)
+
+    def private_key(rng: random.Random) -> tuple[str, str]:
+        kind = rng.choice(
+            ["RSA PRIVATE KEY", "PRIVATE KEY", "OPENSSH PRIVATE KEY", "EC PRIVATE KEY"]
+        )
+        s = _pem(rng, kind)
+        return "{s}", s
+
+    def jwt(rng: random.Random) -> tuple[str, str]:
+        return "Authorization: Bearer {s}", _jwt(rng)
+
+    def url_credentials(rng: random.Random) -> tuple[str, str]:
+        s = _r(rng, 20)
+        return rng.choice(
+            [
+                "+ git clone https://ci-bot:{s}@git.internal.acme.dev/app.git",
+                "DATABASE_URL=postgres://app:{s}@db.internal:5432/app",
+            ]
+        ), s
+
+    def assignment(rng: random.Random) -> tuple[str, str]:
+        s = _r(rng, 18) + rng.choice(["#7", "!x", "%2"])
+        return rng.choice(
+            ["DATABASE_PASSWORD={s}", "REDIS_PASSWORD: {s}", "+ export SIGNING_SECRET={s}"]
+        ), s
+
     return [
-        ("aws", "export AWS_ACCESS_KEY_ID={s}", aws),
-        ("aws", "aws_secret_access_key = {s}", _r(rng, 40, B62 + "/+")),
-        ("gcp", '  "private_key_id": "{s}",', _r(rng, 40, HEX)),
-        ("gcp", "GOOGLE_MAPS_KEY={s}", "AIza" + _r(rng, 35, B62 + "_-")),
-        (
-            "azure",
-            "AZ=DefaultEndpointsProtocol=https;AccountName=ci;AccountKey={s};EndpointSuffix=core.windows.net",
-            base64.b64encode(rng.randbytes(64)).decode(),
-        ),
-        ("github", "remote: using {s}", github_style_token("ghp_", _r(rng, 30))),
-        ("github", "GH_PAT={s}", "github_pat_" + _r(rng, 22) + "_" + _r(rng, 59)),
-        ("gitlab", "CI_PUSH_TOKEN {s}", "glpat-" + _r(rng, 20, B62 + "_-")),
-        ("bitbucket", "bb token {s}", "ATBB" + _r(rng, 28) + _r(rng, 8, "0123456789ABCDEF")),
-        ("buildkite", "BUILDKITE_AGENT_ACCESS_TOKEN={s}", "bkaj_" + _r(rng, 40)),
-        (
-            "buildkite",
-            "curl -H 'Authorization: Bearer {s}' https://api.buildkite.com/v2/builds",
-            "bkua_" + _r(rng, 40),
-        ),
-        (
-            "slack",
-            "SLACK={s}",
-            f"xoxb-{_r(rng, 12, string.digits)}-{_r(rng, 13, string.digits)}-{_r(rng, 24)}",
-        ),
-        (
-            "slack",
-            "posting to {s}",
-            f"https://hooks.slack.com/services/T{_r(rng, 8, string.ascii_uppercase + string.digits)}/B{_r(rng, 10, string.ascii_uppercase + string.digits)}/{_r(rng, 24)}",
-        ),
-        ("stripe", "STRIPE_KEY={s}", "sk_live_" + _r(rng, 32)),
-        ("twilio", "twilio sid {s}", "SK" + _r(rng, 32, HEX)),
-        ("sendgrid", "SENDGRID={s}", f"SG.{_r(rng, 22, B62 + '_-')}.{_r(rng, 43, B62 + '_-')}"),
-        ("npm", "//registry.npmjs.org/:_authToken={s}", github_style_token("npm_", _r(rng, 30))),
-        ("pypi", "TWINE_PASSWORD={s}", "pypi-AgEIcHlwaS5vcmc" + _r(rng, 80, B62 + "_-")),
-        (
-            "dockerhub",
-            "echo {s} | docker login -u ci --password-stdin",
-            "dckr_pat_" + _r(rng, 27, B62 + "_-"),
-        ),
-        ("datadog", "DD_API_KEY={s}", _r(rng, 32, HEX)),
-        ("jwt", "Authorization: Bearer {s}", _jwt(rng)),
-        (
-            "url-credentials",
-            "git clone https://ci-bot:{s}@git.internal.example/app.git",
-            _r(rng, 20),
-        ),
-        ("assignment", "DATABASE_PASSWORD={s}", _r(rng, 18) + "#7"),
+        ("aws", aws_id),
+        ("aws", aws_secret),
+        ("gcp", gcp_sa),
+        ("gcp", gcp_key),
+        ("azure", azure_key),
+        ("azure", azure_sas),
+        ("github", github_classic),
+        ("github", github_fine),
+        ("github", github_app),
+        ("gitlab", gitlab),
+        ("bitbucket", bitbucket),
+        ("buildkite", buildkite),
+        ("slack", slack_token),
+        ("slack", slack_webhook),
+        ("stripe", stripe),
+        ("twilio", twilio_sid),
+        ("twilio", twilio_token),
+        ("sendgrid", sendgrid),
+        ("npm", npm),
+        ("pypi", pypi),
+        ("dockerhub", dockerhub),
+        ("datadog", datadog),
+        ("private-key", private_key),
+        ("jwt", jwt),
+        ("url-credentials", url_credentials),
+        ("assignment", assignment),
     ]
 
 
-NEGATIVES = [
-    "export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE",
-    "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-    "GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}",
-    "NPM_TOKEN=$NPM_TOKEN",
-    "password: ********",
-    "API_KEY=<your-api-key-here>",
-    "SECRET_KEY_BASE=changeme-in-production",
-    "TOKEN_ENDPOINT=https://oauth2.googleapis.com/token",
-    "postgres://app:${DB_PASSWORD}@db:5432/app",
-    "https://user:****@registry.example.com",
+SECRET_MAKERS = _secret_makers()
+
+# Hard negatives, by the family a scanner would wrongly report them under.
+LURES: list[tuple[str, str]] = [
+    ("aws", "export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE"),
+    ("aws", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+    ("aws", "+ export AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY}"),
+    ("aws", "aws_secret_access_key = ****************************************"),
+    ("github", "GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}"),
+    ("github", "+ curl -H 'Authorization: token ***' https://api.github.com/user"),
+    ("github", "remote: using ghp_************************************"),
+    ("npm", "NPM_TOKEN=$NPM_TOKEN"),
+    ("npm", "//registry.npmjs.org/:_authToken=${NPM_TOKEN}"),
+    ("slack", "SLACK_WEBHOOK_URL: ${{ secrets.SLACK_WEBHOOK_URL }}"),
+    ("slack", "SLACK_BOT_TOKEN=xoxb-your-token-here"),
+    ("stripe", "STRIPE_SECRET_KEY=sk_test_4eC39HqLyjWDarjtT1zdp7dc"),
+    ("datadog", "DD_API_KEY=${DD_API_KEY:?missing}"),
+    ("assignment", "password: ********"),
+    ("assignment", "API_KEY=<your-api-key-here>"),
+    ("assignment", "SECRET_KEY_BASE=changeme-in-production"),
+    ("assignment", "TOKEN_ENDPOINT=https://oauth2.googleapis.com/token"),
+    ("assignment", "PASSWORD_MIN_LENGTH=12"),
+    ("assignment", "SECRET_NAME=prod-db-password"),
+    ("assignment", "client_secret: {{ .Values.oauth.clientSecret }}"),
+    ("assignment", "Fetching token: done (cached)"),
+    ("url-credentials", "postgres://app:${DB_PASSWORD}@db:5432/app"),
+    ("url-credentials", "https://user:****@registry.example.com"),
+    ("url-credentials", "Cloning into 'app'... git@github.com:acme/app.git"),
+    ("jwt", "JWT_AUDIENCE=https://api.acme.dev  JWT_ISSUER=https://auth.acme.dev"),
 ]
 
 
+def _lure(rng: random.Random) -> tuple[str, str]:
+    if rng.random() < 0.15:
+        kind = rng.choice(["PUBLIC KEY", "CERTIFICATE"])
+        return "private-key", _pem(rng, kind)
+    return rng.choice(LURES)
+
+
 def _noise(rng: random.Random) -> str:
-    kind = rng.randrange(12)
+    kind = rng.randrange(18)
+    word = _r(rng, rng.randint(4, 10), string.ascii_lowercase)
     if kind == 0:
-        return f"npm http fetch GET 200 https://registry.npmjs.org/{_r(rng, 8, string.ascii_lowercase)} {rng.randint(5, 900)}ms (cache hit)"
+        return f"npm http fetch GET 200 https://registry.npmjs.org/{word} {rng.randint(5, 900)}ms (cache hit)"
     if kind == 1:
-        return f"Collecting {_r(rng, 7, string.ascii_lowercase)}=={rng.randint(0, 9)}.{rng.randint(0, 30)}.{rng.randint(0, 9)} (from -r requirements.txt (line {rng.randint(1, 80)}))"
+        return f"Collecting {word}=={rng.randint(0, 9)}.{rng.randint(0, 30)}.{rng.randint(0, 9)} (from -r requirements.txt (line {rng.randint(1, 80)}))"
     if kind == 2:
-        return f"[INFO] Downloaded from central: https://repo.maven.apache.org/maven2/org/{_r(rng, 6, string.ascii_lowercase)}/{rng.randint(1, 5)}.{rng.randint(0, 9)}/x.jar ({rng.randint(1, 900)} kB at {rng.randint(1, 9)}.{rng.randint(0, 9)} MB/s)"
+        return f"[INFO] Downloaded from central: https://repo.maven.apache.org/maven2/org/{word}/{rng.randint(1, 5)}.{rng.randint(0, 9)}/x.jar ({rng.randint(1, 900)} kB at {rng.randint(1, 9)}.{rng.randint(0, 9)} MB/s)"
     if kind == 3:
-        return f"go: downloading github.com/{_r(rng, 6, string.ascii_lowercase)}/{_r(rng, 8, string.ascii_lowercase)} v{rng.randint(0, 3)}.{rng.randint(0, 20)}.{rng.randint(0, 9)}"
+        return f"go: downloading github.com/{word}/{_r(rng, 8, string.ascii_lowercase)} v{rng.randint(0, 3)}.{rng.randint(0, 20)}.{rng.randint(0, 9)}"
     if kind == 4:
         return f"#{rng.randint(1, 30)} sha256:{_r(rng, 64, HEX)} {rng.randint(1, 99)}.{rng.randint(0, 9)}MB / {rng.randint(100, 300)}MB"
     if kind == 5:
         return f"module.vpc.aws_subnet.private[{rng.randint(0, 5)}]: Refreshing state... [id=subnet-{_r(rng, 17, HEX)}]"
     if kind == 6:
-        return f"tests/test_{_r(rng, 6, string.ascii_lowercase)}.py::test_{_r(rng, 10, string.ascii_lowercase)} PASSED [{rng.randint(1, 99)}%]"
+        return f"tests/test_{word}.py::test_{_r(rng, 10, string.ascii_lowercase)} \x1b[32mPASSED\x1b[0m [{rng.randint(1, 99)}%]"
     if kind == 7:
         return f"request_id={uuid.UUID(int=rng.getrandbits(128))} trace={_r(rng, 32, HEX)} duration_ms={rng.randint(1, 999)}"
     if kind == 8:
-        return f"artifact {_r(rng, 10, string.ascii_lowercase)}.tar.gz md5={_r(rng, 32, HEX)} sha1={_r(rng, 40, HEX)}"
+        return f"artifact {word}.tar.gz md5={_r(rng, 32, HEX)} sha1={_r(rng, 40, HEX)}"
     if kind == 9:
         return f"blob: {base64.b64encode(rng.randbytes(rng.randint(30, 90))).decode()}"
     if kind == 10:
-        return f"commit {_r(rng, 40, HEX)} Merge pull request #{rng.randint(1, 9999)} from acme/{_r(rng, 8, string.ascii_lowercase)}"
-    return f"\x1b[32m✓\x1b[0m {_r(rng, 12, string.ascii_lowercase)} built in {rng.randint(1, 90)}.{rng.randint(0, 99)}s"
+        return (
+            f"commit {_r(rng, 40, HEX)} Merge pull request #{rng.randint(1, 9999)} from acme/{word}"
+        )
+    if kind == 11:
+        return f'"integrity": "sha512-{base64.b64encode(rng.randbytes(64)).decode()}",'
+    if kind == 12:
+        return f"  # aws_iam_access_key.{word} will be created\n      + secret = (sensitive value)"
+    if kind == 13:
+        return f"\x1b[1m\x1b[34m==>\x1b[0m Compiling {word} v{rng.randint(0, 2)}.{rng.randint(0, 40)}.{rng.randint(0, 9)}"
+    if kind == 14:
+        return (
+            f"pod/{word}-{_r(rng, 10, HEX[:10])}-{_r(rng, 5, string.ascii_lowercase)} condition met"
+        )
+    if kind == 15:
+        return f" PASS  src/{word}.test.ts ({rng.randint(1, 9)}.{rng.randint(100, 999)} s)"
+    if kind == 16:
+        return f"Step {rng.randint(1, 20)}/20 : RUN pip install --no-cache-dir {word}  ---> Using cache  ---> {_r(rng, 12, HEX)}"
+    return f"\x1b[32m✓\x1b[0m {word} built in {rng.randint(1, 90)}.{rng.randint(0, 99)}s"
 
 
-def generate(seed: int, megabytes: float) -> tuple[str, list[Planted]]:
+def generate(seed: int, megabytes: float) -> Corpus:
     rng = random.Random(seed)
     lines: list[str] = []
     planted: list[Planted] = []
+    lures: list[Lure] = []
     target = int(megabytes * 1024 * 1024)
     size = 0
     stamp = 1700000000000
     while size < target:
         roll = rng.random()
-        if roll < 0.0015:
-            family, template, secret = rng.choice(secrets(rng))
-            text = template.replace("{s}", secret)
-            planted.append(Planted(family, len(lines) + 1, secret))
-        elif roll < 0.003:
-            text = rng.choice(NEGATIVES)
+        first = len(lines) + 1
+        if roll < SECRET_RATE:
+            family, maker = rng.choice(SECRET_MAKERS)
+            template, secret = maker(rng)
+            text = template.replace("{s}", secret).replace("{{", "{").replace("}}", "}")
+            planted.append(Planted(family, first, first + text.count("\n"), secret))
+        elif roll < SECRET_RATE + LURE_RATE:
+            family, text = _lure(rng)
+            lures.extend(Lure(family, first + i) for i in range(text.count("\n") + 1))
         else:
             text = _noise(rng)
-        stamp += rng.randint(1, 400)
-        line = f"\x1b_bk;t={stamp}\x07{text}"
-        lines.append(line)
-        size += len(line) + 1
-    return "\n".join(lines) + "\n", planted
+        for part in text.split("\n"):
+            stamp += rng.randint(1, 400)
+            line = f"\x1b_bk;t={stamp}\x07{part}"
+            lines.append(line)
+            size += len(line) + 1
+    return Corpus("\n".join(lines) + "\n", planted, lures)

@@ -89,11 +89,9 @@ def run(args: argparse.Namespace) -> int:
         for f in scanner.scan_bytes(data, name, redacted=not args.no_redact)
     ]
     if args.format == "json":
-        json.dump([f.to_dict() for f in findings], sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        sys.stdout.write(json.dumps([f.to_dict() for f in findings], indent=2) + "\n")
     elif args.format == "sarif":
-        json.dump(to_sarif(findings), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        sys.stdout.write(json.dumps(to_sarif(findings), indent=2) + "\n")
     else:
         for f in findings:
             print(

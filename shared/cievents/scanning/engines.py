@@ -42,14 +42,17 @@ class Pattern:
         flags = re.ASCII | (re.IGNORECASE if self.nocase else 0)
         return re.compile(re.escape(self.anchor) + self.tail, flags)
 
-    def anchors_in(self, raw: str, start: int, end: int) -> list[int]:
-        """Where the anchor occurs in ``raw[start:end]`` and the tail holds after it."""
+    def anchors_in(self, raw: str, start: int, end: int, proven: int = -1) -> list[int]:
+        """Where the anchor occurs in ``raw[start:end]`` and the tail holds after it.
+
+        ``proven`` is an offset already known to match (hyperscan reported it), not rechecked.
+        """
         text = raw[start:end].lower() if self.nocase else raw[start:end]
         needle = self.anchor.lower() if self.nocase else self.anchor
         regex = self.tail_regex
         found, at = [], text.find(needle)
         while at != -1:
-            if regex is None or regex.match(raw, start + at):
+            if start + at == proven or regex is None or regex.match(raw, start + at):
                 found.append(start + at)
             at = text.find(needle, at + 1)
         return found
@@ -127,7 +130,7 @@ class HyperscanEngine:
         # A tailed match reports only its leftmost start per end: several anchors can share
         # one match (``TOKEN=a TOKEN=b`` on a line), so every anchor inside it is checked.
         for pattern_id, start, end in _merged(spans):
-            for at in self._patterns[pattern_id].anchors_in(raw, start, end):
+            for at in self._patterns[pattern_id].anchors_in(raw, start, end, proven=start):
                 add((pattern_id, at))
         return sorted(found, key=lambda c: (c[1], c[0]))
 

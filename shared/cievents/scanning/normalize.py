@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass
 
 NOISE = re.compile(
     r"\x1b_[^\x07\x1b\n]*(?:\x07|\x1b\\)"  # APC: the agent's ESC _bk;t=<ms> BEL
@@ -28,11 +27,19 @@ NOISE = re.compile(
 )
 
 
-@dataclass(frozen=True)
 class Normalized:
-    text: str
-    _clean_starts: tuple[int, ...] = ()  # where each removed run was, in clean offsets
-    _shifts: tuple[int, ...] = ()  # characters removed up to and including that run
+    """Clean text and the map back: where each removed run was, in clean offsets, and how
+    many characters had been removed up to and including it. A plain slotted class: one is
+    built per candidate window, so construction cost matters."""
+
+    __slots__ = ("_clean_starts", "_shifts", "text")
+
+    def __init__(
+        self, text: str, clean_starts: tuple[int, ...] = (), shifts: tuple[int, ...] = ()
+    ) -> None:
+        self.text = text
+        self._clean_starts = clean_starts
+        self._shifts = shifts
 
     def original(self, position: int) -> int:
         """The original offset of a clean-text offset."""
@@ -52,8 +59,14 @@ class Normalized:
 
 
 def normalize(text: str) -> Normalized:
-    if "\x1b" not in text and "_bk;t=" not in text:
+    escape = text.find("\x1b")
+    if escape == -1 and "_bk;t=" not in text:
         return Normalized(text)
+    if escape == 0 and text.startswith("\x1b_bk;t=") and text.count("\x1b") == 1:
+        # The common line: one agent marker in front, nothing else to remove.
+        bell = text.find("\x07")
+        if bell != -1 and text.find("_bk;t=", bell) == -1 and text.find("\n", 0, bell) == -1:
+            return Normalized(text[bell + 1 :], (0,), (bell + 1,))
     pieces: list[str] = []
     clean_starts: list[int] = []
     shifts: list[int] = []

@@ -43,6 +43,9 @@ class Rule:
     # costing a window each. It must hold on the raw text wherever the regex matches the
     # normalized text, so it may not rely on anything an escape sequence could interrupt.
     tail: str | None = None
+    # Only a private key spans lines; every other rule's match stays on the anchor's line,
+    # so its window is that line alone.
+    multiline: bool = False
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -303,6 +306,7 @@ RULES: tuple[Rule, ...] = (
         r"[\s\S]{40,8000}?-----END (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----)",
         checks=("pem_body",),
         window_after=8200,
+        multiline=True,
     ),
     Rule(
         "jwt",

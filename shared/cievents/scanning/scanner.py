@@ -29,7 +29,7 @@ import hmac
 import os
 import re
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from cievents.scanning.engines import available_engines, make_engine
@@ -41,7 +41,8 @@ DEFAULT_FINGERPRINT_KEY = "cievents-local-fingerprint-key"
 ALLOW_MARKER = "cievents:allow"
 # How far a window may reach to find a line boundary, and the extra room escapes may take.
 LINE_SNAP = 4096
-ESCAPE_SLACK = 256
+ESCAPE_SLACK = 32
+VERDICT_CACHE = 50_000
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,11 @@ class Finding:
     end: int = field(default=0, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("start")
-        data.pop("end")
-        return data
+        """The public fields (offsets are internal), built directly: asdict deep-copies."""
+        return {name: getattr(self, name) for name in PUBLIC_FIELDS}
+
+
+PUBLIC_FIELDS = tuple(f.name for f in fields(Finding) if f.name not in ("start", "end"))
 
 
 def redact(secret: str) -> str:
@@ -125,43 +127,53 @@ class Scanner:
         """Every validated match in raw byte offsets; a generic one yields to a specific one."""
         raw = data.decode("latin-1")
         seen: set[tuple[str, int, int]] = set()
-        tried: set[tuple[str, int]] = set()
         out: list[_Match] = []
+        cached, window = (-1, -1), normalize("")
+        # Logs repeat themselves (``+ secret = (sensitive value)`` in every Terraform plan):
+        # a verdict depends only on the rule, the clean line and the anchor's place in it.
+        verdicts: dict[tuple[str, str, int], tuple[tuple[int, int, str], ...]] = {}
         for pattern_id, anchor in self._engine.candidates(data, raw):
             rule = self._pattern_rule[pattern_id]
             length = len(self.patterns[pattern_id].anchor)
             lo, hi = _window(raw, anchor, rule, length)
-            window = normalize(raw[lo:hi])
-            text = window.text
+            if (lo, hi) != cached:  # several candidates on one line share its normalization
+                cached, window = (lo, hi), normalize(raw[lo:hi])
             at = window.clean(anchor - lo)
-            stop = min(len(text), at + length + rule.window_after)
-            if rule.back == "window":
-                found = list(rule.regex.finditer(text, max(0, at - rule.window_before), stop))
-            else:
-                if rule.back is not None:
-                    at = _walk_back(text, at, self._back[rule.back], rule.window_before)
-                if (rule.id, lo + window.original(at)) in tried:
-                    continue
-                tried.add((rule.id, lo + window.original(at)))
-                match = rule.regex.match(text, at, stop)
-                found = [match] if match else []
-            for match in found:
-                clean_start, clean_end = match.span("secret")
+            key = (rule.id, window.text, at)
+            verdict = verdicts.get(key)
+            if verdict is None:
+                if len(verdicts) > VERDICT_CACHE:
+                    verdicts.clear()
+                verdict = verdicts[key] = self._verify(rule, window.text, at, length)
+            for clean_start, clean_end, secret in verdict:
                 start = lo + window.original(clean_start)
                 end = lo + window.original(clean_end - 1) + 1
-                if (rule.id, start, end) in seen:
-                    continue
-                seen.add((rule.id, start, end))
-                secret = match.group("secret")
-                context = text[max(0, clean_start - 80) : clean_end + 20]
-                if rule.min_entropy and shannon_entropy(secret) < rule.min_entropy:
-                    continue
-                if not all(CHECKS[c](secret, context) for c in rule.checks):
-                    continue
+                if (rule.id, start, end) not in seen:
+                    seen.add((rule.id, start, end))
+                    out.append(_Match(rule, start, end, secret))
+        return _prefer_specific(out)
+
+    def _verify(
+        self, rule: Rule, text: str, at: int, length: int
+    ) -> tuple[tuple[int, int, str], ...]:
+        """The rule's regex at (or around) the anchor, then the precision layer."""
+        stop = min(len(text), at + length + rule.window_after)
+        if rule.back == "window":
+            found = list(rule.regex.finditer(text, max(0, at - rule.window_before), stop))
+        else:
+            if rule.back is not None:
+                at = _walk_back(text, at, self._back[rule.back], rule.window_before)
+            match = rule.regex.match(text, at, stop)
+            found = [match] if match else []
+        accepted = []
+        for match in found:
+            clean_start, clean_end = match.span("secret")
+            secret = match.group("secret")
+            if _passes(rule, secret, text, clean_start, clean_end):
                 if not secret.isascii():
                     secret = secret.encode("latin-1").decode("utf-8", errors="replace")
-                out.append(_Match(rule, start, end, secret))
-        return _prefer_specific(out)
+                accepted.append((clean_start, clean_end, secret))
+        return tuple(accepted)
 
     def scan_bytes(self, data: bytes, path: str = "-", redacted: bool = True) -> list[Finding]:
         found = sorted(self.matches(data), key=lambda m: (m.start, m.rule.id))
@@ -230,12 +242,26 @@ def warm(engine: str | None = None) -> str:
 
 
 def _window(raw: str, anchor: int, rule: Rule, length: int) -> tuple[int, int]:
-    """The raw span to normalize around a candidate: the rule's reach, escapes, whole lines."""
-    lo = max(0, anchor - 2 * rule.window_before - ESCAPE_SLACK)
+    """The raw span to normalize around a candidate: the rule's reach, escapes, whole lines.
+
+    A single-line rule gets the anchor's line, clipped to its reach. A multi-line rule's
+    reach grows by half (escapes make raw text longer than clean text: a Buildkite marker
+    is ~20 bytes a line). Either way the span snaps outwards to line boundaries, so no
+    escape is cut in two and a lookbehind sees the true line start.
+    """
+    reach_back = rule.window_before + rule.window_before // 2 + ESCAPE_SLACK
+    reach = length + rule.window_after
+    reach += reach // 2 + ESCAPE_SLACK
+    lo = max(0, anchor - reach_back)
+    hi = min(len(raw), anchor + reach)
+    if not rule.multiline:
+        start = raw.rfind("\n", lo, anchor) + 1
+        end = raw.find("\n", anchor, hi)
+        if start and end != -1:
+            return start, end
     if lo:
         newline = raw.rfind("\n", max(0, lo - LINE_SNAP), lo)
         lo = newline + 1 if newline != -1 else (0 if lo <= LINE_SNAP else lo)
-    hi = min(len(raw), anchor + length + 2 * rule.window_after + ESCAPE_SLACK)
     if hi < len(raw):
         newline = raw.find("\n", hi, hi + LINE_SNAP)
         hi = newline if newline != -1 else min(len(raw), hi + LINE_SNAP)
@@ -271,23 +297,40 @@ class _LineIndex:
 GENERIC_FAMILIES = frozenset({"assignment"})
 
 
+def _passes(rule: Rule, secret: str, text: str, start: int, end: int) -> bool:
+    """The precision layer in order: the rule's checks (checksum, structure, placeholders,
+    documented examples), then entropy, the least specific, last."""
+    if rule.checks:
+        context = text[max(0, start - 80) : end + 20]
+        if not all(CHECKS[c](secret, context) for c in rule.checks):
+            return False
+    return not rule.min_entropy or shannon_entropy(secret) >= rule.min_entropy
+
+
 def _walk_back(text: str, position: int, allowed: re.Pattern[str], limit: int) -> int:
     """The start of the run of ``allowed`` characters that ends at ``position``."""
     floor = max(0, position - limit)
-    while position > floor and allowed.fullmatch(text[position - 1]):
+    while position > floor and allowed.match(text, position - 1, position):
         position -= 1
     return position
 
 
 def _prefer_specific(found: list[_Match]) -> list[_Match]:
     """A generic NAME=value match is dropped where a specific rule explains the same secret."""
-    specific = [(m.start, m.end) for m in found if m.rule.family not in GENERIC_FAMILIES]
-    return [
-        m
-        for m in found
-        if m.rule.family not in GENERIC_FAMILIES
-        or not any(s < m.end and m.start < e for s, e in specific)
-    ]
+    specific = sorted((m.start, m.end) for m in found if m.rule.family not in GENERIC_FAMILIES)
+    starts = [s for s, _ in specific]
+    longest = max((e - s for s, e in specific), default=0)
+
+    def explained(m: _Match) -> bool:
+        # Only specific spans starting within ``longest`` before m can overlap it.
+        index = bisect.bisect_left(starts, m.start - longest)
+        while index < len(specific) and specific[index][0] < m.end:
+            if specific[index][1] > m.start:
+                return True
+            index += 1
+        return False
+
+    return [m for m in found if m.rule.family not in GENERIC_FAMILIES or not explained(m)]
 
 
 def _drop_contained(findings: list[Finding]) -> list[Finding]:

@@ -17,7 +17,6 @@ import json
 import math
 import re
 import zlib
-from collections import Counter
 from collections.abc import Callable
 
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -46,9 +45,9 @@ DOC_EXAMPLES = frozenset(
 def shannon_entropy(text: str) -> float:
     if not text:
         return 0.0
-    counts = Counter(text)
     total = len(text)
-    return -sum(c / total * math.log2(c / total) for c in counts.values())
+    # str.count per distinct character runs in C: faster than a Counter for short secrets.
+    return -sum(c / total * math.log2(c / total) for c in map(text.count, set(text)))
 
 
 def not_placeholder(secret: str, context: str) -> bool:
@@ -136,18 +135,19 @@ _NOT_SECRET_VALUES = re.compile(
 )
 
 
+_NUMERIC = re.compile(r"[0-9.:\-]+")
+_CLASSES = tuple(re.compile(p) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]"))
+
+
 def assignment_value(secret: str, context: str) -> bool:
     """The value of NAME=value must look like a credential, not a word, a path or a reference."""
     if _NOT_SECRET_VALUES.match(secret) or secret.startswith(
         ("/", "./", "~", "http://", "https://")
     ):
         return False
-    if re.fullmatch(r"[0-9.:\-]+", secret):  # versions, ports, dates
+    if _NUMERIC.fullmatch(secret):  # versions, ports, dates
         return False
-    classes = sum(
-        bool(re.search(p, secret)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]")
-    )
-    return classes >= 2
+    return sum(bool(p.search(secret)) for p in _CLASSES) >= 2
 
 
 CHECKS: dict[str, Callable[[str, str], bool]] = {
