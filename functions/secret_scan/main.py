@@ -1,7 +1,10 @@
 """secret_scan: leaked credentials in Buildkite job logs and GitHub pull-request diffs.
 
-* Buildkite ``job.finished``: the job's log is downloaded through the Buildkite
-  REST API (streamed, capped at ``SCAN_MAX_LOG_BYTES``), normalized and scanned.
+* Buildkite ``job.finished`` (``SCAN_ON=job.finished``, the default): the job's
+  log is downloaded through the Buildkite REST API (streamed, capped at
+  ``SCAN_MAX_LOG_BYTES``) and scanned. With ``SCAN_ON=build.finished`` the
+  whole build is scanned once it finishes instead: its jobs are read from the
+  builds API and the logs of at most ``SCAN_MAX_JOBS`` script jobs are scanned.
 * GitHub ``pull_request`` opened / synchronize / reopened: the PR's diff is
   fetched and only added lines are scanned; one PR comment is created or
   updated with the findings, and a check run carries file/line annotations.
@@ -17,7 +20,8 @@ Settings: ``BUILDKITE_API_TOKEN``, ``BUILDKITE_API_URL``; ``GITHUB_TOKEN`` (or
 the App settings of github_status), ``GITHUB_API_URL``;
 ``CIEVENTS_FINDINGS_TOPIC`` (default ``security-findings``) or
 ``CIEVENTS_FINDINGS_PUBLISH_TO``; ``SECURITY_SLACK_CHANNEL``;
-``CIEVENTS_FINGERPRINT_KEY``; ``SCAN_MAX_LOG_BYTES`` (default 20 MB).
+``CIEVENTS_FINGERPRINT_KEY``; ``SCAN_MAX_LOG_BYTES`` (default 20 MB);
+``SCAN_ON`` (``job.finished`` or ``build.finished``); ``SCAN_MAX_JOBS`` (default 100).
 """
 
 from __future__ import annotations
@@ -30,8 +34,8 @@ from urllib.parse import urlsplit
 from cievents import findings as finding_state
 from cievents import log
 from cievents.config import env_int, env_opt, env_str
-from cievents.errors import TransientError
-from cievents.events import JobEvent, PullRequestEvent
+from cievents.errors import ConfigError, TransientError
+from cievents.events import BuildEvent, JobEvent, PullRequestEvent
 from cievents.findings import FindingMessage
 from cievents.handler import Context, Result, pubsub_function, skipped
 from cievents.http import HttpClient
@@ -42,6 +46,8 @@ from cievents.scanning import Finding, Scanner, warm
 BUILDKITE_API = env_str("BUILDKITE_API_URL", "https://api.buildkite.com/v2").rstrip("/")
 BUILDKITE_TOKEN = env_opt("BUILDKITE_API_TOKEN")
 MAX_LOG_BYTES = env_int("SCAN_MAX_LOG_BYTES", 20 * 1024 * 1024, minimum=1024)
+MAX_JOBS = env_int("SCAN_MAX_JOBS", 100, minimum=1)
+SCAN_MODES = ("job.finished", "build.finished")
 FINDINGS_TARGET = env_opt("CIEVENTS_FINDINGS_PUBLISH_TO") or env_str(
     "CIEVENTS_FINDINGS_TOPIC", "security-findings"
 )
@@ -186,9 +192,27 @@ def report(ctx: Context, scope: str, messages: list[FindingMessage]) -> int:
     return new
 
 
+def scan_on() -> str:
+    mode = env_str("SCAN_ON", "job.finished")
+    if mode not in SCAN_MODES:
+        raise ConfigError(f"SCAN_ON must be one of {', '.join(SCAN_MODES)}, not {mode!r}")
+    return mode
+
+
 def _on_job(event: JobEvent, ctx: Context) -> Result:
+    if scan_on() != "job.finished":
+        return skipped("SCAN_ON=build.finished: jobs are scanned with their build")
     if event.event != "job.finished" or event.job_type not in (None, "script"):
         return skipped("only finished script jobs have logs")
+    size, found, new = _scan_job(event, ctx)
+    ctx.fields.update(log_bytes=size, findings=found)
+    if not found:
+        return Result("acted", "log clean", provider="buildkite", operation="scan")
+    return Result("acted", f"{found} finding(s), {new} new", provider="buildkite", operation="scan")
+
+
+def _scan_job(event: JobEvent, ctx: Context) -> tuple[int, int, int]:
+    """Download and scan one job's log; returns (log bytes, distinct findings, new ones)."""
     data = download_log(event)
     found = scanner(ctx).scan_bytes(data, path=f"job {event.job_id} log")
     unique = {f.fingerprint: f for f in found}
@@ -207,12 +231,68 @@ def _on_job(event: JobEvent, ctx: Context) -> Result:
         )
         for f in unique.values()
     ]
-    new = report(ctx, f"job {event.job_id}", messages)
-    ctx.fields.update(log_bytes=len(data), findings=len(unique))
-    if not unique:
-        return Result("acted", "log clean", provider="buildkite", operation="scan")
+    return len(data), len(unique), report(ctx, f"job {event.job_id}", messages)
+
+
+def build_path(event: BuildEvent) -> str:
+    """The build's API path, relative to BUILDKITE_API_URL."""
+    if event.api_url:
+        return re.sub(r"^/v2", "", urlsplit(event.api_url).path)
+    return f"/organizations/{event.organization}/pipelines/{event.pipeline}/builds/{event.number}"
+
+
+def _on_build(event: BuildEvent, ctx: Context) -> Result:
+    if scan_on() != "build.finished":
+        return skipped("SCAN_ON=job.finished: builds are scanned job by job")
+    if event.event != "build.finished":
+        return skipped("only finished builds are scanned")
+    response = buildkite().get(build_path(event), what=f"buildkite: build {event.number}")
+    try:
+        build = response.json()
+    except ValueError as exc:
+        raise TransientError(
+            f"buildkite: build {event.number} is not JSON", reason="bad_response"
+        ) from exc
+    jobs = [
+        j
+        for j in (build.get("jobs") or [])
+        if isinstance(j, dict) and j.get("type") == "script" and j.get("id")
+    ]
+    if len(jobs) > MAX_JOBS:
+        log.logger.warning(
+            "build has more script jobs than SCAN_MAX_JOBS: scanned the first ones only",
+            build=event.number,
+            jobs=len(jobs),
+            limit=MAX_JOBS,
+        )
+        jobs = jobs[:MAX_JOBS]
+    size = found = new = 0
+    for j in jobs:
+        job_event = JobEvent(
+            source=event.source,
+            event="job.finished",
+            pipeline=event.pipeline,
+            number=event.number,
+            job_id=str(j["id"]),
+            state=str(j.get("state") or ""),
+            job_name=j.get("name") or j.get("label"),
+            job_type="script",
+            organization=event.organization,
+            log_url=j.get("log_url"),
+            build_url=event.url,
+            repository=event.repository,
+            branch=event.branch,
+            commit=event.commit,
+            pull_request=event.pull_request,
+        )
+        job_size, job_found, job_new = _scan_job(job_event, ctx)
+        size, found, new = size + job_size, found + job_found, new + job_new
+    ctx.fields.update(log_bytes=size, findings=found, jobs=len(jobs))
     return Result(
-        "acted", f"{len(unique)} finding(s), {new} new", provider="buildkite", operation="scan"
+        "acted",
+        f"{len(jobs)} job log(s), {found} finding(s), {new} new",
+        provider="buildkite",
+        operation="scan",
     )
 
 
@@ -322,7 +402,7 @@ def lines_of(diff: str, path: str) -> list[int]:
 
 @pubsub_function(
     "secret_scan",
-    accepts=lambda e: isinstance(e, JobEvent | PullRequestEvent),
+    accepts=lambda e: isinstance(e, JobEvent | BuildEvent | PullRequestEvent),
     key=lambda m, e: f"{e.source}:{getattr(e, 'job_id', None) or e.repository}:"
     f"{getattr(e, 'number', '')}:{e.commit}:{e.event}",
 )
@@ -330,4 +410,6 @@ def handle(event: Any, ctx: Context) -> Result:
     """Scan what the event points at; report what is new."""
     if isinstance(event, JobEvent):
         return _on_job(event, ctx)
+    if isinstance(event, BuildEvent):
+        return _on_build(event, ctx)
     return _on_pull_request(event, ctx)

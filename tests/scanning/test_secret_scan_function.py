@@ -14,7 +14,7 @@ import pytest
 
 from cievents.findings import FindingMessage
 from tests.conftest import CapturedLog
-from tests.notify.events import job, push_body
+from tests.notify.events import build, job, push_body
 from tests.scanning.samples import positives
 from tests.support.fakehttp import FakeServer, Reply
 
@@ -35,6 +35,16 @@ def buildkite() -> Iterator[FakeServer]:
             return Reply(401, {"message": "Authentication required"})
         body = f"_bk;t=1700000000000~~~ Running\n\x1b[33mexport GITHUB_TOKEN={LEAK}\x1b[0m\ndone\n"
         return Reply(200, raw=body.encode(), headers={"Content-Type": "text/plain"})
+
+    @fake.route("GET", "/v2/organizations/acme-inc/pipelines/web-app/builds/42")
+    def build_42(req: Any) -> Reply:
+        jobs = [
+            {"id": "job-a", "type": "script", "name": "deploy", "state": "failed"},
+            {"id": "wait-1", "type": "waiter", "state": "passed"},
+            {"id": "job-b", "type": "script", "label": "test", "state": "passed"},
+            {"id": "gate", "type": "manual", "state": "unblocked"},
+        ]
+        return Reply(200, {"number": 42, "jobs": jobs})
 
     with fake:
         yield fake
@@ -90,6 +100,44 @@ def test_unreadable_log_is_retried_or_acked(
         target="handle", source=SOURCE, signature_type="cloudevent"
     )
     assert app.test_client().post("/", json=push_body(job("j3", "x"), "s-y")).status_code == 500
+
+
+def test_build_mode_scans_every_script_job_of_a_finished_build_once(
+    buildkite: FakeServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    captured_log: CapturedLog,
+) -> None:
+    published = tmp_path / "findings.jsonl"
+    monkeypatch.setenv("BUILDKITE_API_URL", f"{buildkite.url}/v2")
+    monkeypatch.setenv("BUILDKITE_API_TOKEN", "bk-test-token")
+    monkeypatch.setenv("CIEVENTS_FINDINGS_PUBLISH_TO", f"file:{published}")
+    monkeypatch.setenv("CIEVENTS_STORE", f"sqlite:{tmp_path / 'state.db'}")
+    monkeypatch.setenv("SCAN_ON", "build.finished")
+    app = functions_framework.create_app(
+        target="handle", source=SOURCE, signature_type="cloudevent"
+    )
+    client = app.test_client()
+    finished = build("build.finished", "failed")
+    for _ in range(2):
+        assert client.post("/", json=push_body(finished, f"b{next(ids)}")).status_code == 200
+    assert client.post("/", json=push_body(job("job-a", "deploy"), "j-1")).status_code == 200
+    logs = sorted(r.path for r in buildkite.calls("GET", ".*/log.txt"))
+    assert logs == [
+        "/v2/organizations/acme-inc/pipelines/web-app/builds/42/jobs/job-a/log.txt",
+        "/v2/organizations/acme-inc/pipelines/web-app/builds/42/jobs/job-b/log.txt",
+    ]  # script jobs only, once: the redelivery was a duplicate, the job event skipped
+    messages = [
+        FindingMessage.from_bytes(base64.b64decode(json.loads(line)["data"]))
+        for line in published.read_text().splitlines()
+    ]
+    assert sorted(m.job_id or "" for m in messages) == ["job-a", "job-b"]
+    assert {m.location["path"] for m in messages} == {"deploy", "test"}
+    assert [o["outcome"] for o in captured_log.outcomes()] == ["acted", "duplicate", "skipped"]
+    monkeypatch.setenv("SCAN_ON", "every.thing")
+    other = build("build.finished", "failed", number=43)
+    assert client.post("/", json=push_body(other, "b-bad")).status_code == 200
+    assert captured_log.outcomes()[-1]["outcome"] == "failed"  # a config error, logged, acked
 
 
 def test_added_lines_of_a_diff() -> None:
