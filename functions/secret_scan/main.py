@@ -195,7 +195,7 @@ def report(ctx: Context, scope: str, messages: list[FindingMessage]) -> int:
 def scan_on() -> str:
     mode = env_str("SCAN_ON", "job.finished")
     if mode not in SCAN_MODES:
-        raise ConfigError(f"SCAN_ON must be one of {', '.join(SCAN_MODES)}, not {mode!r}")
+        raise ConfigError("SCAN_ON", f"must be one of {', '.join(SCAN_MODES)}, not {mode!r}")
     return mode
 
 
