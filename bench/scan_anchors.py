@@ -26,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = int(os.environ.get("BENCH_SCAN_CPU", "0"))
+SLOW_S = 10.0  # slower anchors run once; faster ones three times, median kept
 
 Lines = dict[int, list[str]]
 
@@ -168,7 +169,10 @@ def run(anchor: Anchor, target: Path, empty: Path) -> AnchorRun:
     if exe is None:
         return AnchorRun(anchor.name, 0.0, 0.0, None, "not installed")
     startup = statistics.median(_run(anchor, exe, empty)[0] for _ in range(3))
-    wall, result = _run(anchor, exe, target)
+    runs = [_run(anchor, exe, target)]
+    if runs[0][0] < SLOW_S:
+        runs += [_run(anchor, exe, target) for _ in range(2)]
+    wall, result = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
     report = target.with_name(f"{target.name}.{anchor.name}.json")
     try:
         lines = anchor.parse(report, result.stdout)

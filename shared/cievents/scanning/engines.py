@@ -104,6 +104,9 @@ class HyperscanEngine:
         self._patterns = list(patterns)
         self._lengths = [len(p.anchor.encode()) for p in patterns]
         self._tailed = [bool(p.tail) for p in patterns]
+        self._finders = [
+            re.compile(re.escape(p.anchor), re.IGNORECASE if p.nocase else 0) for p in patterns
+        ]
         if database is None:
             from cievents.scanning.database import compile_database
 
@@ -118,6 +121,7 @@ class HyperscanEngine:
 
         def on_match(pattern_id: int, start: int, end: int, flags: int, context: Any) -> None:
             if tailed[pattern_id]:
+                add((pattern_id, start))  # the leftmost start of a match: proven
                 spans.append((pattern_id, start, end))
             else:
                 add((pattern_id, end - lengths[pattern_id]))
@@ -128,22 +132,14 @@ class HyperscanEngine:
             self._local.scratch = scratch
         self.db.scan(data, match_event_handler=on_match, scratch=scratch)
         # A tailed match reports only its leftmost start per end: several anchors can share
-        # one match (``TOKEN=a TOKEN=b`` on a line), so every anchor inside it is checked.
-        for pattern_id, start, end in _merged(spans):
-            for at in self._patterns[pattern_id].anchors_in(raw, start, end, proven=start):
-                add((pattern_id, at))
+        # one match (``TOKEN=a TOKEN=b`` on a line), so a span holding another occurrence of
+        # its anchor has every occurrence checked. Most spans hold just the one.
+        finders = self._finders
+        for pattern_id, start, end in spans:
+            if finders[pattern_id].search(raw, start + 1, end):
+                for at in self._patterns[pattern_id].anchors_in(raw, start, end, proven=start):
+                    add((pattern_id, at))
         return sorted(found, key=lambda c: (c[1], c[0]))
-
-
-def _merged(spans: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
-    """Overlapping spans of one pattern joined."""
-    merged: list[tuple[int, int, int]] = []
-    for pattern_id, start, end in sorted(spans):
-        if merged and merged[-1][0] == pattern_id and start <= merged[-1][2]:
-            merged[-1] = (pattern_id, merged[-1][1], max(end, merged[-1][2]))
-        else:
-            merged.append((pattern_id, start, end))
-    return merged
 
 
 class AhoCorasickEngine:

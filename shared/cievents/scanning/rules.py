@@ -46,6 +46,8 @@ class Rule:
     # Only a private key spans lines; every other rule's match stays on the anchor's line,
     # so its window is that line alone.
     multiline: bool = False
+    # For a multi-line rule: the text that closes a match (its window ends on that line).
+    terminator: str | None = None
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -307,6 +309,9 @@ RULES: tuple[Rule, ...] = (
         checks=("pem_body",),
         window_after=8200,
         multiline=True,
+        terminator="-----END",
+        # only private key blocks: certificates and public keys are printed in logs all day.
+        tail=r"[A-Z ]{0,20}PRIVATE KEY",
     ),
     Rule(
         "jwt",

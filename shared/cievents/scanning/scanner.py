@@ -244,10 +244,11 @@ def warm(engine: str | None = None) -> str:
 def _window(raw: str, anchor: int, rule: Rule, length: int) -> tuple[int, int]:
     """The raw span to normalize around a candidate: the rule's reach, escapes, whole lines.
 
-    A single-line rule gets the anchor's line, clipped to its reach. A multi-line rule's
-    reach grows by half (escapes make raw text longer than clean text: a Buildkite marker
-    is ~20 bytes a line). Either way the span snaps outwards to line boundaries, so no
-    escape is cut in two and a lookbehind sees the true line start.
+    A single-line rule gets the anchor's line (clipped to the rule's reach when the line
+    is longer than ``LINE_SNAP``). A multi-line rule's reach grows by half, since escapes
+    make raw text longer than clean text (a Buildkite marker is ~20 bytes a line), and
+    ends at the line holding its terminator when there is one. Spans snap outwards to line
+    boundaries, so no escape is cut in two and a lookbehind sees the true line start.
     """
     reach_back = rule.window_before + rule.window_before // 2 + ESCAPE_SLACK
     reach = length + rule.window_after
@@ -255,10 +256,15 @@ def _window(raw: str, anchor: int, rule: Rule, length: int) -> tuple[int, int]:
     lo = max(0, anchor - reach_back)
     hi = min(len(raw), anchor + reach)
     if not rule.multiline:
-        start = raw.rfind("\n", lo, anchor) + 1
-        end = raw.find("\n", anchor, hi)
-        if start and end != -1:
-            return start, end
+        line_start = raw.rfind("\n", max(0, anchor - LINE_SNAP), anchor) + 1
+        if line_start == 0 and anchor > LINE_SNAP:
+            line_start = lo
+        line_end = raw.find("\n", anchor, hi)
+        return line_start, line_end if line_end != -1 else hi
+    if rule.terminator:
+        found = raw.find(rule.terminator, anchor, hi)
+        if found != -1:
+            hi = min(len(raw), found + len(rule.terminator) + ESCAPE_SLACK)
     if lo:
         newline = raw.rfind("\n", max(0, lo - LINE_SNAP), lo)
         lo = newline + 1 if newline != -1 else (0 if lo <= LINE_SNAP else lo)
