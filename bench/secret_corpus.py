@@ -286,48 +286,52 @@ def _lure(rng: random.Random) -> tuple[str, str]:
     return rng.choice(LURES)
 
 
+def _v(rng: random.Random) -> str:
+    return f"{rng.randint(0, 3)}.{rng.randint(0, 40)}.{rng.randint(0, 9)}"
+
+
+def _b64(rng: random.Random, low: int, high: int) -> str:
+    return base64.b64encode(rng.randbytes(rng.randint(low, high))).decode()
+
+
+# CI output, one line maker per ecosystem: (rng, a random word) -> line
+NOISE: list[Callable[[random.Random, str], str]] = [
+    lambda rng,
+    w: f"npm http fetch GET 200 https://registry.npmjs.org/{w} {rng.randint(5, 900)}ms (cache hit)",
+    lambda rng,
+    w: f"Collecting {w}=={_v(rng)} (from -r requirements.txt (line {rng.randint(1, 80)}))",
+    lambda rng,
+    w: f"[INFO] Downloaded from central: https://repo.maven.apache.org/maven2/org/{w}/{_v(rng)}/x.jar ({rng.randint(1, 900)} kB at {rng.randint(1, 9)}.{rng.randint(0, 9)} MB/s)",
+    lambda rng,
+    w: f"go: downloading github.com/{w}/{_r(rng, 8, string.ascii_lowercase)} v{_v(rng)}",
+    lambda rng,
+    w: f"#{rng.randint(1, 30)} sha256:{_r(rng, 64, HEX)} {rng.randint(1, 99)}.{rng.randint(0, 9)}MB / {rng.randint(100, 300)}MB",
+    lambda rng,
+    w: f"module.vpc.aws_subnet.private[{rng.randint(0, 5)}]: Refreshing state... [id=subnet-{_r(rng, 17, HEX)}]",
+    lambda rng,
+    w: f"tests/test_{w}.py::test_{_r(rng, 10, string.ascii_lowercase)} \x1b[32mPASSED\x1b[0m [{rng.randint(1, 99)}%]",
+    lambda rng,
+    w: f"request_id={uuid.UUID(int=rng.getrandbits(128))} trace={_r(rng, 32, HEX)} duration_ms={rng.randint(1, 999)}",
+    lambda rng, w: f"artifact {w}.tar.gz md5={_r(rng, 32, HEX)} sha1={_r(rng, 40, HEX)}",
+    lambda rng, w: f"blob: {_b64(rng, 30, 90)}",
+    lambda rng,
+    w: f"commit {_r(rng, 40, HEX)} Merge pull request #{rng.randint(1, 9999)} from acme/{w}",
+    lambda rng, w: f'"integrity": "sha512-{_b64(rng, 64, 64)}",',
+    lambda rng,
+    w: f"  # aws_iam_access_key.{w} will be created\n      + secret = (sensitive value)",
+    lambda rng, w: f"\x1b[1m\x1b[34m==>\x1b[0m Compiling {w} v{_v(rng)}",
+    lambda rng,
+    w: f"pod/{w}-{_r(rng, 10, HEX[:10])}-{_r(rng, 5, string.ascii_lowercase)} condition met",
+    lambda rng, w: f" PASS  src/{w}.test.ts ({rng.randint(1, 9)}.{rng.randint(100, 999)} s)",
+    lambda rng,
+    w: f"Step {rng.randint(1, 20)}/20 : RUN pip install --no-cache-dir {w}  ---> Using cache  ---> {_r(rng, 12, HEX)}",
+    lambda rng, w: f"\x1b[32m✓\x1b[0m {w} built in {rng.randint(1, 90)}.{rng.randint(0, 99)}s",
+]
+
+
 def _noise(rng: random.Random) -> str:
-    kind = rng.randrange(18)
-    word = _r(rng, rng.randint(4, 10), string.ascii_lowercase)
-    if kind == 0:
-        return f"npm http fetch GET 200 https://registry.npmjs.org/{word} {rng.randint(5, 900)}ms (cache hit)"
-    if kind == 1:
-        return f"Collecting {word}=={rng.randint(0, 9)}.{rng.randint(0, 30)}.{rng.randint(0, 9)} (from -r requirements.txt (line {rng.randint(1, 80)}))"
-    if kind == 2:
-        return f"[INFO] Downloaded from central: https://repo.maven.apache.org/maven2/org/{word}/{rng.randint(1, 5)}.{rng.randint(0, 9)}/x.jar ({rng.randint(1, 900)} kB at {rng.randint(1, 9)}.{rng.randint(0, 9)} MB/s)"
-    if kind == 3:
-        return f"go: downloading github.com/{word}/{_r(rng, 8, string.ascii_lowercase)} v{rng.randint(0, 3)}.{rng.randint(0, 20)}.{rng.randint(0, 9)}"
-    if kind == 4:
-        return f"#{rng.randint(1, 30)} sha256:{_r(rng, 64, HEX)} {rng.randint(1, 99)}.{rng.randint(0, 9)}MB / {rng.randint(100, 300)}MB"
-    if kind == 5:
-        return f"module.vpc.aws_subnet.private[{rng.randint(0, 5)}]: Refreshing state... [id=subnet-{_r(rng, 17, HEX)}]"
-    if kind == 6:
-        return f"tests/test_{word}.py::test_{_r(rng, 10, string.ascii_lowercase)} \x1b[32mPASSED\x1b[0m [{rng.randint(1, 99)}%]"
-    if kind == 7:
-        return f"request_id={uuid.UUID(int=rng.getrandbits(128))} trace={_r(rng, 32, HEX)} duration_ms={rng.randint(1, 999)}"
-    if kind == 8:
-        return f"artifact {word}.tar.gz md5={_r(rng, 32, HEX)} sha1={_r(rng, 40, HEX)}"
-    if kind == 9:
-        return f"blob: {base64.b64encode(rng.randbytes(rng.randint(30, 90))).decode()}"
-    if kind == 10:
-        return (
-            f"commit {_r(rng, 40, HEX)} Merge pull request #{rng.randint(1, 9999)} from acme/{word}"
-        )
-    if kind == 11:
-        return f'"integrity": "sha512-{base64.b64encode(rng.randbytes(64)).decode()}",'
-    if kind == 12:
-        return f"  # aws_iam_access_key.{word} will be created\n      + secret = (sensitive value)"
-    if kind == 13:
-        return f"\x1b[1m\x1b[34m==>\x1b[0m Compiling {word} v{rng.randint(0, 2)}.{rng.randint(0, 40)}.{rng.randint(0, 9)}"
-    if kind == 14:
-        return (
-            f"pod/{word}-{_r(rng, 10, HEX[:10])}-{_r(rng, 5, string.ascii_lowercase)} condition met"
-        )
-    if kind == 15:
-        return f" PASS  src/{word}.test.ts ({rng.randint(1, 9)}.{rng.randint(100, 999)} s)"
-    if kind == 16:
-        return f"Step {rng.randint(1, 20)}/20 : RUN pip install --no-cache-dir {word}  ---> Using cache  ---> {_r(rng, 12, HEX)}"
-    return f"\x1b[32m✓\x1b[0m {word} built in {rng.randint(1, 90)}.{rng.randint(0, 99)}s"
+    make = NOISE[rng.randrange(len(NOISE))]
+    return make(rng, _r(rng, rng.randint(4, 10), string.ascii_lowercase))
 
 
 def generate(seed: int, megabytes: float) -> Corpus:

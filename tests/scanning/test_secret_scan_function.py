@@ -50,22 +50,33 @@ def buildkite() -> Iterator[FakeServer]:
         yield fake
 
 
+def scan_client(
+    buildkite: FakeServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **env: str
+) -> tuple[Any, Path]:
+    """The function behind functions-framework, wired to the fake Buildkite; and where
+    its findings are published."""
+    published = tmp_path / "findings.jsonl"
+    monkeypatch.setenv("BUILDKITE_API_URL", f"{buildkite.url}/v2")
+    monkeypatch.setenv("BUILDKITE_API_TOKEN", "bk-test-token")
+    monkeypatch.setenv("CIEVENTS_FINDINGS_PUBLISH_TO", f"file:{published}")
+    monkeypatch.setenv("CIEVENTS_STORE", f"sqlite:{tmp_path / 'state.db'}")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    app = functions_framework.create_app(
+        target="handle", source=SOURCE, signature_type="cloudevent"
+    )
+    return app.test_client(), published
+
+
 def test_a_leak_in_a_job_log_is_reported_once_and_never_in_clear(
     buildkite: FakeServer,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     captured_log: CapturedLog,
 ) -> None:
-    published = tmp_path / "findings.jsonl"
-    monkeypatch.setenv("BUILDKITE_API_URL", f"{buildkite.url}/v2")
-    monkeypatch.setenv("BUILDKITE_API_TOKEN", "bk-test-token")
-    monkeypatch.setenv("CIEVENTS_FINDINGS_PUBLISH_TO", f"file:{published}")
-    monkeypatch.setenv("SECURITY_SLACK_CHANNEL", "#security")
-    monkeypatch.setenv("CIEVENTS_STORE", f"sqlite:{tmp_path / 'state.db'}")
-    app = functions_framework.create_app(
-        target="handle", source=SOURCE, signature_type="cloudevent"
+    client, published = scan_client(
+        buildkite, monkeypatch, tmp_path, SECURITY_SLACK_CHANNEL="#security"
     )
-    client = app.test_client()
     event = job("job-leak", ":s3: Deploy preview")
     for _ in range(3):
         assert client.post("/", json=push_body(event, f"s{next(ids)}")).status_code == 200
@@ -108,16 +119,7 @@ def test_build_mode_scans_every_script_job_of_a_finished_build_once(
     tmp_path: Path,
     captured_log: CapturedLog,
 ) -> None:
-    published = tmp_path / "findings.jsonl"
-    monkeypatch.setenv("BUILDKITE_API_URL", f"{buildkite.url}/v2")
-    monkeypatch.setenv("BUILDKITE_API_TOKEN", "bk-test-token")
-    monkeypatch.setenv("CIEVENTS_FINDINGS_PUBLISH_TO", f"file:{published}")
-    monkeypatch.setenv("CIEVENTS_STORE", f"sqlite:{tmp_path / 'state.db'}")
-    monkeypatch.setenv("SCAN_ON", "build.finished")
-    app = functions_framework.create_app(
-        target="handle", source=SOURCE, signature_type="cloudevent"
-    )
-    client = app.test_client()
+    client, published = scan_client(buildkite, monkeypatch, tmp_path, SCAN_ON="build.finished")
     finished = build("build.finished", "failed")
     for _ in range(2):
         assert client.post("/", json=push_body(finished, f"b{next(ids)}")).status_code == 200
