@@ -185,13 +185,19 @@ def day() -> None:
         rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
         for _ in range(40)
     )
-    log = (
-        "_bk;t=1763632802000~~~ Running commands\n_bk;t=1763632802100$ bin/deploy-preview\n"
-        "_bk;t=1763632803000Configuring credentials for the preview bucket\n"
-        f"_bk;t=1763632803100\x1b[33mexport AWS_ACCESS_KEY_ID={key_id}\x1b[0m\n"
-        f"_bk;t=1763632803200export AWS_SECRET_ACCESS_KEY={secret}\n"
-        "_bk;t=1763632809000upload failed: AccessDenied\n_bk;t=1763632809100^^^ +++\n"
-        "_bk;t=1763632809200\x1b[31m🚨 Error: The command exited with status 2\x1b[0m\n"
+    lines = [
+        "~~~ Running commands",
+        "$ bin/deploy-preview",
+        "Configuring credentials for the preview bucket",
+        f"\x1b[33mexport AWS_ACCESS_KEY_ID={key_id}\x1b[0m",
+        f"export AWS_SECRET_ACCESS_KEY={secret}",
+        "upload failed: AccessDenied",
+        "^^^ +++",
+        "\x1b[31m🚨 Error: The command exited with status 2\x1b[0m",
+    ]
+    # The agent's real timestamp marker on every line: ESC _bk;t=<ms> BEL.
+    log = "".join(
+        f"\x1b_bk;t={1763632802000 + 100 * i}\x07{line}\n" for i, line in enumerate(lines)
     )
     bk(
         "1003-web-app-102-job-preview",
