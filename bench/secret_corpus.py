@@ -148,7 +148,16 @@ def _secret_makers() -> list[tuple[str, Maker]]:
         return "ATLASSIAN_API_TOKEN {s}", "ATATT3" + _r(rng, 186, B62 + "_-=")
 
     def buildkite(rng: random.Random) -> tuple[str, str]:
-        s = rng.choice(["bkaj_", "bkua_", "bkat_", "bkct_", "bkpt_"]) + _r(rng, 40)
+        org = base64.b64encode(str(rng.randint(1, 99)).encode()).decode().rstrip("=")
+        s = rng.choice(
+            [
+                f"bkua_{org}.{_r(rng, 40, HEX)}",  # API access token
+                f"bkaa_{org}.{_r(rng, 70)}",  # agent session token
+                f"bkct_{org}.{_r(rng, 44, B62)}",  # cluster agent token
+                "bkaj_" + _jwt(rng, "HS512"),  # the job token every job has
+                "bkat_" + _r(rng, 40),
+            ]
+        )
         return rng.choice(
             [
                 "BUILDKITE_AGENT_ACCESS_TOKEN={s}",

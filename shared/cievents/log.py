@@ -39,7 +39,7 @@ _TOKEN_SHAPES = re.compile(
     r"gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,}"
     r"|glpat-[A-Za-z0-9_\-]{20,}"
     r"|xox[abposr]-[A-Za-z0-9-]{10,}"
-    r"|bk(?:aj|ua|ct)_[A-Za-z0-9]{20,}"
+    r"|bk(?:aa|jat|aj|ar|ua|ur|tx|cqt|ct|pt|rt|tr|at|pat|ps)_[A-Za-z0-9_\-.]{20,}"
     r"|AKIA[0-9A-Z]{16}"
     r"|hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]+"
     r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"

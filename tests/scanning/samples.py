@@ -53,6 +53,15 @@ def positives() -> list[tuple[str, str, str]]:
         ("bitbucket-token", f"ATBB{rand(28)}{rand(8, '0123456789ABCDEF')}", ""),
         ("buildkite-token", f"BUILDKITE_AGENT_ACCESS_TOKEN=bkaj_{rand(40)}", ""),
         ("buildkite-token", f"curl -H 'Authorization: Bearer bkua_{rand(40)}'", ""),
+        # today's formats: an organization id before a dot, and the job token, a JWT
+        (
+            "buildkite-token",
+            f"export BUILDKITE_API_TOKEN=bkua_MTA.{rand(40, '0123456789abcdef')}",
+            "",
+        ),
+        ("buildkite-token", f"BUILDKITE_AGENT_ACCESS_TOKEN=bkaj_{jwt()}", ""),
+        ("buildkite-token", f"--acquire-job bkjat_{jwt()}", ""),
+        ("buildkite-token", f"token=bkaa_MTA.{rand(70)}", ""),
         ("slack-token", f"xoxb-{rand(11, string.digits)}-{rand(12, string.digits)}-{rand(24)}", ""),
         (
             "slack-webhook",

@@ -63,6 +63,24 @@ def patterns_of(rules: Iterable[Rule]) -> list[Pattern]:
 
 
 B62 = "A-Za-z0-9"
+# Every prefix of a token Buildkite issues (the agent's own redaction list).
+BUILDKITE_PREFIXES = (
+    "bkua_",  # API access token
+    "bkur_",  # OAuth refresh token
+    "bkaa_",  # agent session (access) token
+    "bkar_",  # unclustered agent registration token
+    "bkaj_",  # agent job token, in every job's environment
+    "bkjat_",  # agent job acquisition token
+    "bkct_",  # cluster agent token
+    "bkcqt_",  # cluster queue token
+    "bktr_",  # pipeline trigger token
+    "bkat_",  # pipeline access token
+    "bktx_",  # token exchange
+    "bkpt_",  # packages temporary token
+    "bkrt_",  # packages registry token
+    "bkpat_",  # portal token
+    "bkps_",  # portal secret
+)
 _END = r"(?![A-Za-z0-9_\-])"
 _START = r"(?<![A-Za-z0-9_\-])"
 
@@ -182,12 +200,20 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "buildkite-token",
         "buildkite",
-        "Buildkite token (API access, agent, cluster agent, job, packages, OIDC)",
-        ("bkua_", "bkat_", "bkct_", "bkaj_", "bkpt_", "bkar_"),
-        _START + r"(?P<secret>bk(?:ua|at|ct|aj|pt|ar)_[A-Za-z0-9]{30,80})" + _END,
+        "Buildkite token (API, OAuth refresh, agent registration / session / job / job "
+        "acquisition, cluster, cluster queue, pipeline trigger and access, packages, portal)",
+        BUILDKITE_PREFIXES,
+        # The body is base64url plus '.', which separates an embedded organization id
+        # (``bkua_MTA.4f6c…``) or a JWT's parts (``bkaj_eyJ…``); the shortest body Buildkite
+        # issues is 38 bytes, the longest (job acquisition JWTs) several hundred.
+        _START
+        + r"(?P<secret>bk(?:"
+        + "|".join(p[2:-1] for p in BUILDKITE_PREFIXES)
+        + r")_[A-Za-z0-9_\-.]{37,2047}[A-Za-z0-9_\-])"
+        + _END,
         checks=("not_placeholder",),
         min_entropy=3.0,
-        window_after=90,
+        window_after=2100,
     ),
     # --- chat ------------------------------------------------------------------------------
     Rule(
