@@ -131,7 +131,8 @@ def _secret_makers() -> list[tuple[str, Maker]]:
         return "GH_PAT={s}", s
 
     def github_app(rng: random.Random) -> tuple[str, str]:
-        s = f"ghs_{rng.randint(100000, 9999999)}_{_jwt(rng)}"
+        jwt = _jwt(rng)
+        s = f"ghs_{rng.randint(100000, 9999999)}_{jwt}" if rng.random() < 0.5 else f"ghs_{jwt}"
         return "+ git config http.extraheader 'AUTHORIZATION: bearer {s}'", s
 
     def gitlab(rng: random.Random) -> tuple[str, str]:

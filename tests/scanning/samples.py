@@ -49,6 +49,7 @@ def positives() -> list[tuple[str, str, str]]:
         ("github-token", f"Using token {gh} for the API", gh),
         ("github-fine-grained-pat", f"GH={'github_pat_' + rand(22) + '_' + rand(59)}", ""),
         ("github-app-installation-token", f"token ghs_12345_{jwt()}", ""),
+        ("github-app-installation-token", f"Authorization: token ghs_{jwt()}", ""),
         ("gitlab-token", f"glpat-{rand(20, B62 + '_-')}", ""),
         ("bitbucket-token", f"ATBB{rand(28)}{rand(8, '0123456789ABCDEF')}", ""),
         ("buildkite-token", f"BUILDKITE_AGENT_ACCESS_TOKEN=bkaj_{rand(40)}", ""),

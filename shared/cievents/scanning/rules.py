@@ -170,9 +170,13 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "github-app-installation-token",
         "github",
-        "GitHub App installation token (ghs_<app id>_<jwt>)",
+        "GitHub App installation token, stateless format (ghs_ and a JWT, ~520 characters)",
         ("ghs_",),
-        _START + r"(?P<secret>ghs_\d+_eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)",
+        # GitHub's rollout notes: ghs_-prefixed, two dots, extra underscores (an app id may
+        # precede the JWT: ghs_<app id>_<jwt>).
+        _START
+        + r"(?P<secret>ghs_(?:[A-Za-z0-9]+_)?eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)"
+        + _END,
         checks=("jwt_structure_suffix",),
         window_after=2000,
     ),

@@ -97,7 +97,9 @@ def jwt_structure(secret: str, context: str) -> bool:
 
 
 def jwt_structure_suffix(secret: str, context: str) -> bool:
-    return jwt_structure(secret.split("_", 2)[2], context)
+    """A token that wraps a JWT after its prefix (``ghs_[<app id>_]eyJ…``)."""
+    at = secret.find("eyJ")
+    return at != -1 and jwt_structure(secret[at:], context)
 
 
 def azure_key(secret: str, context: str) -> bool:
