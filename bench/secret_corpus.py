@@ -137,9 +137,10 @@ def _secret_makers() -> list[tuple[str, Maker]]:
 
     def gitlab(rng: random.Random) -> tuple[str, str]:
         prefix = rng.choice(["glpat-", "gldt-", "glrt-", "glcbt-", "glptt-"])
-        return rng.choice(["CI_PUSH_TOKEN {s}", "PRIVATE-TOKEN: {s}"]), prefix + _r(
-            rng, 20, B62 + "_-"
-        )
+        body = _r(rng, 20, B62 + "_-")
+        if rng.random() < 0.5:  # a routable token: longer payload, version, checksum
+            body = f"{_r(rng, rng.randint(37, 120), B62 + '_-')}.01.{_r(rng, 9)}"
+        return rng.choice(["CI_PUSH_TOKEN {s}", "PRIVATE-TOKEN: {s}"]), prefix + body
 
     def bitbucket(rng: random.Random) -> tuple[str, str]:
         if rng.random() < 0.5:

@@ -51,6 +51,7 @@ def positives() -> list[tuple[str, str, str]]:
         ("github-app-installation-token", f"token ghs_12345_{jwt()}", ""),
         ("github-app-installation-token", f"Authorization: token ghs_{jwt()}", ""),
         ("gitlab-token", f"glpat-{rand(20, B62 + '_-')}", ""),
+        ("gitlab-token", f"PRIVATE-TOKEN: glpat-{rand(60, B62 + '_-')}.01.{rand(9)}", ""),
         ("bitbucket-token", f"ATBB{rand(28)}{rand(8, '0123456789ABCDEF')}", ""),
         ("buildkite-token", f"BUILDKITE_AGENT_ACCESS_TOKEN=bkaj_{rand(40)}", ""),
         ("buildkite-token", f"curl -H 'Authorization: Bearer bkua_{rand(40)}'", ""),

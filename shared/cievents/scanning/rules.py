@@ -185,10 +185,15 @@ RULES: tuple[Rule, ...] = (
         "gitlab",
         "GitLab token (personal, deploy, runner, CI job, OAuth, trigger)",
         ("glpat-", "gldt-", "glrt-", "glcbt-", "gloas-", "glptt-", "glft-", "glsoat-"),
-        _START + r"(?P<secret>gl(?:pat|dt|rt|cbt|oas|ptt|ft|soat)-[A-Za-z0-9_\-]{20,64})" + _END,
+        # Legacy tokens: 20 characters after the prefix. Routable tokens (GitLab 17.x and
+        # later): a longer payload, then ".<version>.<checksum>", up to ~316 characters.
+        _START
+        + r"(?P<secret>gl(?:pat|dt|rt|cbt|oas|ptt|ft|soat)-[A-Za-z0-9_\-]{20,320}"
+        + r"(?:\.[0-9]{1,3}\.[A-Za-z0-9]{4,16})?)"
+        + _END,
         checks=("not_placeholder",),
         min_entropy=3.0,
-        window_after=80,
+        window_after=340,
     ),
     Rule(
         "bitbucket-token",
