@@ -71,6 +71,9 @@ def positives() -> list[tuple[str, str, str]]:
             "",
         ),
         ("stripe-key", f"STRIPE=sk_live_{rand(24)}", ""),
+        ("stripe-key", f"STRIPE=sk_live_51{rand(105)}", ""),  # today's longer keys
+        ("slack-token", f"SLACK_TOKEN=xoxe.xoxp-1-{rand(140, B62 + '-')}", ""),  # rotating
+        ("slack-token", f"refresh_token=xoxe-1-{rand(120, B62 + '-')}", ""),
         ("twilio-api-key", f"sid SK{rand(32, '0123456789abcdef')}", ""),
         ("twilio-auth-token", f"TWILIO_AUTH_TOKEN={rand(32, '0123456789abcdef')}", ""),
         (

@@ -230,10 +230,12 @@ RULES: tuple[Rule, ...] = (
         "slack",
         "Slack token (bot, user, app, refresh, config)",
         ("xoxb-", "xoxp-", "xoxa-", "xoxe", "xoxr-", "xoxs-", "xapp-"),
-        _START + r"(?P<secret>(?:xox[bparse](?:\.xox[bp])?-[0-9]{8,13}-[A-Za-z0-9\-]{10,120}"
+        # bot xoxb-<n>-<n>-<key>, user xoxp-<n>-<n>-<n>-<hex>, rotating xoxe.xoxp-1-<…>,
+        # refresh xoxe-1-<…>, app-level xapp-1-<id>-<n>-<hex>
+        _START + r"(?P<secret>(?:xox[bparse](?:\.xox[bp])?-[0-9]{1,13}-[A-Za-z0-9\-]{10,250}"
         r"|xapp-\d-[A-Z0-9]{9,12}-\d{9,14}-[a-f0-9]{32,80}))" + _END,
         checks=("not_placeholder",),
-        window_after=200,
+        window_after=300,
     ),
     Rule(
         "slack-webhook",
@@ -251,10 +253,10 @@ RULES: tuple[Rule, ...] = (
         "stripe",
         "Stripe secret or restricted key",
         ("sk_live_", "rk_live_", "sk_test_", "rk_test_"),
-        _START + r"(?P<secret>[sr]k_(?:live|test)_[A-Za-z0-9]{24,99})" + _END,
+        _START + r"(?P<secret>[sr]k_(?:live|test)_[A-Za-z0-9]{24,247})" + _END,
         checks=("not_placeholder",),
         min_entropy=3.5,
-        window_after=110,
+        window_after=260,
     ),
     Rule(
         "twilio-api-key",
@@ -303,8 +305,8 @@ RULES: tuple[Rule, ...] = (
         "pypi",
         "PyPI upload token",
         ("pypi-AgEIcHlwaS5vcmc",),
-        r"(?P<secret>pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,200})",
-        window_after=220,
+        r"(?P<secret>pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,1000})",
+        window_after=1030,
     ),
     Rule(
         "dockerhub-token",
