@@ -148,3 +148,13 @@ def test_cli_reads_stdin(
     assert main(["scan", "-", "--format", "text"]) == 1
     assert "github-token" in capsys.readouterr().out
     assert rand(3)
+
+
+def test_real_vendor_payloads_are_clean() -> None:
+    """Independent hard negatives: webhook payloads the vendors wrote (ids, SHAs, URLs,
+    signatures, avatars), none holding a credential."""
+    root = Path(__file__).parents[1] / "fixtures" / "vendor"
+    files = [p for p in sorted(root.rglob("*")) if p.is_file() and p.name != "README.md"]
+    assert len(files) > 40
+    scanner = Scanner(fingerprint_key="k")
+    assert [(p.name, f.rule_id) for p in files for f in scanner.scan_bytes(p.read_bytes())] == []
