@@ -112,22 +112,14 @@ def download_log(event: JobEvent) -> bytes:
 def _message(
     f: Finding, event: JobEvent | PullRequestEvent, location: dict[str, Any]
 ) -> FindingMessage:
-    common: dict[str, Any] = dict(
-        fingerprint=f.fingerprint,
-        rule_id=f.rule_id,
-        family=f.family,
-        severity=f.severity,
-        confidence=f.confidence,
-        preview=f.secret,
-        location=location,
-        source=event.source,
+    context: dict[str, Any] = dict(
         repository=event.repository,
         commit=event.commit,
         branch=event.branch,
         detected_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
     )
     if isinstance(event, JobEvent):
-        common.update(
+        context.update(
             pipeline=event.pipeline,
             build_number=event.number,
             build_url=event.build_url,
@@ -136,8 +128,8 @@ def _message(
             pull_request=event.pull_request,
         )
     else:
-        common.update(pull_request=event.number, build_url=event.url)
-    return FindingMessage(**common)
+        context.update(pull_request=event.number, build_url=event.url)
+    return FindingMessage.from_finding(f, location, source=event.source, **context)
 
 
 def report(ctx: Context, scope: str, messages: list[FindingMessage]) -> int:

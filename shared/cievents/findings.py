@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cievents.errors import ValidationError
 from cievents.idempotency import Store
+
+if TYPE_CHECKING:  # the scanner (and hyperscan) stay out of workitem_sync's imports
+    from cievents.scanning import Finding
 
 SCHEMA = "cievents.finding/v1"
 STATES = ("open", "resolved", "suppressed")
@@ -54,6 +57,23 @@ class FindingMessage:
             "rule_id": self.rule_id,
             "severity": self.severity,
         }
+
+    @classmethod
+    def from_finding(
+        cls, finding: Finding, location: Mapping[str, Any], *, source: str, **context: Any
+    ) -> FindingMessage:
+        """The message for a scanner finding: its redacted preview, never the secret."""
+        return cls(
+            fingerprint=finding.fingerprint,
+            rule_id=finding.rule_id,
+            family=finding.family,
+            severity=finding.severity,
+            confidence=finding.confidence,
+            preview=finding.secret,
+            location=location,
+            source=source,
+            **context,
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> FindingMessage:
