@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import functions_framework
 import pytest
 from flask.testing import FlaskClient
 
 from cievents import archive
 from cievents.envelope import Message
 from tests.conftest import VENDOR, CapturedLog
+from tests.support.apps import function_client
 from tests.support.emulators import RunningServer
 
 SOURCE = str(Path(__file__).parents[2] / "functions" / "gcs_archive" / "main.py")
@@ -50,12 +50,7 @@ def gcs(gcs_emulator: RunningServer, monkeypatch: pytest.MonkeyPatch) -> Any:
 @pytest.fixture
 def client_for(monkeypatch: pytest.MonkeyPatch) -> Callable[..., FlaskClient]:
     def make(**env: str) -> FlaskClient:
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        app = functions_framework.create_app(
-            target="handle", source=SOURCE, signature_type="cloudevent"
-        )
-        return app.test_client()
+        return function_client(monkeypatch, SOURCE, env)
 
     return make
 

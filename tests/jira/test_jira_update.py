@@ -10,13 +10,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import functions_framework
 import pytest
 from flask.testing import FlaskClient
 
 from tests.conftest import CapturedLog
 from tests.jira.jira_fake import API_TOKEN, EMAIL, PAT, jira_server
 from tests.notify.events import build, push_body
+from tests.support.apps import function_client
 from tests.support.fakehttp import FakeServer, Reply
 
 SOURCE = str(Path(__file__).parents[2] / "functions" / "jira_update" / "main.py")
@@ -34,16 +34,17 @@ def client_for(
     jira: FakeServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Callable[..., FlaskClient]:
     def make(**env: str) -> FlaskClient:
-        monkeypatch.setenv("JIRA_URL", jira.url)
-        monkeypatch.setenv("JIRA_EMAIL", EMAIL)
-        monkeypatch.setenv("JIRA_API_TOKEN", API_TOKEN)
-        monkeypatch.setenv("CIEVENTS_STORE", f"sqlite:{tmp_path / 'state.db'}")
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        app = functions_framework.create_app(
-            target="handle", source=SOURCE, signature_type="cloudevent"
+        return function_client(
+            monkeypatch,
+            SOURCE,
+            {
+                "JIRA_URL": jira.url,
+                "JIRA_EMAIL": EMAIL,
+                "JIRA_API_TOKEN": API_TOKEN,
+                "CIEVENTS_STORE": f"sqlite:{tmp_path / 'state.db'}",
+                **env,
+            },
         )
-        return app.test_client()
 
     return make
 

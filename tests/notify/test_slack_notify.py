@@ -10,13 +10,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import functions_framework
 import pytest
 from flask.testing import FlaskClient
 
 from tests.conftest import CapturedLog
 from tests.notify.events import build, job, push_body
 from tests.notify.slack_fake import TOKEN, SlackFake, slack_server
+from tests.support.apps import function_client
 from tests.support.fakehttp import FakeServer, Reply
 
 SOURCE = str(Path(__file__).parents[2] / "functions" / "slack_notify" / "main.py")
@@ -37,17 +37,18 @@ def client_for(
     def make(rules: str = ALL_TO_CI, **env: str) -> FlaskClient:
         routing_file = tmp_path / "routing.yaml"
         routing_file.write_text(rules)
-        monkeypatch.setenv("CIEVENTS_ROUTING_FILE", str(routing_file))
-        monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
-        monkeypatch.setenv("SLACK_API_URL", f"{slack.url}/api/")
-        monkeypatch.setenv("SLACK_MIN_POST_INTERVAL_S", "0")
-        monkeypatch.setenv("CIEVENTS_STORE", f"sqlite:{tmp_path / 'state.db'}")
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        app = functions_framework.create_app(
-            target="handle", source=SOURCE, signature_type="cloudevent"
+        return function_client(
+            monkeypatch,
+            SOURCE,
+            {
+                "CIEVENTS_ROUTING_FILE": str(routing_file),
+                "SLACK_BOT_TOKEN": TOKEN,
+                "SLACK_API_URL": f"{slack.url}/api/",
+                "SLACK_MIN_POST_INTERVAL_S": "0",
+                "CIEVENTS_STORE": f"sqlite:{tmp_path / 'state.db'}",
+                **env,
+            },
         )
-        return app.test_client()
 
     return make
 

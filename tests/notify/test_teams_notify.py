@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import functions_framework
 import pytest
 from flask.testing import FlaskClient
 
@@ -18,6 +17,7 @@ from cievents.notify.render import BuildSummary
 from cievents.sources import parse
 from tests.conftest import CapturedLog
 from tests.notify.events import build, push_body
+from tests.support.apps import function_client
 from tests.support.fakehttp import FakeServer, Reply
 
 SOURCE = str(Path(__file__).parents[2] / "functions" / "teams_notify" / "main.py")
@@ -47,15 +47,16 @@ def client_for(
 ) -> Callable[..., FlaskClient]:
     def make(rules: str = FAILURES, **env: str) -> FlaskClient:
         (tmp_path / "routing.yaml").write_text(rules)
-        monkeypatch.setenv("CIEVENTS_ROUTING_FILE", str(tmp_path / "routing.yaml"))
-        monkeypatch.setenv("TEAMS_WEBHOOK_URL", f"{teams.url}/workflows/default")
-        monkeypatch.setenv("TEAMS_WEBHOOK_URL_ONCALL", f"{teams.url}/workflows/oncall")
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        app = functions_framework.create_app(
-            target="handle", source=SOURCE, signature_type="cloudevent"
+        return function_client(
+            monkeypatch,
+            SOURCE,
+            {
+                "CIEVENTS_ROUTING_FILE": str(tmp_path / "routing.yaml"),
+                "TEAMS_WEBHOOK_URL": f"{teams.url}/workflows/default",
+                "TEAMS_WEBHOOK_URL_ONCALL": f"{teams.url}/workflows/oncall",
+                **env,
+            },
         )
-        return app.test_client()
 
     return make
 
@@ -162,10 +163,7 @@ def test_default_rules_post_the_first_failure_and_the_recovery_only(
     client_for()  # the environment, then the built-in rules instead of the test's file
     monkeypatch.delenv("CIEVENTS_ROUTING_FILE")
     monkeypatch.delenv("TEAMS_WEBHOOK_URL_ONCALL")
-    app = functions_framework.create_app(
-        target="handle", source=SOURCE, signature_type="cloudevent"
-    )
-    client = app.test_client()
+    client = function_client(monkeypatch, SOURCE)
     history = [(1, "passed"), (2, "failed"), (3, "failed"), (4, "passed"), (5, "passed")]
     for number, state in history:
         deliver(client, build("build.running", "running", number=number, branch="feature/z"))

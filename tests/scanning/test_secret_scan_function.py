@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import functions_framework
 import pytest
 
 from cievents.findings import FindingMessage
 from tests.conftest import CapturedLog
 from tests.notify.events import build, job, push_body
 from tests.scanning.samples import positives
+from tests.support.apps import function_client
 from tests.support.fakehttp import FakeServer, Reply
 
 SOURCE = str(Path(__file__).parents[2] / "functions" / "secret_scan" / "main.py")
@@ -56,16 +56,14 @@ def scan_client(
     """The function behind functions-framework, wired to the fake Buildkite; and where
     its findings are published."""
     published = tmp_path / "findings.jsonl"
-    monkeypatch.setenv("BUILDKITE_API_URL", f"{buildkite.url}/v2")
-    monkeypatch.setenv("BUILDKITE_API_TOKEN", "bk-test-token")
-    monkeypatch.setenv("CIEVENTS_FINDINGS_PUBLISH_TO", f"file:{published}")
-    monkeypatch.setenv("CIEVENTS_STORE", f"sqlite:{tmp_path / 'state.db'}")
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    app = functions_framework.create_app(
-        target="handle", source=SOURCE, signature_type="cloudevent"
-    )
-    return app.test_client(), published
+    settings = {
+        "BUILDKITE_API_URL": f"{buildkite.url}/v2",
+        "BUILDKITE_API_TOKEN": "bk-test-token",
+        "CIEVENTS_FINDINGS_PUBLISH_TO": f"file:{published}",
+        "CIEVENTS_STORE": f"sqlite:{tmp_path / 'state.db'}",
+        **env,
+    }
+    return function_client(monkeypatch, SOURCE, settings), published
 
 
 def test_a_leak_in_a_job_log_is_reported_once_and_never_in_clear(
@@ -96,21 +94,18 @@ def test_a_leak_in_a_job_log_is_reported_once_and_never_in_clear(
 def test_unreadable_log_is_retried_or_acked(
     buildkite: FakeServer, monkeypatch: pytest.MonkeyPatch, captured_log: CapturedLog
 ) -> None:
-    monkeypatch.setenv("BUILDKITE_API_URL", f"{buildkite.url}/v2")
-    monkeypatch.setenv("BUILDKITE_API_TOKEN", "wrong")
-    app = functions_framework.create_app(
-        target="handle", source=SOURCE, signature_type="cloudevent"
+    client = function_client(
+        monkeypatch,
+        SOURCE,
+        {"BUILDKITE_API_URL": f"{buildkite.url}/v2", "BUILDKITE_API_TOKEN": "wrong"},
     )
-    assert app.test_client().post("/", json=push_body(job("j2", "x"), "s-x")).status_code == 200
+    assert client.post("/", json=push_body(job("j2", "x"), "s-x")).status_code == 200
     assert captured_log.outcomes()[-1]["outcome"] == "failed"  # 401: fix the token, not retry
     buildkite.queue("GET", ".*/log.txt", Reply(503, "busy"))
     buildkite.queue("GET", ".*/log.txt", Reply(503, "busy"))
     buildkite.queue("GET", ".*/log.txt", Reply(503, "busy"))
-    monkeypatch.setenv("BUILDKITE_API_TOKEN", "bk-test-token")
-    app = functions_framework.create_app(
-        target="handle", source=SOURCE, signature_type="cloudevent"
-    )
-    assert app.test_client().post("/", json=push_body(job("j3", "x"), "s-y")).status_code == 500
+    client = function_client(monkeypatch, SOURCE, {"BUILDKITE_API_TOKEN": "bk-test-token"})
+    assert client.post("/", json=push_body(job("j3", "x"), "s-y")).status_code == 500
 
 
 def test_build_mode_scans_every_script_job_of_a_finished_build_once(

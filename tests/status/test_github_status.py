@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import functions_framework
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -19,6 +18,7 @@ from flask.testing import FlaskClient
 from cievents.vcs.repo import Repository, parse_repository
 from tests.conftest import CapturedLog
 from tests.notify.events import build, job, push_body
+from tests.support.apps import function_client
 from tests.support.fakehttp import FakeServer, Reply
 
 SOURCE = str(Path(__file__).parents[2] / "functions" / "github_status" / "main.py")
@@ -83,16 +83,17 @@ def client_for(
     api: FakeServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Callable[..., FlaskClient]:
     def make(**env: str) -> FlaskClient:
-        monkeypatch.setenv("GITHUB_API_URL", f"{api.url}/gh")
-        monkeypatch.setenv("GITLAB_API_URL", f"{api.url}/gl")
-        monkeypatch.setenv("BITBUCKET_API_URL", f"{api.url}/bb")
-        monkeypatch.setenv("CIEVENTS_STORE", f"sqlite:{tmp_path / 'state.db'}")
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        app = functions_framework.create_app(
-            target="handle", source=SOURCE, signature_type="cloudevent"
+        return function_client(
+            monkeypatch,
+            SOURCE,
+            {
+                "GITHUB_API_URL": f"{api.url}/gh",
+                "GITLAB_API_URL": f"{api.url}/gl",
+                "BITBUCKET_API_URL": f"{api.url}/bb",
+                "CIEVENTS_STORE": f"sqlite:{tmp_path / 'state.db'}",
+                **env,
+            },
         )
-        return app.test_client()
 
     return make
 

@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import functions_framework
 import pytest
 from flask.testing import FlaskClient
 
@@ -20,6 +19,7 @@ from cievents.idempotency.sqlite import SQLiteStore
 from cievents.scanning import Scanner
 from tests.conftest import VENDOR, CapturedLog
 from tests.scanning.samples import positives
+from tests.support.apps import function_client
 from tests.support.fakehttp import FakeServer, Reply
 
 SOURCE = str(Path(__file__).parents[2] / "functions" / "workitem_sync" / "main.py")
@@ -30,14 +30,9 @@ ids = itertools.count(1)
 
 def finding_from_scan(build: int) -> FindingMessage:
     (f,) = Scanner(engine="aho-corasick", fingerprint_key=KEY).scan_text(LEAK_LINE + "\n", "log")
-    return FindingMessage(
-        fingerprint=f.fingerprint,
-        rule_id=f.rule_id,
-        family=f.family,
-        severity=f.severity,
-        confidence=f.confidence,
-        preview=f.secret,
-        location={"kind": "job_log", "path": "tests", "line": 1},
+    return FindingMessage.from_finding(
+        f,
+        {"kind": "job_log", "path": "tests", "line": 1},
         source="buildkite",
         pipeline="web-app",
         build_number=build,
@@ -139,16 +134,17 @@ def client_for(
     jira: FakeServer, monkeypatch: pytest.MonkeyPatch, store_path: Path
 ) -> Callable[..., FlaskClient]:
     def make(**env: str) -> FlaskClient:
-        monkeypatch.setenv("JIRA_URL", jira.url)
-        monkeypatch.setenv("JIRA_EMAIL", "ci@acme.example")
-        monkeypatch.setenv("JIRA_API_TOKEN", "jira-token-not-real")
-        monkeypatch.setenv("CIEVENTS_STORE", f"sqlite:{store_path}")
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        app = functions_framework.create_app(
-            target="handle", source=SOURCE, signature_type="cloudevent"
+        return function_client(
+            monkeypatch,
+            SOURCE,
+            {
+                "JIRA_URL": jira.url,
+                "JIRA_EMAIL": "ci@acme.example",
+                "JIRA_API_TOKEN": "jira-token-not-real",
+                "CIEVENTS_STORE": f"sqlite:{store_path}",
+                **env,
+            },
         )
-        return app.test_client()
 
     return make
 
@@ -236,15 +232,17 @@ def test_azure_boards(monkeypatch: pytest.MonkeyPatch, store_path: Path) -> None
         return Reply(200, {"id": 7})
 
     with fake:
-        monkeypatch.setenv("WORKITEM_TRACKER", "azure-boards")
-        monkeypatch.setenv("AZURE_DEVOPS_ORG_URL", f"{fake.url}/acme")
-        monkeypatch.setenv("AZURE_DEVOPS_PROJECT", "Security")
-        monkeypatch.setenv("AZURE_DEVOPS_PAT", "ado-pat-not-real")
-        monkeypatch.setenv("CIEVENTS_STORE", f"sqlite:{store_path}")
-        app = functions_framework.create_app(
-            target="handle", source=SOURCE, signature_type="cloudevent"
+        client = function_client(
+            monkeypatch,
+            SOURCE,
+            {
+                "WORKITEM_TRACKER": "azure-boards",
+                "AZURE_DEVOPS_ORG_URL": f"{fake.url}/acme",
+                "AZURE_DEVOPS_PROJECT": "Security",
+                "AZURE_DEVOPS_PAT": "ado-pat-not-real",
+                "CIEVENTS_STORE": f"sqlite:{store_path}",
+            },
         )
-        client = app.test_client()
         finding = finding_from_scan(42)
         assert deliver_finding(client, finding) == 200
         (created,) = fake.calls("POST", ".*/workitems/.*")
