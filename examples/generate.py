@@ -159,6 +159,64 @@ def bk(
     events.append((name, body, {"X-Buildkite-Event": event}, log))
 
 
+def jira_done(
+    name: str,
+    *,
+    timestamp: int,
+    user: tuple[str, str],
+    issue: tuple[str, str, str],
+    labels: list[str],
+    project: tuple[str, str],
+    issue_type: str,
+    changelog_id: str,
+    resolution_item: bool,
+) -> tuple[str, dict[str, Any], dict[str, str], None]:
+    """A Jira ``issue_updated`` webhook: the issue moved from In Progress to Done."""
+    issue_id, key, summary = issue
+    items: list[dict[str, Any]] = [
+        {
+            "field": "status",
+            "fieldtype": "jira",
+            "from": "3",
+            "fromString": "In Progress",
+            "to": "10001",
+            "toString": "Done",
+        }
+    ]
+    if resolution_item:
+        items.append(
+            {
+                "field": "resolution",
+                "fieldtype": "jira",
+                "from": None,
+                "fromString": None,
+                "to": "10000",
+                "toString": "Done",
+            }
+        )
+    body = {
+        "timestamp": timestamp,
+        "webhookEvent": "jira:issue_updated",
+        "issue_event_type_name": "issue_generic",
+        "user": {"displayName": user[0], "accountId": user[1]},
+        "issue": {
+            "id": issue_id,
+            "key": key,
+            "self": f"https://acme.atlassian.net/rest/api/2/issue/{issue_id}",
+            "fields": {
+                "summary": summary,
+                "status": {"name": "Done"},
+                "resolution": {"name": "Done"},
+                "labels": labels,
+                "project": {"key": project[0], "name": project[1]},
+                "issuetype": {"name": issue_type},
+            },
+        },
+        "changelog": {"id": changelog_id, "items": items},
+    }
+    return name, body, {"X-Atlassian-Webhook-Identifier": uuid(f"jira-{name[:4]}")}, None
+
+
 def day() -> None:
     msg = "SHOP-400 Show delivery estimate on the product page"
     for state, ev in (("scheduled", "build.scheduled"), ("running", "build.running")):
@@ -317,50 +375,16 @@ def day() -> None:
     )
 
     events.append(
-        (
+        jira_done(
             "1600-jira-SHOP-412-done",
-            {
-                "timestamp": 1763654400000,
-                "webhookEvent": "jira:issue_updated",
-                "issue_event_type_name": "issue_generic",
-                "user": {"displayName": "Ravi Patel", "accountId": "5b10ac8d82e05b22cc7d4ef5"},
-                "issue": {
-                    "id": "10412",
-                    "key": "SHOP-412",
-                    "self": "https://acme.atlassian.net/rest/api/2/issue/10412",
-                    "fields": {
-                        "summary": "Add cart totals with tax",
-                        "status": {"name": "Done"},
-                        "resolution": {"name": "Done"},
-                        "labels": ["cart"],
-                        "project": {"key": "SHOP", "name": "Shop"},
-                        "issuetype": {"name": "Story"},
-                    },
-                },
-                "changelog": {
-                    "id": "99001",
-                    "items": [
-                        {
-                            "field": "status",
-                            "fieldtype": "jira",
-                            "from": "3",
-                            "fromString": "In Progress",
-                            "to": "10001",
-                            "toString": "Done",
-                        },
-                        {
-                            "field": "resolution",
-                            "fieldtype": "jira",
-                            "from": None,
-                            "fromString": None,
-                            "to": "10000",
-                            "toString": "Done",
-                        },
-                    ],
-                },
-            },
-            {"X-Atlassian-Webhook-Identifier": uuid("jira-1600")},
-            None,
+            timestamp=1763654400000,
+            user=("Ravi Patel", "5b10ac8d82e05b22cc7d4ef5"),
+            issue=("10412", "SHOP-412", "Add cart totals with tax"),
+            labels=["cart"],
+            project=("SHOP", "Shop"),
+            issue_type="Story",
+            changelog_id="99001",
+            resolution_item=True,
         )
     )
 
@@ -370,42 +394,16 @@ def day() -> None:
 
     fingerprint = Scanner(engine="aho-corasick").fingerprint("aws-access-key-id", leaked_key_id[0])
     events.append(
-        (
+        jira_done(
             "1700-jira-SEC-1-done",
-            {
-                "timestamp": 1763658000000,
-                "webhookEvent": "jira:issue_updated",
-                "issue_event_type_name": "issue_generic",
-                "user": {"displayName": "Security Team", "accountId": "5b10ac8d82e05b22cc7d4ef6"},
-                "issue": {
-                    "id": "20001",
-                    "key": "SEC-1",
-                    "self": "https://acme.atlassian.net/rest/api/2/issue/20001",
-                    "fields": {
-                        "summary": "Leaked credential: aws-access-key-id in web-app #102",
-                        "status": {"name": "Done"},
-                        "resolution": {"name": "Done"},
-                        "labels": ["cievents-secret", f"cievents-{fingerprint[:16]}"],
-                        "project": {"key": "SEC", "name": "Security"},
-                        "issuetype": {"name": "Bug"},
-                    },
-                },
-                "changelog": {
-                    "id": "99002",
-                    "items": [
-                        {
-                            "field": "status",
-                            "fieldtype": "jira",
-                            "from": "3",
-                            "fromString": "In Progress",
-                            "to": "10001",
-                            "toString": "Done",
-                        }
-                    ],
-                },
-            },
-            {"X-Atlassian-Webhook-Identifier": uuid("jira-1700")},
-            None,
+            timestamp=1763658000000,
+            user=("Security Team", "5b10ac8d82e05b22cc7d4ef6"),
+            issue=("20001", "SEC-1", "Leaked credential: aws-access-key-id in web-app #102"),
+            labels=["cievents-secret", f"cievents-{fingerprint[:16]}"],
+            project=("SEC", "Security"),
+            issue_type="Bug",
+            changelog_id="99002",
+            resolution_item=False,
         )
     )
 
