@@ -43,6 +43,9 @@ class Anchor:
     def venv(self) -> Path:
         return ROOT / f".venv-bench-{self.name}"
 
+    def report_for(self, target: Path) -> Path:
+        return target.with_name(f"{target.name}.{self.name}.json")
+
     def find(self) -> Path | None:
         found = sorted(self.venv.glob(self.executable))
         return found[0] if found else None
@@ -138,7 +141,7 @@ def _pin() -> None:
 
 
 def _run(anchor: Anchor, exe: Path, target: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
-    report = target.with_name(f"{target.name}.{anchor.name}.json")
+    report = anchor.report_for(target)
     report.unlink(missing_ok=True)
     env = {**os.environ, "GOMAXPROCS": "1", "RAYON_NUM_THREADS": "1", "NO_COLOR": "1"}
     start = time.perf_counter()
@@ -173,7 +176,7 @@ def run(anchor: Anchor, target: Path, empty: Path) -> AnchorRun:
     if runs[0][0] < SLOW_S:
         runs += [_run(anchor, exe, target) for _ in range(2)]
     wall, result = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
-    report = target.with_name(f"{target.name}.{anchor.name}.json")
+    report = anchor.report_for(target)
     try:
         lines = anchor.parse(report, result.stdout)
     except (ValueError, OSError, KeyError, TypeError) as exc:

@@ -179,8 +179,13 @@ _ENGINES: dict[tuple[str, tuple[Pattern, ...]], Engine] = {}
 _ENGINES_LOCK = threading.Lock()
 
 
-def make_engine(name: str, patterns: Sequence[Pattern]) -> Engine:
-    """One engine per process and pattern set: scanners share the loaded database."""
+def make_engine(name: str | None, patterns: Sequence[Pattern]) -> Engine:
+    """One engine per process and pattern set: scanners share the loaded database.
+
+    ``name`` None picks the fastest installed engine.
+    """
+    if name is None:
+        name = (available_engines() or ["none"])[0]
     key = (name, tuple(patterns))
     with _ENGINES_LOCK:
         engine = _ENGINES.get(key)

@@ -32,13 +32,14 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from cievents.scanning.engines import available_engines, make_engine
+from cievents.scanning.engines import make_engine
 from cievents.scanning.normalize import normalize
 from cievents.scanning.rules import RULES, Rule, patterns_of
 from cievents.scanning.validate import CHECKS, shannon_entropy
 
 DEFAULT_FINGERPRINT_KEY = "cievents-local-fingerprint-key"
 ALLOW_MARKER = "cievents:allow"
+_ALLOW_MARKER_BYTES = ALLOW_MARKER.encode()
 # How far a window may reach to find a line boundary, and the extra room escapes may take.
 LINE_SNAP = 4096
 ESCAPE_SLACK = 32
@@ -103,9 +104,9 @@ class Scanner:
         }
         self.patterns = patterns_of(self.rules)
         self._pattern_rule = [rule for rule in self.rules for _ in rule.anchors]
-        chosen = engine or (available_engines() or ["none"])[0]
-        self._engine = make_engine(chosen, self.patterns)
-        self.engine = chosen
+        self._anchor_lengths = [len(p.anchor) for p in self.patterns]
+        self._engine = make_engine(engine, self.patterns)
+        self.engine = self._engine.name
         key = (
             fingerprint_key or os.environ.get("CIEVENTS_FINGERPRINT_KEY") or DEFAULT_FINGERPRINT_KEY
         )
@@ -134,7 +135,7 @@ class Scanner:
         verdicts: dict[tuple[str, str, int], tuple[tuple[int, int, str], ...]] = {}
         for pattern_id, anchor in self._engine.candidates(data, raw):
             rule = self._pattern_rule[pattern_id]
-            length = len(self.patterns[pattern_id].anchor)
+            length = self._anchor_lengths[pattern_id]
             lo, hi = _window(raw, anchor, rule, length)
             if (lo, hi) != cached:  # several candidates on one line share its normalization
                 cached, window = (lo, hi), normalize(raw[lo:hi])
@@ -189,7 +190,7 @@ class Scanner:
             if self._is_suppressed(fingerprint):
                 continue
             line, column, line_text = lines.locate(m.start)
-            if ALLOW_MARKER.encode() in line_text:
+            if _ALLOW_MARKER_BYTES in line_text:
                 continue
             end_line, end_column, _ = lines.locate(m.end - 1)
             confidence = rule.confidence
@@ -236,9 +237,7 @@ class Scanner:
 
 def warm(engine: str | None = None) -> str:
     """Load (or compile) the default rules' engine now, at cold start, not on the first message."""
-    chosen = engine or (available_engines() or ["none"])[0]
-    make_engine(chosen, patterns_of(RULES))
-    return chosen
+    return make_engine(engine, patterns_of(RULES)).name
 
 
 def _window(raw: str, anchor: int, rule: Rule, length: int) -> tuple[int, int]:
