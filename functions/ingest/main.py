@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from cievents import log
+from cievents import clock, log
 from cievents.config import env_float, env_int, env_list, env_opt, env_str
 from cievents.errors import CIEventsError
 from cievents.idempotency import Store, open_store
@@ -117,7 +117,7 @@ def handle_request(
                 headers,
                 body,
                 SETTINGS.secrets[source],
-                time.time() if now is None else now,
+                clock.now() if now is None else now,
                 query_token=query_token,
                 replay_window_s=SETTINGS.replay_window_s,
             )

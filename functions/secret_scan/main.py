@@ -27,12 +27,11 @@ the App settings of github_status), ``GITHUB_API_URL``;
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from cievents import clock, log
 from cievents import findings as finding_state
-from cievents import log
 from cievents.config import env_int, env_opt, env_str
 from cievents.errors import ConfigError, TransientError
 from cievents.events import BuildEvent, JobEvent, PullRequestEvent
@@ -116,7 +115,7 @@ def _message(
         repository=event.repository,
         commit=event.commit,
         branch=event.branch,
-        detected_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        detected_at=clock.now_iso(),
     )
     if isinstance(event, JobEvent):
         context.update(
