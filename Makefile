@@ -14,6 +14,9 @@ CHECKOV_PINS := checkov==3.3.30
 BQEMULATOR_PINS := bqemulator==1.4.0 duckdb==1.5.5 duckdb-extension-spatial==1.5.5 numpy==2.4.6
 CHECKOV := .venv-checkov/bin/checkov
 BQEMULATOR := .venv-bqemulator/bin/bqemulator
+# Wheels for the packaged-zip test, which installs a function's requirements.txt offline.
+WHEELS := .venv-wheels
+ZIP_TEST_FUNCTION := teams_notify
 # Debian packages the tests use; installed with apt-get when missing (CI runs as root).
 APT_TOOLS := faketime
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -46,6 +49,15 @@ $(BQEMULATOR):
 	$(PYTHON) -m venv .venv-bqemulator
 	.venv-bqemulator/bin/pip install --quiet --disable-pip-version-check $(BQEMULATOR_PINS)
 
+$(WHEELS)/.done: pyproject.toml function.yaml $(STAMP)
+	@mkdir -p $(WHEELS)
+	$(PY) -c 'from cievents.deploy import manifest, package; \
+	  print("\n".join(package.requirements(manifest.load().function("$(ZIP_TEST_FUNCTION)"))))' \
+	  > $(WHEELS)/requirements.txt
+	$(VENV)/bin/pip download --quiet --disable-pip-version-check -d $(WHEELS) \
+	  -r $(WHEELS)/requirements.txt pip setuptools wheel
+	@touch $@
+
 apt-tools:
 	@missing=""; for p in $(APT_TOOLS); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -53,7 +65,7 @@ apt-tools:
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-test-tools: $(STAMP) $(CHECKOV) $(BQEMULATOR) apt-tools
+test-tools: $(STAMP) $(CHECKOV) $(BQEMULATOR) $(WHEELS)/.done apt-tools
 
 unit: test-tools
 	$(VENV)/bin/pytest -q
@@ -84,4 +96,4 @@ deploy: $(STAMP)
 	$(PY) -m cievents.deploy.gcloud $(if $(DRY_RUN),--dry-run,)
 
 clean:
-	rm -rf $(VENV) .venv-checkov .venv-bqemulator dist $(OUT) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov .venv-bqemulator $(WHEELS) dist $(OUT) .pytest_cache .mypy_cache .ruff_cache
