@@ -1,9 +1,12 @@
-"""Loopback fakes of vendor APIs, one module per vendor, each a ``FakeServer`` with state.
+"""Loopback fakes of vendor APIs, one module per vendor, built on ``tests.support.fakehttp``.
 
-Each fake keeps what a client wrote (comments, statuses, checks, …) so a test asserts
-on the vendor's end state, and pages its lists the vendor's way (``page_size`` small in
-tests, so pagination is exercised). Shared by every test that talks to that vendor:
-extend the module rather than writing another fake.
+Each speaks the vendor's documented request and response shapes closely enough
+for the real client code to run against it unchanged; tests assert on what the
+fake received. Extend a vendor's module rather than writing a second fake.
+
+The SCM fakes (github, gitlab, bitbucket, azure_devops) keep what a client wrote
+(comments, statuses, checks, …) so a test asserts on the vendor's end state, and page
+their lists the vendor's way (``page_size`` small in tests, so pagination is exercised).
 """
 
 from __future__ import annotations
