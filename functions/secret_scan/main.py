@@ -26,7 +26,6 @@ the App settings of github_status), ``GITHUB_API_URL``;
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
