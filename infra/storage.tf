@@ -1,7 +1,7 @@
 # The raw-payload archive: hive-partitioned NDJSON (source=/event=/dt=), moved to colder
 # storage with age, readable by the external table below.
 resource "google_storage_bucket" "archive" {
-  name                        = var.archive_bucket
+  name                        = local.variables.archive_bucket
   location                    = var.region
   uniform_bucket_level_access = true
   public_access_prevention    = "enforced"
@@ -40,7 +40,7 @@ resource "google_storage_bucket" "archive" {
 }
 
 resource "google_bigquery_dataset" "metrics" {
-  dataset_id = var.metrics_dataset
+  dataset_id = local.variables.metrics_dataset
   location   = var.region
 }
 
