@@ -139,17 +139,3 @@ def test_build_mode_scans_every_script_job_of_a_finished_build_once(
     other = build("build.finished", "failed", number=43)
     assert client.post("/", json=push_body(other, "b-bad")).status_code == 200
     assert captured_log.outcomes()[-1]["outcome"] == "failed"  # a config error, logged, acked
-
-
-def test_added_lines_of_a_diff() -> None:
-    from importlib import util
-
-    spec = util.spec_from_file_location("secret_scan_main", SOURCE)
-    assert spec and spec.loader
-    module = util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    diff = (
-        "diff --git a/app.py b/app.py\n--- a/app.py\n+++ b/app.py\n@@ -10,2 +10,3 @@\n"
-        " keep\n-old = 1\n+new = 2\n+TOKEN = 'x'\n context\n"
-    )
-    assert module.added_lines(diff) == {"app.py": [(11, "new = 2"), (12, "TOKEN = 'x'")]}
