@@ -1,6 +1,6 @@
 """Reading a vendor's API for one evaluation: bounded pagination and a per-execution cache.
 
-Every list is read page by page up to ``max_pages`` (``COMPLIANCE_MAX_PAGES``); at the
+Every list is read page by page up to ``max_pages`` (``SCM_MAX_PAGES``); at the
 bound the list is cut, a warning is logged and the caller is told (``Page.truncated``),
 so a check can say its answer covers the first pages only. Answers are cached for the
 life of one ``Api`` object, which the function creates per message: two checks needing
@@ -35,8 +35,16 @@ class Page:
 
 
 class Api:
-    def __init__(self, http: HttpClient, *, max_pages: int = 10, per_page: int = 100) -> None:
+    def __init__(
+        self,
+        http: HttpClient,
+        *,
+        max_pages: int = 10,
+        per_page: int = 100,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.http = http
+        self.headers = dict(headers or {})
         self.max_pages = max_pages
         self.per_page = per_page
         self._cache: dict[str, Any] = {}
@@ -45,9 +53,16 @@ class Api:
     def _key(self, path: str, params: Mapping[str, Any] | None, extra: str = "") -> str:
         return json.dumps([path, sorted((params or {}).items()), extra], default=str)
 
-    def _send(self, path: str, params: Mapping[str, Any] | None, what: str, **kw: Any) -> Any:
+    def _send(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None,
+        what: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
         self.requests += 1
-        return self.http.get(path, params=params, what=what, **kw)
+        merged = {**self.headers, **(headers or {})}
+        return self.http.get(path, params=params, what=what, headers=merged or None)
 
     def get(
         self,
@@ -115,7 +130,7 @@ class Api:
                     path=path,
                     pages=page,
                     items=len(found),
-                    setting="COMPLIANCE_MAX_PAGES",
+                    setting="SCM_MAX_PAGES",
                 )
                 result = Page(found, truncated=True)
                 self._cache[key] = result

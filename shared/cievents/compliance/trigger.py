@@ -18,7 +18,6 @@ the fetcher asks the SCM which open pull requests have that commit as their head
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -192,19 +191,12 @@ def _azure(event: str, body: Mapping[str, Any]) -> PullRequestRef | None:
     repo_id = _str(repository.get("id"))
     if not name or not repo_id:
         return None
-    repo_url = _str(repository.get("url")) or ""
-    api = {
-        "repository_id": repo_id,
-        "project_id": str(_get(repository, "project", "id") or ""),
-        # Everything before /_apis/ is the organization (collection) URL.
-        "organization_url": re.split(r"/(?:DefaultCollection/)?_apis/", repo_url, maxsplit=1)[0],
-    }
     return PullRequestRef(
         "azure-devops",
         name,
         number,
         _str(_get(resource, "lastMergeSourceCommit", "commitId")),
-        api,
+        {"repository_id": repo_id},
     )
 
 

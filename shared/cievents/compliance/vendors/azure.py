@@ -29,7 +29,7 @@ from cievents.compliance.state import (
 )
 from cievents.sources._common import branch_of, dig, lenient_time, s
 
-__all__ = ["API_VERSION", "AzureFetcher", "parse_pull", "parse_statuses", "repository_base"]
+__all__ = ["API_VERSION", "AzureFetcher", "parse_pull", "parse_statuses"]
 
 API_VERSION = "7.1"
 MAX_COMMIT_LOOKUPS = 50
@@ -41,11 +41,6 @@ _STATES: Mapping[str, CheckState] = {
     "notSet": "pending",
     "notApplicable": "neutral",
 }
-
-
-def repository_base(organization_url: str, project_id: str, repository_id: str) -> str:
-    project = f"/{project_id}" if project_id else ""
-    return f"{organization_url.rstrip('/')}{project}/_apis/git/repositories/{repository_id}"
 
 
 def _user(identity: Any) -> str:

@@ -164,7 +164,7 @@ class BitbucketFetcher:
             paths = [str(dig(d, "new", "path") or dig(d, "old", "path")) for d in stats]
             changes["files"] = tuple(paths)
             if page.truncated:
-                unsupported["files"] = "the diffstat is longer than COMPLIANCE_MAX_PAGES pages"
+                unsupported["files"] = "the diffstat is longer than SCM_MAX_PAGES pages"
             else:
                 changes["files_count"] = len(paths)
                 changes["lines_changed"] = sum(

@@ -200,7 +200,7 @@ class GitLabFetcher:
             changes["files_count"] = len(paths) if not diffs.truncated else state.files_count
             changes["lines_changed"] = None if diffs.truncated else count_diff_lines(diffs.items)
             if diffs.truncated:
-                unsupported["files"] = "the diff is longer than COMPLIANCE_MAX_PAGES pages"
+                unsupported["files"] = "the diff is longer than SCM_MAX_PAGES pages"
         if needs.statuses:
             page = self.api.pages(
                 f"/projects/{self.pid}/repository/commits/{state.head_sha}/statuses",
