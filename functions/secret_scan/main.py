@@ -3,8 +3,8 @@
 * Finished jobs or runs of Buildkite, GitHub Actions, GitLab CI, Azure Pipelines and
   Bitbucket Pipelines (``SCAN_ON`` picks job or run per system): the logs are
   downloaded through each CI's API (streamed, capped), cleaned the way each CI's
-  format needs, scanned, and each finding is written back to the build
-  (``cievents.cilogs``).
+  format needs, scanned, and the findings are written back to the build
+  (``cievents.cilogs.service``).
 * GitHub ``pull_request`` opened / synchronize / reopened: the PR's diff is
   fetched and only added lines are scanned; one PR comment is created or
   updated with the findings, and a check run carries file/line annotations.
@@ -17,15 +17,13 @@ comments, alerts and logs carry the redacted preview and the keyed
 fingerprint only.
 
 Settings: those of ``cievents.cilogs.service`` (``SCAN_ON``, ``SCAN_MAX_*``, each CI's
-token and API URL); ``GITHUB_TOKEN``, ``GITHUB_API_URL``;
-``CIEVENTS_FINDINGS_TOPIC`` (default ``security-findings``) or
-``CIEVENTS_FINDINGS_PUBLISH_TO``; ``SECURITY_SLACK_CHANNEL``;
+token and API URL) and of ``cievents.scm``; ``CIEVENTS_FINDINGS_TOPIC`` (default
+``security-findings``) or ``CIEVENTS_FINDINGS_PUBLISH_TO``; ``SECURITY_SLACK_CHANNEL``;
 ``CIEVENTS_FINGERPRINT_KEY``.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -127,62 +125,26 @@ def report(ctx: Context, scope: str, messages: list[FindingMessage]) -> int:
     return new
 
 
-_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
-
-
-def added_lines(diff: str) -> dict[str, list[tuple[int, str]]]:
-    """File → [(new line number, text)] for every added line of a unified diff."""
-    files: dict[str, list[tuple[int, str]]] = {}
-    current, number = None, 0
-    for line in diff.splitlines():
-        if line.startswith("+++ "):
-            target = line[4:].strip()
-            current = None if target == "/dev/null" else target.removeprefix("b/")
-            continue
-        hunk = _HUNK.match(line)
-        if hunk:
-            number = int(hunk.group(1))
-            continue
-        if current is None or line.startswith(("--- ", "diff ", "index ")):
-            continue
-        if line.startswith("+"):
-            files.setdefault(current, []).append((number, line[1:]))
-            number += 1
-        elif not line.startswith("-"):
-            number += 1
-    return files
-
-
 def _on_pull_request(event: PullRequestEvent, ctx: Context) -> Result:
     if event.action not in ("opened", "updated", "reopened"):
         return skipped(f"pull request {event.action}: nothing new to scan")
-    from cievents.vcs.github import GitHubClient
+    from cievents.scm import Annotation, CheckReport, ScmSettings, pull_request_of
 
-    repo = (event.repository or "").removeprefix("https://github.com/")
-    token = env_opt("GITHUB_TOKEN")
-    dry = ctx.settings.dry_run or not token
-    github = GitHubClient(
-        api_url=env_str("GITHUB_API_URL", "https://api.github.com"),
-        token=token,
-        outbox=Outbox(ctx.settings.outbox_dir) if dry else None,
-    )
-    diff = "" if dry else github.pull_request_diff(repo, event.number)
-    found: list[tuple[str, Finding]] = []
-    for path, lines in added_lines(diff).items():
+    settings = ScmSettings.from_env()
+    pr = pull_request_of(event, settings)
+    if pr is None or pr.repository.provider != "github":
+        return skipped(f"pull request of {event.source}: not scanned yet")
+    dry = ctx.settings.dry_run or not settings.has_credentials("github")
+    github = settings.client("github", Outbox(ctx.settings.outbox_dir) if dry else None)
+    if not github.can_read:
+        return skipped("not scanned: no credentials")
+    head = github.pull_request(pr)
+    diff = github.added_lines(pr, head, 5 * 1024 * 1024)
+    found: list[tuple[str, int, int, Finding]] = []
+    for path, lines in diff.files.items():
         text = "\n".join(t for _, t in lines)
         for f in scanner(ctx).scan_text(text, path=path):
-            found.append((path, f))
-    annotations = [
-        {
-            "path": path,
-            "start_line": lines_of(diff, path)[f.line - 1],
-            "end_line": lines_of(diff, path)[f.end_line - 1],
-            "annotation_level": "failure",
-            "title": f.rule_id,
-            "message": f"{f.description}: {f.secret}",
-        }
-        for path, f in found
-    ]
+            found.append((path, lines[f.line - 1][0], lines[f.end_line - 1][0], f))
     messages = [
         _message(
             f,
@@ -190,45 +152,40 @@ def _on_pull_request(event: PullRequestEvent, ctx: Context) -> Result:
             {
                 "kind": "pr_diff",
                 "path": path,
-                "line": a["start_line"],
-                "end_line": a["end_line"],
+                "line": line,
+                "end_line": end,
                 "start_column": f.start_column,
                 "end_column": f.end_column,
             },
         )
-        for (path, f), a in zip(found, annotations, strict=True)
+        for path, line, end, f in found
     ]
-    new = report(ctx, f"{repo}#{event.number}", messages)
+    new = report(ctx, f"{pr.repository.path}#{event.number}", messages)
     body = (
         "No leaked credentials in the added lines."
         if not found
         else "**Leaked credentials in this pull request** (rotate them, then remove them):\n\n"
-        + "\n".join(
-            f"- `{f.rule_id}` `{f.secret}` in `{path}` line {a['start_line']}"
-            for (path, f), a in zip(found, annotations, strict=True)
-        )
+        + "\n".join(f"- `{f.rule_id}` `{f.secret}` in `{p}` line {n}" for p, n, _, f in found)
     )
-    github.upsert_comment(repo, event.number, MARKER, body)
-    if event.commit:
-        github.upsert_check_run(
-            repo,
-            event.commit,
+    github.upsert_comment(pr, "secret-scan", body)
+    github.publish_check(
+        pr,
+        CheckReport(
             "cievents/secret-scan",
-            check_run_id=None,
-            status="completed",
-            conclusion="failure" if found else "success",
-            details_url=event.url,
-            title=f"{len(found)} leaked credential(s)",
+            "failure" if found else "success",
+            f"{len(found)} leaked credential(s)",
             summary=body,
-            annotations=annotations,
-        )
+            details_url=event.url,
+            annotations=tuple(
+                Annotation(p, n, f"{f.description}: {f.secret}", title=f.rule_id, end_line=e)
+                for p, n, e, f in found
+            ),
+        ),
+        head,
+    )
     return Result(
         "acted", f"{len(found)} finding(s), {new} new", provider="github", operation="scan"
     )
-
-
-def lines_of(diff: str, path: str) -> list[int]:
-    return [n for n, _ in added_lines(diff).get(path, [])]
 
 
 @pubsub_function(

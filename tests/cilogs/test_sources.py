@@ -11,10 +11,14 @@ from pathlib import Path
 import pytest
 
 from cievents.cilogs import JobRef, RunRef
-from cievents.cilogs.azure import AzureLogs, run_of_payload as azure_run
-from cievents.cilogs.bitbucket import BitbucketLogs, run_of_payload as bitbucket_run
-from cievents.cilogs.github import GitHubLogs, run_of_payload as github_run
-from cievents.cilogs.gitlab import GitLabLogs, job_of_payload as gitlab_job
+from cievents.cilogs.azure import AzureLogs
+from cievents.cilogs.azure import run_of_payload as azure_run
+from cievents.cilogs.bitbucket import BitbucketLogs
+from cievents.cilogs.bitbucket import run_of_payload as bitbucket_run
+from cievents.cilogs.github import GitHubLogs
+from cievents.cilogs.github import run_of_payload as github_run
+from cievents.cilogs.gitlab import GitLabLogs
+from cievents.cilogs.gitlab import job_of_payload as gitlab_job
 from cievents.errors import RateLimitedError
 from tests.conftest import CapturedLog
 from tests.support.fakehttp import Reply
@@ -33,7 +37,7 @@ def warned(captured: CapturedLog, word: str) -> bool:
 
 # -- GitHub Actions ------------------------------------------------------------------------
 def test_github_jobs_follow_link_pages_up_to_the_bound(captured_log: CapturedLog) -> None:
-    with FakeGitHub() as gh:
+    with FakeGitHub(tokens=("gh-test-token",)) as gh:
         gh.add_run(
             "acme/web-app", 7001, [{"id": 100 + i, "name": f"test ({i})"} for i in range(230)]
         )
@@ -49,7 +53,7 @@ def test_github_jobs_follow_link_pages_up_to_the_bound(captured_log: CapturedLog
 
 
 def test_github_job_log_follows_the_redirect_and_is_capped() -> None:
-    with FakeGitHub() as gh:
+    with FakeGitHub(tokens=("gh-test-token",)) as gh:
         gh.job_logs[5] = b"2026-11-30T14:02:11.1034567Z " + b"a" * 5000 + b"\n"
         job = JobRef(run=GH_RUN, job_id="5", name="build")
         log = GitHubLogs(token="gh-test-token", api_url=gh.url, max_log_bytes=1024).log(job)
@@ -61,7 +65,7 @@ def test_github_job_log_follows_the_redirect_and_is_capped() -> None:
 
 
 def test_github_expired_log_is_missing_and_429_waits() -> None:
-    with FakeGitHub() as gh:
+    with FakeGitHub(tokens=("gh-test-token",)) as gh:
         source = GitHubLogs(token="gh-test-token", api_url=gh.url)
         gone = source.log(JobRef(run=GH_RUN, job_id="77", name="old"))
         assert gone.missing and "410" in gone.missing
@@ -77,7 +81,7 @@ def test_github_run_archive_is_read_step_by_step() -> None:
         archive.writestr("build/1_Set up job.txt", "2026-11-30T14:02:11Z setup\n")
         archive.writestr("build/2_Run npm ci.txt", "2026-11-30T14:02:12Z npm ci\n")
         archive.writestr("1_lint.txt", "2026-11-30T14:02:13Z lint only\n")
-    with FakeGitHub() as gh:
+    with FakeGitHub(tokens=("gh-test-token",)) as gh:
         gh.run_archives[7001] = buffer.getvalue()
         logs = GitHubLogs(token="gh-test-token", api_url=gh.url).archive(GH_RUN)
     assert [(log.job.name, log.data) for log in logs] == [
@@ -102,21 +106,16 @@ def test_github_run_of_a_vendor_workflow_run_payload() -> None:
 
 # -- GitLab CI -----------------------------------------------------------------------------
 def test_gitlab_jobs_follow_x_next_page_and_trace_is_capped(captured_log: CapturedLog) -> None:
-    with FakeGitLab() as gl:
-        gl.pipelines[("acme/payments", 31)] = [
+    with FakeGitLab(tokens=("gl-test-token",)) as gl:
+        gl.pipeline_jobs[("acme/payments", 31)] = [
             {"id": i, "name": f"job {i}", "status": "success"} for i in range(1, 151)
         ]
         gl.traces[3] = b"x" * 4000
-        source = GitLabLogs(
-            token="gl-test-token", api_url=f"{gl.url}/api/v4", max_log_bytes=2048, max_jobs=500
-        )
+        source = GitLabLogs(token="gl-test-token", api_url=gl.url, max_log_bytes=2048, max_jobs=500)
         run = RunRef(system="gitlab", project="acme/payments", run_id="31")
         jobs = source.jobs(run)
         assert len(jobs) == 150 and len(gl.calls("GET", r".*/jobs")) == 2
-        assert (
-            gl.calls("GET", r".*/jobs")[0].path
-            == "/api/v4/projects/acme%2Fpayments/pipelines/31/jobs"
-        )
+        assert gl.calls("GET", r".*/jobs")[0].path == "/projects/acme%2Fpayments/pipelines/31/jobs"
         trace = source.log(jobs[2])
         assert len(trace.data) == 2048 and trace.truncated
         assert source.log(jobs[0]).missing  # erased: 404
@@ -137,9 +136,9 @@ def test_azure_tasks_of_the_timeline_and_their_logs(captured_log: CapturedLog) -
     body = json.loads((VENDOR / "azure-devops" / "build.complete.json").read_text())
     run = azure_run(body)
     assert run.run_id == "2" and run.project.endswith("71777fbc-1cf2-4bd1-9540-128c1c71f766")
-    with FakeAzureDevOps() as az:
+    with FakeAzureDevOps(pats=("azdo-test-pat",)) as az:
         az.add_build(2, {"Build": [("Checkout", 3), ("Deploy", 4)], "Test": [("Run tests", 5)]})
-        az.logs[(2, 4)] = b"2026-11-30T09:14:02.1192837Z " + b"z" * 3000
+        az.build_logs[(2, 4)] = b"2026-11-30T09:14:02.1192837Z " + b"z" * 3000
         source = AzureLogs(
             token="azdo-test-pat", api_url=f"{az.url}/fabrikam-fiber-inc", max_log_bytes=1024
         )
@@ -169,7 +168,7 @@ def test_bitbucket_steps_by_build_number_paged_and_logs() -> None:
     run = bitbucket_run(status)
     assert run is not None and run.run_id == "12" and run.commit.startswith("7c1e2b9")
     assert bitbucket_run({"commit_status": {"url": "https://ci.example.com/1"}}) is None
-    with FakeBitbucket() as bb:
+    with FakeBitbucket(tokens=("bb-test-token",)) as bb:
         for n in range(1, 12):
             bb.add_pipeline("acme/tools", n, f"{{p-{n}}}", [])
         steps = [
@@ -177,9 +176,9 @@ def test_bitbucket_steps_by_build_number_paged_and_logs() -> None:
             for i in range(130)
         ]
         bb.add_pipeline("acme/tools", 12, "{p-12}", steps)
-        bb.logs["{s-1}"] = b"+ make release\n" * 400
+        bb.step_logs["{s-1}"] = b"+ make release\n" * 400
         source = BitbucketLogs(
-            token="bb-test-token", api_url=f"{bb.url}/2.0", max_log_bytes=4096, max_jobs=500
+            token="bb-test-token", api_url=bb.url, max_log_bytes=4096, max_jobs=500
         )
         jobs = source.jobs(run)
         assert len(jobs) == 130 and len(bb.calls("GET", r".*/steps/")) == 2

@@ -146,17 +146,3 @@ def test_a_bad_scan_on_stops_the_cold_start_naming_the_setting(
 ) -> None:
     with pytest.raises(ConfigError, match=r"SCAN_ON: .*every\.thing.*job\.finished"):
         scan_client(buildkite, monkeypatch, tmp_path, SCAN_ON="every.thing")
-
-
-def test_added_lines_of_a_diff() -> None:
-    from importlib import util
-
-    spec = util.spec_from_file_location("secret_scan_main", SOURCE)
-    assert spec and spec.loader
-    module = util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    diff = (
-        "diff --git a/app.py b/app.py\n--- a/app.py\n+++ b/app.py\n@@ -10,2 +10,3 @@\n"
-        " keep\n-old = 1\n+new = 2\n+TOKEN = 'x'\n context\n"
-    )
-    assert module.added_lines(diff) == {"app.py": [(11, "new = 2"), (12, "TOKEN = 'x'")]}
