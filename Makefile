@@ -72,9 +72,10 @@ unit: test-tools
 
 # The suite with the clock moved FAKETIME_OFFSET ahead (libfaketime), for every test that
 # does not need a Java emulator: nothing may depend on the day it was written.
+FAKETIME := FAKETIME_ONLY_CMDS=pytest,python,python3 faketime -f $(FAKETIME_OFFSET)
 test-calendar: test-tools
-	FAKETIME_ONLY_CMDS=pytest,python,python3 faketime -f $(FAKETIME_OFFSET) \
-	  $(VENV)/bin/pytest -q -m "not java_emulator" -p no:cacheprovider
+	@$(FAKETIME) $(PY) -c 'import datetime; print("test-calendar: today is", datetime.date.today())'
+	$(FAKETIME) $(VENV)/bin/pytest -q -m "not java_emulator" -p no:cacheprovider
 
 test: lint typecheck unit
 

@@ -148,6 +148,8 @@ class FirestoreStore:
         self, key: str, value: Mapping[str, Any], expected_version: int | None = None
     ) -> bool:
         ref = self._states.document(key_id(key))
+        if expected_version is not None:
+            return self._set_state_if(ref, key, value, expected_version)
         result = {"ok": False}
 
         @self._firestore.transactional
@@ -167,3 +169,26 @@ class FirestoreStore:
                 return False  # a concurrent writer won: the caller re-reads and retries
             raise
         return result["ok"]
+
+    def _set_state_if(
+        self, ref: Any, key: str, value: Mapping[str, Any], expected_version: int
+    ) -> bool:
+        """Compare-and-set by precondition, not by a transaction: a lost race is an
+        immediate ``AlreadyExists`` / ``FailedPrecondition`` instead of lock waits (which
+        pile up when several writers contend, on Firestore and even more on its emulator)."""
+        from google.api_core import exceptions as gexc
+
+        data = {"key": key, "value": dict(value), "version": expected_version + 1}
+        try:
+            if expected_version == 0:
+                ref.create(data)
+                return True
+            snapshot = ref.get()
+            current = int((snapshot.to_dict() or {}).get("version", 0)) if snapshot.exists else 0
+            if current != expected_version:
+                return False
+            option = self._client.write_option(last_update_time=snapshot.update_time)
+            ref.update(data, option=option)
+            return True
+        except (gexc.AlreadyExists, gexc.FailedPrecondition, gexc.NotFound, gexc.Aborted):
+            return False  # a concurrent writer won: the caller re-reads and retries
