@@ -16,7 +16,10 @@ Settings: ``GITHUB_TOKEN`` or ``GITHUB_APP_ID`` + ``GITHUB_APP_PRIVATE_KEY`` +
 ``GITLAB_TOKEN``, ``GITLAB_API_URL``, ``GITLAB_HOSTS``; ``BITBUCKET_USERNAME`` +
 ``BITBUCKET_APP_PASSWORD`` or ``BITBUCKET_TOKEN``, ``BITBUCKET_API_URL``;
 ``STATUS_CONTEXT`` (default ``buildkite/{pipeline}``); ``STATUS_OTHER_STATE``
-(``error`` or ``neutral``, default ``error``). No credentials for the provider,
+(``error`` or ``neutral``, default ``error``); ``GITHUB_WRITES_PER_MINUTE``
+(default 80: GitHub's secondary limit on content-creating requests), the budget
+every instance shares through the store, waited for at most
+``CIEVENTS_BUDGET_MAX_WAIT_S`` in-call. No credentials for the provider,
 or ``CIEVENTS_DRY_RUN``: the requests are recorded in the outbox.
 """
 
@@ -25,14 +28,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from cievents.config import env_list, env_opt, env_str
+from cievents.config import env_int, env_list, env_opt, env_str
 from cievents.errors import ConfigError, TransientError
 from cievents.events import BuildEvent, JobEvent
 from cievents.handler import Context, Result, pubsub_function, skipped
 from cievents.idempotency import update_state
 from cievents.notify.render import duration_text
 from cievents.outbox import Outbox
+from cievents.ratelimit import Budget, Limit, VendorBudget, max_wait_s
 from cievents.vcs.github import AppCredentials, GitHubClient
 from cievents.vcs.others import BitbucketClient, GitLabClient
 from cievents.vcs.repo import Repository, parse_repository
@@ -55,6 +60,7 @@ class Settings:
     bitbucket_token: str | None
     context: str
     other_state: str
+    writes_per_minute: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -88,6 +94,7 @@ class Settings:
             bitbucket_token=env_opt("BITBUCKET_TOKEN"),
             context=env_str("STATUS_CONTEXT", "buildkite/{pipeline}"),
             other_state=other,
+            writes_per_minute=env_int("GITHUB_WRITES_PER_MINUTE", 80, minimum=1),
         )
 
 
@@ -134,8 +141,18 @@ def client(provider: str, ctx: Context) -> Any:
     if key not in _clients:
         outbox = Outbox(ctx.settings.outbox_dir) if dry else None
         if provider == "github":
+            budget = None
+            if not dry:
+                # One budget per API host: every instance's writes count against it.
+                host = urlsplit(s.github_api).netloc
+                budget = VendorBudget(
+                    Budget(ctx.store),
+                    f"github:{host}:writes",
+                    Limit(s.writes_per_minute, 60.0),
+                    max_wait_s(),
+                )
             _clients[key] = GitHubClient(
-                api_url=s.github_api, token=s.github_token, app=s.app, outbox=outbox
+                api_url=s.github_api, token=s.github_token, app=s.app, outbox=outbox, budget=budget
             )
         elif provider == "gitlab":
             _clients[key] = GitLabClient(api_url=s.gitlab_api, token=s.gitlab_token, outbox=outbox)

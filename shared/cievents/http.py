@@ -8,6 +8,12 @@ server's wait fits in ``max_inline_wait_s``. Past that the error is raised as
 a ``TransientError``/``RateLimitedError`` so Pub/Sub does the waiting, not
 our billable instance. Any other 4xx is a ``PermanentError`` subclass.
 
+With a ``budget`` (``cievents.ratelimit.VendorBudget``), every write
+(POST/PATCH/PUT/DELETE) first takes a slot of the destination's budget shared
+by all instances, and a rate-limited answer closes the window for all of them
+until the vendor said it reopens; the retry then waits for that moment, not
+for a backoff of its own.
+
 With an ``Outbox`` the client is in dry-run mode: it records the request and
 answers with a canned response instead of sending.
 """
@@ -31,7 +37,9 @@ from cievents.errors import (
     classify_status,
 )
 from cievents.outbox import Outbox
+from cievents.ratelimit import VendorBudget
 
+WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 USER_AGENT = "ci-event-functions/0.1 (+https://github.com/ci-event-functions)"
 
 
@@ -137,8 +145,10 @@ class HttpClient:
         dry_run_answer: Callable[[str, str, Any], Any] | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        budget: VendorBudget | None = None,
     ) -> None:
         self.sink = sink
+        self.budget = budget
         self.base_url = base_url.rstrip("/")
         self.timeout = (connect_timeout, read_timeout)
         self.policy = policy or RetryPolicy()
@@ -188,7 +198,10 @@ class HttpClient:
             answer = self._dry_run_answer(method, url, json_body) if self._dry_run_answer else None
             return DryRunResponse(answer)
         attempt = 0
+        budgeted = self.budget is not None and method.upper() in WRITE_METHODS
         while True:
+            if budgeted and self.budget is not None:
+                self.budget.before_send()
             try:
                 response = self.session.request(
                     method,
@@ -213,6 +226,12 @@ class HttpClient:
                 if classified is None:
                     return response
                 error = classified
+            if budgeted and self.budget is not None and isinstance(error, RateLimitedError):
+                self.budget.refused(error.retry_after)
+                if attempt >= self.policy.retries:
+                    raise error
+                attempt += 1
+                continue  # before_send waits for the reopened window (or says when it is)
             if not isinstance(error, TransientError) or attempt >= self.policy.retries:
                 raise error
             wait = self._backoff(attempt, error.retry_after)

@@ -17,6 +17,9 @@ Used by slack_notify, and by any function that needs to alert a channel
 * 5xx, ``internal_error``/``fatal_error`` and network errors → transient.
 * Posts to one channel are spaced ``min_interval_s`` apart (Slack allows
   about one message per second per channel; bursts are refused with 429).
+  With a ``budget`` (``cievents.ratelimit.Budget``) the spacing and the
+  cool-downs are shared by every instance through the store; without one they
+  are this instance's own.
 * ``users.lookupByEmail`` is sent as a GET with a query string, as slack_sdk's
   own method does: Slack does not read JSON bodies for it.
 
@@ -42,6 +45,7 @@ from cievents.errors import (
 )
 from cievents.http import retry_after_seconds
 from cievents.outbox import Outbox
+from cievents.ratelimit import Budget, Limit
 
 PERMANENT: dict[str, tuple[type[PermanentError], str]] = {
     "channel_not_found": (
@@ -77,6 +81,8 @@ class SlackClient:
         max_inline_wait_s: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        budget: Budget | None = None,
+        max_slot_wait_s: float | None = None,
     ) -> None:
         self.outbox = outbox if (outbox is not None or not token) else None
         if not token and self.outbox is None:
@@ -93,6 +99,12 @@ class SlackClient:
         self._clock = clock
         self._emails: dict[str, str | None] = {}
         self._fake_ts = itertools.count(1)
+        self.budget = budget
+        # How long a post may wait for its booked slot in the shared budget.
+        self._max_slot_wait = (
+            max(min_interval_s, max_inline_wait_s) if max_slot_wait_s is None else max_slot_wait_s
+        )
+        self.post_limit = Limit(1, min_interval_s) if min_interval_s > 0 else Limit(1, 0.0)
 
     @property
     def dry_run(self) -> bool:
@@ -111,8 +123,16 @@ class SlackClient:
             )
         return self._client
 
+    @staticmethod
+    def destination(channel: str) -> str:
+        """The budget a channel's posts draw on."""
+        return f"slack:{channel}"
+
     def _pace(self, channel: str) -> None:
         """Reserve the channel's next post slot; wait for it, or refuse when it is far off."""
+        if self.budget is not None:
+            self.budget.acquire(self.destination(channel), self.post_limit, self._max_slot_wait)
+            return
         with self._lock:
             now = self._clock()
             slot = max(now, self._next_post.get(channel, 0.0))
@@ -127,7 +147,15 @@ class SlackClient:
         if wait > 0:
             self._sleep(wait)
 
+    def reserve_post(self, channel: str) -> None:
+        """Wait for the channel's next post slot (then ``post(..., slot_reserved=True)``)."""
+        if not self.dry_run:
+            self._pace(channel)
+
     def _cool_down(self, channel: str, seconds: float) -> None:
+        if self.budget is not None:
+            self.budget.pause(self.destination(channel), seconds)
+            return
         with self._lock:
             until = self._clock() + seconds
             self._next_post[channel] = max(self._next_post.get(channel, 0.0), until)
@@ -151,6 +179,10 @@ class SlackClient:
                     self._cool_down(channel_scope, wait)
                 if attempt == 2 or wait > self._max_inline_wait:
                     raise
+                if channel_scope and self.budget is not None:
+                    # The first slot after the window reopens, booked like any other.
+                    self._pace(channel_scope)
+                    continue
                 self._sleep(wait)
                 if channel_scope:
                     with self._lock:  # the wait just served was the cool-down
@@ -187,11 +219,23 @@ class SlackClient:
         return {"ok": False, "error": "dry_run"}
 
     def post(
-        self, channel: str, text: str, blocks: list[dict[str, Any]], thread_ts: str | None = None
+        self,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]],
+        thread_ts: str | None = None,
+        pace_as: str | None = None,
+        slot_reserved: bool = False,
     ) -> tuple[str, str]:
-        """Post a message; returns (channel ID, ts) — updates need the ID, not the name."""
-        if not self.dry_run:
-            self._pace(channel)
+        """Post a message; returns (channel ID, ts) — updates need the ID, not the name.
+
+        ``pace_as``: the name the channel's budget is kept under, when ``channel`` is
+        its ID (thread replies), so a channel's posts draw on one budget.
+        ``slot_reserved``: the caller already waited for the slot (``reserve_post``).
+        """
+        scope = pace_as or channel
+        if not self.dry_run and not slot_reserved:
+            self._pace(scope)
         params: dict[str, Any] = {
             "channel": channel,
             "text": text,
@@ -200,7 +244,7 @@ class SlackClient:
         }
         if thread_ts:
             params["thread_ts"] = thread_ts
-        answer = self.call("chat.postMessage", channel_scope=channel, **params)
+        answer = self.call("chat.postMessage", channel_scope=scope, **params)
         return str(answer.get("channel") or channel), str(answer["ts"])
 
     def update(self, channel_id: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from cievents.http import HttpClient
 from cievents.outbox import Outbox
+from cievents.ratelimit import VendorBudget
 
 ANNOTATIONS_PER_REQUEST = 50
 MAX_DESCRIPTION = 140
@@ -36,6 +37,7 @@ class GitHubClient:
         token: str | None = None,
         app: AppCredentials | None = None,
         outbox: Outbox | None = None,
+        budget: VendorBudget | None = None,
     ) -> None:
         self._token = token
         self._app = app
@@ -47,6 +49,7 @@ class GitHubClient:
             headers={"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"},
             outbox=outbox,
             dry_run_answer=lambda method, url, body: {"id": 1, "html_url": url},
+            budget=budget,
         )
 
     @property
