@@ -36,7 +36,7 @@ from typing import Any, BinaryIO
 
 from cievents.scanning.engines import make_engine
 from cievents.scanning.generic import JUDGES
-from cievents.scanning.normalize import normalize
+from cievents.scanning.normalize import Normalized, normalize
 from cievents.scanning.rules import GENERIC_FAMILIES, RULES, Rule, patterns_of
 from cievents.scanning.validate import CHECKS, shannon_entropy
 
@@ -50,6 +50,7 @@ VERDICT_CACHE = 50_000
 # Streaming: window size, and the overlap scanned past it (longer than any match can be).
 STREAM_WINDOW = 8 * 1024 * 1024
 STREAM_OVERLAP = 64 * 1024
+Normalizer = Callable[[str], Normalized]
 
 
 @dataclass(frozen=True)
@@ -132,8 +133,11 @@ class Scanner:
             return bool(self._suppressed(fingerprint))
         return fingerprint in self._suppressed
 
-    def matches(self, data: bytes, decode: bool = True) -> list[_Match]:
+    def matches(
+        self, data: bytes, normalizer: Normalizer = normalize, decode: bool = True
+    ) -> list[_Match]:
         """Every validated match in raw byte offsets; a generic one yields to a specific one.
+        ``normalizer`` cleans each candidate's window (a CI log format may pass its own).
 
         With ``decode``, a base64 run holding an anchor's encoding is decoded and scanned
         once (no deeper), its findings pointing at the encoded run.
@@ -141,7 +145,7 @@ class Scanner:
         raw = data.decode("latin-1")
         seen: set[tuple[str, int, int]] = set()
         out: list[_Match] = []
-        cached, window = (-1, -1), normalize("")
+        cached, window = (-1, -1), normalizer("")
         # Logs repeat themselves (``+ secret = (sensitive value)`` in every Terraform plan):
         # a verdict depends only on the rule, the clean line and the anchor's place in it.
         verdicts: dict[tuple[str, str, int], tuple[tuple[int, int, str], ...]] = {}
@@ -154,7 +158,7 @@ class Scanner:
             length = self._anchor_lengths[pattern_id]
             lo, hi = _window(raw, anchor, rule, length)
             if (lo, hi) != cached:  # several candidates on one line share its normalization
-                cached, window = (lo, hi), normalize(raw[lo:hi])
+                cached, window = (lo, hi), normalizer(raw[lo:hi])
             at = window.clean(anchor - lo)
             key = (rule.id, window.text, at)
             verdict = verdicts.get(key)
@@ -184,7 +188,7 @@ class Scanner:
             if end - start < 16:
                 continue
             for decoded in _decodings(raw[start:end]):
-                found = self.matches(decoded, decode=False)
+                found = self.matches(decoded, decode=False)  # decoded text: no log markers
                 if found:
                     out += [_Match(m.rule, start, end, m.secret) for m in found]
                     break
@@ -215,8 +219,14 @@ class Scanner:
                 accepted.append((clean_start, clean_end, secret))
         return tuple(accepted)
 
-    def scan_bytes(self, data: bytes, path: str = "-", redacted: bool = True) -> list[Finding]:
-        found = sorted(self.matches(data), key=lambda m: (m.start, m.rule.id))
+    def scan_bytes(
+        self,
+        data: bytes,
+        path: str = "-",
+        redacted: bool = True,
+        normalizer: Normalizer = normalize,
+    ) -> list[Finding]:
+        found = sorted(self.matches(data, normalizer), key=lambda m: (m.start, m.rule.id))
         starts_by_rule: dict[str, list[int]] = {}
         for m in found:
             starts_by_rule.setdefault(m.rule.id, []).append(m.start)
@@ -264,6 +274,7 @@ class Scanner:
         path: str = "-",
         redacted: bool = True,
         window_bytes: int = STREAM_WINDOW,
+        normalizer: Normalizer = normalize,
     ) -> list[Finding]:
         """Scan a file of any size in bounded memory: windows of ``window_bytes`` that end
         at a line boundary, each scanned with the next ``STREAM_OVERLAP`` bytes after it
@@ -282,7 +293,7 @@ class Scanner:
                 newline = data.rfind(b"\n", 0, floor)
                 keep = newline + 1 if newline != -1 else floor
             if data:
-                for f in self.scan_bytes(data, path, redacted):
+                for f in self.scan_bytes(data, path, redacted, normalizer):
                     if f.start < keep:
                         found.append(
                             replace(
