@@ -24,11 +24,10 @@ token and API URL) and of ``cievents.scm``; ``CIEVENTS_FINDINGS_TOPIC`` (default
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
+from cievents import clock, log
 from cievents import findings as finding_state
-from cievents import log
 from cievents.cilogs.service import CiScan
 from cievents.cilogs.targets import is_ci_event, message_key
 from cievents.config import env_opt, env_str
@@ -67,7 +66,7 @@ def _message(f: Finding, event: PullRequestEvent, location: dict[str, Any]) -> F
         repository=event.repository,
         commit=event.commit,
         branch=event.branch,
-        detected_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        detected_at=clock.now_iso(),
         pull_request=event.number,
         build_url=event.url,
     )
