@@ -9,6 +9,12 @@ Shapes from https://learn.microsoft.com/rest/api/azure/devops/git/: ``GET
 …/threads/{id}`` and ``…/threads/{id}/comments/{cid}``, ``POST …/pullRequests/{id}/statuses``
 and ``…/commits/{sha}/statuses`` (``state``, ``context.name``/``genre``). Every request must
 carry ``api-version``; auth is Basic with an empty user and the PAT.
+
+Pipelines (https://learn.microsoft.com/rest/api/azure/devops/build): ``GET
+.../build/builds/{id}/timeline`` (records with ``type``, ``parentId``, ``log: {id, url}``),
+``GET .../builds/{id}/logs/{logId}`` (plain text), ``PUT .../builds/{id}/tags/{tag}``, and
+``PATCH .../distributedtask/hubs/build/plans/{plan}/timelines/{timeline}/records``
+(``{"value": [records], "count": n}``).
 """
 
 from __future__ import annotations
@@ -57,6 +63,12 @@ class FakeAzureDevOps(FakeServer):
         self.commit_statuses: list[dict[str, Any]] = []
         self._ids = itertools.count(40)
         self._routes_()
+        # Pipelines: timelines and task logs by build id, build tags, timeline record issues.
+        self.timelines: dict[int, dict[str, Any]] = {}
+        self.build_logs: dict[tuple[int, int], bytes] = {}
+        self.tags: dict[int, list[str]] = {}
+        self.record_issues: dict[str, list[dict[str, Any]]] = {}
+        self._builds_routes_()
 
     def add_pull(self, repo: str, number: int, state: PullRequestState) -> None:
         """``repo`` is ``org/project/repo``."""
@@ -263,3 +275,97 @@ class FakeAzureDevOps(FakeServer):
                 {"repo": repo_of(req), "sha": req.match.group("sha"), **body}
             )
             return Reply(201, {"id": len(self.commit_statuses), **body})
+
+    # -- Pipelines: build timeline, task logs, tags, timeline record issues ----------------
+    def add_build(self, build_id: int, jobs: dict[str, list[tuple[str, int]]]) -> None:
+        """A build's timeline: each job with its tasks as (name, log id)."""
+        records: list[dict[str, Any]] = []
+        for j, (job, tasks) in enumerate(jobs.items()):
+            job_id = f"job-{build_id}-{j}"
+            records.append(
+                {
+                    "id": job_id,
+                    "parentId": None,
+                    "type": "Job",
+                    "name": job,
+                    "order": j + 1,
+                    "result": "succeeded",
+                    "log": {"id": 900 + j},
+                }
+            )
+            for t, (task, log_id) in enumerate(tasks):
+                records.append(
+                    {
+                        "id": f"task-{build_id}-{j}-{t}",
+                        "parentId": job_id,
+                        "type": "Task",
+                        "name": task,
+                        "order": t + 1,
+                        "result": "succeeded",
+                        "log": {
+                            "id": log_id,
+                            "type": "Container",
+                            "url": f"{self.url}/_apis/build/builds/{build_id}/logs/{log_id}",
+                        },
+                    }
+                )
+        self.timelines[build_id] = {"id": f"timeline-{build_id}", "changeId": 7, "records": records}
+
+    def _builds_routes_(self) -> None:
+        route = self.route
+        build = r"(?P<project>/.+?)/_apis/build/builds/(?P<build>\d+)"
+        records = (
+            r"(?P<project>/.+?)/_apis/distributedtask/hubs/build/plans/(?P<plan>[^/]+)"
+            r"/timelines/(?P<timeline>[^/]+)/records"
+        )
+
+        def denied(req: Request) -> Reply | None:
+            auth = req.headers.get("authorization", "")
+            try:
+                pat = base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)[1]
+            except (ValueError, IndexError):
+                pat = ""
+            if pat not in self.pats:
+                return Reply(401, raw=b"", headers={"Content-Type": "text/html"})
+            if not req.query.get("api-version"):
+                return Reply(400, {"message": "No api-version was supplied for the request."})
+            return None
+
+        @route("GET", build + r"/timeline")
+        def timeline(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            found = self.timelines.get(int(req.match["build"]))
+            return Reply(200, found) if found else Reply(404, {"message": "build not found"})
+
+        @route("GET", build + r"/logs/(?P<log>\d+)")
+        def log(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            data = self.build_logs.get((int(req.match["build"]), int(req.match["log"])))
+            if data is None:
+                return Reply(404, {"message": "The requested log was not found."})
+            return Reply(200, raw=data, headers={"Content-Type": "text/plain"})
+
+        @route("PUT", build + r"/tags/(?P<tag>[^/]+)")
+        def tag(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            tags = self.tags.setdefault(int(req.match["build"]), [])
+            if unquote(req.match["tag"]) not in tags:
+                tags.append(unquote(req.match["tag"]))
+            return Reply(200, {"count": len(tags), "value": tags})
+
+        @route("PATCH", records)
+        def update_records(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            body = req.json()
+            if not isinstance(body, dict) or body.get("count") != len(body.get("value") or []):
+                return Reply(400, {"message": "count must match the records sent"})
+            for record in body["value"]:
+                self.record_issues[str(record["id"])] = list(record.get("issues") or [])
+            return Reply(200, {"count": len(body["value"]), "value": body["value"]})

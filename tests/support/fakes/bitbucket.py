@@ -10,6 +10,10 @@ Cloud shapes from https://developer.atlassian.com/cloud/bitbucket/rest/: ``GET
 /commit/{sha}/reports/{id}``, ``POST …/reports/{id}/annotations`` (a list, at most 100,
 keyed by ``external_id``). Data Center: ``POST
 /rest/api/latest/projects/{key}/repos/{slug}/commits/{sha}/builds``.
+
+Pipelines (https://developer.atlassian.com/cloud/bitbucket/rest/api-group-pipelines/):
+``GET .../pipelines/`` and ``.../pipelines/{uuid}/steps/`` (pages with ``next``), ``GET
+.../steps/{step_uuid}/log`` (plain text, ``404`` when there is none).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from tests.support.fakehttp import FakeServer, Reply, Request
 from tests.support.fakes import query_int
@@ -49,6 +54,11 @@ class FakeBitbucket(FakeServer):
         self.server_statuses: list[dict[str, Any]] = []
         self._ids = itertools.count(300)
         self._routes_()
+        # Pipelines: pipelines per repo (newest first), steps per pipeline UUID, step logs.
+        self.pipelines: dict[str, list[dict[str, Any]]] = {}
+        self.steps: dict[str, list[dict[str, Any]]] = {}
+        self.step_logs: dict[str, bytes] = {}
+        self._pipelines_routes_()
 
     def comments_on(self, repo: str, number: int) -> list[dict[str, Any]]:
         return [c for c in self.comments if (c["repo"], c["pr"]) == (repo, number)]
@@ -217,3 +227,60 @@ class FakeBitbucket(FakeServer):
                 return Reply(400, {"errors": [{"message": "state is invalid"}]})
             self.server_statuses.append({**req.match.groupdict(), **body})
             return Reply(204)
+
+    # -- Pipelines: pipelines, steps, step logs -------------------------------------------
+    def add_pipeline(self, repo: str, number: int, uuid: str, steps: list[dict[str, Any]]) -> None:
+        self.pipelines.setdefault(repo, []).insert(
+            0, {"type": "pipeline", "uuid": uuid, "build_number": number}
+        )
+        self.steps[uuid] = steps
+
+    def _pipelines_routes_(self) -> None:
+        route = self.route
+
+        def denied(req: Request) -> Reply | None:
+            token = req.headers.get("authorization", "").removeprefix("Bearer ")
+            if token not in self.tokens:
+                return Reply(401, {"type": "error", "error": {"message": "Unauthorized"}})
+            return None
+
+        @route("GET", REPO + r"/pipelines/")
+        def pipelines(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            return self._values_page(req, self.pipelines.get(req.match["repo"], []))
+
+        @route("GET", REPO + r"/pipelines/(?P<uuid>[^/]+)/steps/")
+        def steps(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            found = self.steps.get(unquote(req.match["uuid"]))
+            if found is None:
+                return Reply(404, {"type": "error", "error": {"message": "Pipeline not found"}})
+            return self._values_page(req, found)
+
+        @route("GET", REPO + r"/pipelines/(?P<uuid>[^/]+)/steps/(?P<step>[^/]+)/log")
+        def step_log(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            data = self.step_logs.get(unquote(req.match["step"]))
+            if data is None:
+                return Reply(404, {"type": "error", "error": {"message": "Log not found"}})
+            return Reply(200, raw=data, headers={"Content-Type": "application/octet-stream"})
+
+    def _values_page(self, req: Request, values: list[dict[str, Any]]) -> Reply:
+        """A Bitbucket page: ``{"values", "page", "pagelen", "size", "next"}``."""
+        pagelen = min(int(req.query.get("pagelen", ["10"])[0]), 100, self.page_size)
+        page = int(req.query.get("page", ["1"])[0])
+        body: dict[str, Any] = {
+            "page": page,
+            "pagelen": pagelen,
+            "size": len(values),
+            "values": values[(page - 1) * pagelen : page * pagelen],
+        }
+        if page * pagelen < len(values):
+            body["next"] = f"{self.url}{req.path}?pagelen={pagelen}&page={page + 1}"
+        return Reply(200, body)

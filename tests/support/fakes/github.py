@@ -10,6 +10,11 @@ unified diff with ``Accept: application/vnd.github.diff``; 406 when the diff is 
 
 Tokens: ``tokens`` are personal/deploy tokens (no check runs: 403, as GitHub answers a
 token that is not an App's); ``app_tokens`` are installation tokens (check runs allowed).
+
+Actions (https://docs.github.com/rest/actions/workflow-jobs): ``GET .../actions/runs/{id}/jobs``
+(``{"total_count", "jobs"}``, ``Link`` pages), ``GET .../actions/jobs/{id}/logs`` and ``GET
+.../actions/runs/{id}/logs`` answer ``302`` to a download URL (``/_blobs/...`` here) serving
+the text or the zip; logs that are gone answer ``410``.
 """
 
 from __future__ import annotations
@@ -56,6 +61,11 @@ class FakeGitHub(FakeServer):
         self.check_runs: list[dict[str, Any]] = []
         self._ids = itertools.count(1000)
         self._routes_()
+        # Actions: jobs by (repo, run id), job logs and run log archives (zip) by id.
+        self.runs_jobs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self.job_logs: dict[int, bytes] = {}
+        self.run_archives: dict[int, bytes] = {}
+        self._actions_routes_()
 
     # -- helpers for tests -----------------------------------------------------------
     def comments_on(self, repo: str, number: int) -> list[dict[str, Any]]:
@@ -263,3 +273,62 @@ class FakeGitHub(FakeServer):
             ]
             page = link_paged(req, runs, self.page_size)
             return Reply(200, {"total_count": len(runs), "check_runs": page.body}, page.headers)
+
+    # -- Actions: workflow run jobs, job logs, run log archives ---------------------------
+    def add_run(self, repo: str, run_id: int, jobs: list[dict[str, Any]]) -> None:
+        for job in jobs:
+            job.setdefault("run_id", run_id)
+            job.setdefault("status", "completed")
+            job.setdefault("conclusion", "success")
+            job.setdefault(
+                "html_url", f"https://github.com/{repo}/actions/runs/{run_id}/job/{job['id']}"
+            )
+        self.runs_jobs[(repo, run_id)] = jobs
+
+    def _actions_routes_(self) -> None:
+        route = self.route
+
+        def unauthorized(req: Request) -> Reply | None:
+            return None if self._who(req) else Reply(401, {"message": "Bad credentials"})
+
+        @route("GET", REPO + r"/actions/runs/(?P<run>\d+)/jobs")
+        def run_jobs(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := unauthorized(req):
+                return bad
+            jobs = self.runs_jobs.get((req.match["repo"], int(req.match["run"])))
+            if jobs is None:
+                return Reply(404, {"message": "Not Found"})
+            page = link_paged(req, jobs, self.page_size)
+            return Reply(200, {"total_count": len(jobs), "jobs": page.body}, page.headers)
+
+        @route("GET", REPO + r"/actions/jobs/(?P<job>\d+)/logs")
+        def job_log(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := unauthorized(req):
+                return bad
+            job = int(req.match["job"])
+            if job not in self.job_logs:
+                return Reply(410, {"message": "Gone"})  # expired logs
+            return Reply(302, headers={"Location": f"{self.url}/_blobs/job-logs/{job}.txt"})
+
+        @route("GET", REPO + r"/actions/runs/(?P<run>\d+)/logs")
+        def run_archive(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := unauthorized(req):
+                return bad
+            run = int(req.match["run"])
+            if run not in self.run_archives:
+                return Reply(410, {"message": "Gone"})
+            return Reply(302, headers={"Location": f"{self.url}/_blobs/run-logs/{run}.zip"})
+
+        @route("GET", r"/_blobs/job-logs/(?P<job>\d+)\.txt")
+        def blob_log(req: Request) -> Reply:
+            assert req.match is not None
+            return Reply(200, raw=self.job_logs[int(req.match["job"])])
+
+        @route("GET", r"/_blobs/run-logs/(?P<run>\d+)\.zip")
+        def blob_zip(req: Request) -> Reply:
+            assert req.match is not None
+            data = self.run_archives[int(req.match["run"])]
+            return Reply(200, raw=data, headers={"Content-Type": "application/zip"})

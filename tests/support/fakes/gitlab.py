@@ -8,6 +8,10 @@ and ``/discussions`` (``Link`` pagination; a discussion with a ``position`` need
 …/discussions/:id?resolved=``, ``POST /projects/:id/statuses/:sha`` (states pending,
 running, success, failed, canceled, skipped). ``:id`` is the URL-encoded project path.
 Auth: ``PRIVATE-TOKEN``.
+
+CI (https://docs.gitlab.com/ee/api/jobs.html): ``GET /projects/:id/pipelines/:id/jobs``
+(``X-Next-Page`` pages) and ``GET /projects/:id/jobs/:id/trace`` (plain text, ``404`` once
+erased).
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ class FakeGitLab(FakeServer):
         self.statuses: list[dict[str, Any]] = []
         self._ids = itertools.count(500)
         self._routes_()
+        # CI: jobs by (project, pipeline id), job traces by job id, commit discussions.
+        self.pipeline_jobs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self.traces: dict[int, bytes] = {}
+        self._ci_routes_()
 
     def notes_on(self, project: str, iid: int) -> list[dict[str, Any]]:
         return [n for n in self.notes if (n["project"], n["iid"]) == (project, iid)]
@@ -217,3 +225,32 @@ class FakeGitLab(FakeServer):
             }
             self.statuses.append(entry)
             return Reply(201, {"id": len(self.statuses), "status": body["state"]})
+
+    # -- CI: pipeline jobs and job traces -------------------------------------------------
+    def _ci_routes_(self) -> None:
+        route = self.route
+
+        def denied(req: Request) -> Reply | None:
+            if req.headers.get("private-token") not in self.tokens:
+                return Reply(401, {"message": "401 Unauthorized"})
+            return None
+
+        @route("GET", r"/projects/(?P<project>[^/]+)/pipelines/(?P<pipeline>\d+)/jobs")
+        def jobs(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            key = (unquote(req.match["project"]), int(req.match["pipeline"]))
+            if key not in self.pipeline_jobs:
+                return Reply(404, {"message": "404 Pipeline Not Found"})
+            return link_paged(req, self.pipeline_jobs[key], self.page_size)
+
+        @route("GET", r"/projects/(?P<project>[^/]+)/jobs/(?P<job>\d+)/trace")
+        def trace(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            data = self.traces.get(int(req.match["job"]))
+            if data is None:
+                return Reply(404, {"message": "404 Not Found"})  # erased or expired
+            return Reply(200, raw=data, headers={"Content-Type": "text/plain"})
