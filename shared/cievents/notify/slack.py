@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from cievents import clock
 from cievents.errors import (
     CIEventsError,
     PermanentError,
@@ -180,7 +181,7 @@ class SlackClient:
             return {
                 "ok": True,
                 "channel": params.get("channel"),
-                "ts": f"{int(time.time())}.{next(self._fake_ts):06d}",
+                "ts": f"{int(clock.now())}.{next(self._fake_ts):06d}",
             }
         if method == "chat.update":
             return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")}

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from cievents.envelope import now_utc
+from cievents import clock
 from cievents.errors import TransientError
 from cievents.findings import FindingMessage
 from cievents.idempotency import Store
@@ -181,7 +181,7 @@ def publish(client: Any, scan: PrScan, details_url: str | None) -> Published:
 
 def messages_of(scan: PrScan, source: str, branch: str | None) -> list[FindingMessage]:
     """One message per finding for the findings topic: redacted preview, file and line."""
-    detected_at = now_utc().isoformat().replace("+00:00", "Z")
+    detected_at = clock.now_iso()
     return [
         FindingMessage.from_finding(
             p.finding,

@@ -11,7 +11,9 @@ Auth: ``PRIVATE-TOKEN``.
 
 CI (https://docs.gitlab.com/ee/api/jobs.html): ``GET /projects/:id/pipelines/:id/jobs``
 (``X-Next-Page`` pages) and ``GET /projects/:id/jobs/:id/trace`` (plain text, ``404`` once
-erased).
+erased); commit threads (https://docs.gitlab.com/ee/api/discussions.html#commits): ``GET`` /
+``POST /projects/:id/repository/commits/:sha/discussions`` and ``PUT
+.../discussions/:id/notes/:note_id``.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class FakeGitLab(FakeServer):
         # CI: jobs by (project, pipeline id), job traces by job id, commit discussions.
         self.pipeline_jobs: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.traces: dict[int, bytes] = {}
+        self.commit_discussions: list[dict[str, Any]] = []
         self._ci_routes_()
 
     def notes_on(self, project: str, iid: int) -> list[dict[str, Any]]:
@@ -254,3 +257,44 @@ class FakeGitLab(FakeServer):
             if data is None:
                 return Reply(404, {"message": "404 Not Found"})  # erased or expired
             return Reply(200, raw=data, headers={"Content-Type": "text/plain"})
+
+        commit = r"/projects/(?P<project>[^/]+)/repository/commits/(?P<sha>[0-9a-f]+)/discussions"
+
+        @route("GET", commit)
+        def commit_threads(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            key = (unquote(req.match["project"]), req.match["sha"])
+            found = [d for d in self.commit_discussions if (d["project"], d["sha"]) == key]
+            return link_paged(req, found, self.page_size)
+
+        @route("POST", commit)
+        def new_commit_thread(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            body = req.data()
+            if not body.get("body"):
+                return Reply(400, {"message": "400 Bad request - body is missing"})
+            thread = {
+                "id": f"d{next(self._ids)}",
+                "project": unquote(req.match["project"]),
+                "sha": req.match["sha"],
+                "individual_note": False,
+                "notes": [{"id": next(self._ids), "body": body["body"], "system": False}],
+            }
+            self.commit_discussions.append(thread)
+            return Reply(201, thread)
+
+        @route("PUT", commit + r"/(?P<did>[^/]+)/notes/(?P<nid>\d+)")
+        def edit_commit_note(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            for thread in self.commit_discussions:
+                for note in thread["notes"] if thread["id"] == req.match["did"] else []:
+                    if note["id"] == int(req.match["nid"]):
+                        note["body"] = req.data()["body"]
+                        return Reply(200, note)
+            return Reply(404, {"message": "404 Note Not Found"})
