@@ -1,4 +1,6 @@
-"""``cievents scan PATH... [--format json|sarif|text] [--no-redact] [--baseline FILE]``.
+"""``cievents scan PATH... [--format json|sarif|text] [--no-redact] [--baseline FILE]``,
+and ``cievents scan --ci buildkite|github|gitlab|azure|bitbucket URL`` (a CI job's or run's
+logs, see :mod:`cievents.cilogs.cli`).
 
 Scans files (folders recursively, ``-`` for stdin) for leaked credentials.
 Exit 1 when there are findings, 0 when none, 2 on error. ``--baseline``
@@ -20,6 +22,12 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", help="files or folders; - reads stdin")
+    parser.add_argument(
+        "--ci",
+        choices=("buildkite", "github", "gitlab", "azure", "bitbucket"),
+        help="scan the job or run logs of this CI at the URL given instead of files "
+        "(cievents.cilogs.cli)",
+    )
     parser.add_argument("--format", choices=("json", "sarif", "text"), default="text")
     parser.add_argument("--no-redact", action="store_true", help="print the secrets themselves")
     parser.add_argument(
@@ -69,6 +77,10 @@ def _inputs(paths: list[str]) -> list[tuple[str, bytes]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.ci:
+        from cievents.cilogs.cli import run_ci
+
+        return run_ci(args)
     from cievents.scanning import Scanner
     from cievents.scanning.sarif import to_sarif
 
