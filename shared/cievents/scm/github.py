@@ -277,7 +277,9 @@ class GitHubClient:
         return Published(("check_run",), sha, ids={"check_run": str(run_id)})
 
     # -- comments ------------------------------------------------------------------
-    def upsert_comment(self, pr: PullRequest, key: str, body: str) -> str:
+    def upsert_comment(
+        self, pr: PullRequest, key: str, body: str, *, create: bool = True
+    ) -> str | None:
         """One comment per PR and key, found again by its hidden marker and edited in place."""
         repo, marker = pr.repository.path, self.marker(key)
         text = f"{body}\n\n{marker}"
@@ -304,6 +306,8 @@ class GitHubClient:
                     what=f"github: comment {comment_id}",
                 )
             return comment_id
+        if not create:
+            return None
         answer = self.http.post(
             f"/repos/{repo}/issues/{pr.number}/comments",
             json_body={"body": text},
