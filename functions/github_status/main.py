@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cievents import effects
 from cievents.config import env_list, env_opt, env_str
 from cievents.errors import ConfigError, TransientError
 from cievents.events import BuildEvent, JobEvent
@@ -207,20 +208,42 @@ def _check_run(event: BuildEvent, repo: Repository, state: str, context: str, ct
         else None
     )
     run_key = ctx.state_key("check_run", repo.path, event.commit, context)
-    existing = ctx.store.get_state(run_key).value.get("id")
-    run_id = github.upsert_check_run(
-        repo.path,
-        str(event.commit),
-        context,
-        check_run_id=int(existing) if existing else None,
-        status="completed" if completed else "in_progress",
-        conclusion=conclusion,
-        details_url=event.url,
-        title=description(event, state),
-        summary=summary,
+    fields: dict[str, Any] = {
+        "status": "completed" if completed else "in_progress",
+        "conclusion": conclusion,
+        "details_url": event.url,
+        "title": description(event, state),
+        "summary": summary,
+    }
+    created = effects.once(
+        ctx.store,
+        run_key,
+        lambda marker: {
+            "id": github.upsert_check_run(
+                repo.path,
+                str(event.commit),
+                context,
+                check_run_id=None,
+                external_id=marker,
+                **fields,
+            ),
+            "fields": fields,
+        },
+        lambda marker, _since: (
+            {"id": found}
+            if (found := github.find_check_run(repo.path, str(event.commit), context, marker))
+            else None
+        ),
     )
-    if not existing:
-        ctx.store.set_state(run_key, {"id": run_id})
+    if created.how != "created" or created.result.get("fields") != fields:
+        # An existing run (or one found after a lost answer): bring it up to date.
+        github.upsert_check_run(
+            repo.path,
+            str(event.commit),
+            context,
+            check_run_id=int(created.result["id"]),
+            **fields,
+        )
 
 
 @pubsub_function(
@@ -250,10 +273,29 @@ def handle(event: Any, ctx: Context) -> Result:
         before = ctx.store.get_state(status_key)
         new = _decide(before.value, event.number, state)
         if new is None:
+            same = before.value.get("number") == event.number and before.value.get("state") == state
+            if same and repo.provider == "github" and client("github", ctx).can_check_runs:
+                _check_run(event, repo, state, context, ctx)  # a retry after the status landed
+                return Result(
+                    "acted",
+                    f"check run {context} brought up to date on {repo.path}@{event.commit[:7]}",
+                    provider="github",
+                    operation="check_run",
+                )
             return skipped(f"status {context} already {before.value.get('state')} for this build")
         wire_state = "success" if (repo.provider == "github" and state == "neutral") else state
-        client(repo.provider, ctx).set_status(
-            repo.path, event.commit, wire_state, event.url, description(event, state), context
+        vcs = client(repo.provider, ctx)
+        args = (repo.path, event.commit, wire_state, event.url, description(event, state), context)
+        # A status is a create: a lost answer is reconciled against the commit's statuses.
+        effects.once(
+            ctx.store,
+            ctx.state_key(
+                "status_write", repo.provider, repo.path, event.commit, context, event.number, state
+            ),
+            lambda _marker: vcs.set_status(*args),
+            lambda _marker, _since: vcs.find_status(
+                repo.path, event.commit, wire_state, description(event, state), context
+            ),
         )
         ctx.store.set_state(status_key, new, expected_version=before.version)
     finally:

@@ -43,6 +43,10 @@ class GitHubClient:
         self._installation_token: tuple[str, float] | None = None
         self.http = HttpClient(
             sink="github",
+            credential="the GitHub App (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY, "
+            "GITHUB_APP_INSTALLATION_ID)"
+            if app
+            else "GITHUB_TOKEN",
             base_url=api_url,
             headers={"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"},
             outbox=outbox,
@@ -79,8 +83,9 @@ class GitHubClient:
                 f"/app/installations/{self._app.installation_id}/access_tokens",
                 headers={"Authorization": f"Bearer {self.app_jwt()}"},
                 what="github: installation access token",
+                idempotent=True,  # another token for the same installation is harmless
             )
-            body = response.json()
+            body = self.http.json(response, "github: installation access token")
             expires = datetime.fromisoformat(str(body["expires_at"]).replace("Z", "+00:00"))
             self._installation_token = (str(body["token"]), expires.timestamp())
             return self._installation_token[0]
@@ -97,12 +102,49 @@ class GitHubClient:
         body = {"state": state, "description": description[:MAX_DESCRIPTION], "context": context}
         if target_url:
             body["target_url"] = target_url
-        return self.http.post(
+        self.http.post(
             f"/repos/{repo}/statuses/{sha}",
             json_body=body,
             headers=self._auth(),
             what=f"github: status {context} on {repo}@{sha[:7]}",
-        ).json()
+        )
+        return body
+
+    def find_status(
+        self, repo: str, sha: str, state: str, description: str, context: str
+    ) -> dict[str, Any] | None:
+        """The latest status of ``context`` on the commit, when it is the one we would write."""
+        if self.http.dry_run:
+            return None
+        answer = self.http.get(
+            f"/repos/{repo}/commits/{sha}/statuses",
+            headers=self._auth(),
+            params={"per_page": 100},
+            what=f"github: statuses of {repo}@{sha[:7]}",
+        )
+        for item in self.http.json(answer, "github: statuses") or []:
+            if isinstance(item, dict) and item.get("context") == context:
+                same = (
+                    item.get("state") == state
+                    and item.get("description") == (description[:MAX_DESCRIPTION])
+                )
+                return {"state": state, "context": context} if same else None
+        return None
+
+    def find_check_run(self, repo: str, sha: str, name: str, marker: str) -> int | None:
+        """The id of the check run we created with ``external_id`` = ``marker``, if any."""
+        if self.http.dry_run:
+            return None
+        answer = self.http.get(
+            f"/repos/{repo}/commits/{sha}/check-runs",
+            headers=self._auth(),
+            params={"check_name": name, "filter": "all", "per_page": 100},
+            what=f"github: check runs of {repo}@{sha[:7]}",
+        )
+        for run in (self.http.json(answer, "github: check runs") or {}).get("check_runs") or []:
+            if isinstance(run, dict) and run.get("external_id") == marker:
+                return int(run["id"])
+        return None
 
     def upsert_check_run(
         self,
@@ -117,8 +159,12 @@ class GitHubClient:
         title: str,
         summary: str,
         annotations: Sequence[dict[str, Any]] = (),
+        external_id: str | None = None,
     ) -> int:
-        """Create or update a check run; annotations are sent 50 per request, as GitHub requires."""
+        """Create or update a check run; annotations are sent 50 per request, as GitHub requires.
+
+        ``external_id`` is set on the created run so ``find_check_run`` can find it again
+        when the answer to the create is lost."""
         chunks = [
             list(annotations[i : i + ANNOTATIONS_PER_REQUEST])
             for i in range(0, len(annotations), ANNOTATIONS_PER_REQUEST)
@@ -136,13 +182,15 @@ class GitHubClient:
             if conclusion:
                 body["conclusion"] = conclusion
             if run_id is None:
+                if external_id:
+                    body["external_id"] = external_id
                 answer = self.http.post(
                     f"/repos/{repo}/check-runs",
                     json_body=body,
                     headers=self._auth(),
                     what=f"github: check run on {repo}",
                 )
-                run_id = int(answer.json()["id"])
+                run_id = int(self.http.json(answer, "github: check run")["id"])
             else:
                 self.http.patch(
                     f"/repos/{repo}/check-runs/{run_id}",
