@@ -42,7 +42,9 @@ package: $(STAMP)
 	$(PY) -m cievents.scanning.database
 	$(PY) -m cievents.deploy.package --out dist
 
-deploy: $(STAMP)
+# make deploy PROJECT=my-project REGION=europe-west1 [JIRA_URL=… any deploy variable] [DRY_RUN=1]
+# (variables given here reach the deploy through the environment; deploy.env fills the rest)
+deploy: $(if $(DRY_RUN),$(STAMP),package)
 	$(PY) -m cievents.deploy.gcloud $(if $(DRY_RUN),--dry-run,)
 
 clean:

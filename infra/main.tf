@@ -2,20 +2,17 @@
 module "manifest" {
   source        = "./modules/manifest"
   manifest_path = var.manifest_path
+  project       = var.project
+  region        = var.region
+  vars          = var.vars
 }
 
 locals {
   functions     = module.manifest.functions
   subscriptions = module.manifest.subscriptions
   grants        = module.manifest.grants
-  variables     = { archive_bucket = var.archive_bucket }
-  environment = {
-    for name, f in local.functions : name => merge(
-      { for k, v in f.environment : k => templatestring(v, local.variables) },
-      length(f.triggers) > 0 && f.retry ? { CIEVENTS_DEAD_LETTER = "${f.triggers[0].topic}-dead-letter" } : {},
-      { CIEVENTS_STORE = "firestore:cievents" },
-    )
-  }
+  variables     = module.manifest.variables
+  environment   = module.manifest.environment
 }
 
 data "google_project" "this" {}
@@ -28,19 +25,48 @@ resource "google_pubsub_topic" "topic" {
 }
 
 resource "google_pubsub_topic" "dead_letter" {
-  for_each                   = module.manifest.topics
-  name                       = "${each.value}-dead-letter"
+  for_each                   = module.manifest.dead_letter_topics
+  name                       = each.value
   kms_key_name               = var.kms_key_name
   message_retention_duration = "604800s"
+  depends_on                 = [google_project_service.api]
+}
+
+# A dead letter published to a topic without a subscription would be lost: each dead-letter
+# topic has a pull subscription of the same name that keeps them 7 days for
+# `cievents dead-letters list|replay`.
+resource "google_pubsub_subscription" "dead_letter" {
+  for_each                   = google_pubsub_topic.dead_letter
+  name                       = each.value.name
+  topic                      = each.value.id
+  ack_deadline_seconds       = 60
+  message_retention_duration = "604800s"
+  retain_acked_messages      = true
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+locals {
+  pubsub_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 }
 
 # The Pub/Sub service agent forwards dead letters: it publishes to the dead-letter topics and
-# acknowledges on the source subscriptions.
+# acknowledges on the source subscriptions (below, with them).
 resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
   for_each = google_pubsub_topic.dead_letter
   topic    = each.value.name
   role     = "roles/pubsub.publisher"
-  member   = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  member   = local.pubsub_agent
+}
+
+# The handler republishes a permanent failure itself (CIEVENTS_DEAD_LETTER), so the message
+# costs one delivery, not max_delivery_attempts.
+resource "google_pubsub_topic_iam_member" "dead_letter_grant" {
+  for_each = { for k, g in local.grants : k => g if g.kind == "dead_letter_topic" }
+  topic    = google_pubsub_topic.dead_letter[each.value.target].name
+  role     = each.value.role
+  member   = "serviceAccount:${google_service_account.function[each.value.function].email}"
 }
 
 # --- one service account per function, with only its roles ------------------------------------
@@ -59,13 +85,9 @@ resource "google_secret_manager_secret" "secret" {
 }
 
 resource "google_secret_manager_secret_iam_member" "accessor" {
-  for_each = merge([
-    for name, f in local.functions : {
-      for env, secret in f.secrets : "${name}/${secret}" => { function = name, secret = secret }
-    }
-  ]...)
-  secret_id = google_secret_manager_secret.secret[each.value.secret].id
-  role      = "roles/secretmanager.secretAccessor"
+  for_each  = { for k, g in local.grants : k => g if g.kind == "secret" }
+  secret_id = google_secret_manager_secret.secret[each.value.target].id
+  role      = each.value.role
   member    = "serviceAccount:${google_service_account.function[each.value.function].email}"
 }
 
@@ -173,12 +195,13 @@ resource "google_cloud_run_service_iam_member" "public" {
   member   = "allUsers"
 }
 
+# Each push subscription authenticates as the function's own service account.
 resource "google_cloud_run_service_iam_member" "push_invoker" {
-  for_each = { for k, f in local.functions : k => f if length(f.triggers) > 0 }
+  for_each = { for k, g in local.grants : k => g if g.kind == "invoker" }
   location = var.region
-  service  = google_cloudfunctions2_function.function[each.key].name
-  role     = "roles/run.invoker"
-  member   = "serviceAccount:${google_service_account.function[each.key].email}"
+  service  = google_cloudfunctions2_function.function[each.value.target].name
+  role     = each.value.role
+  member   = "serviceAccount:${google_service_account.function[each.value.function].email}"
 }
 
 resource "google_pubsub_subscription" "push" {
@@ -207,7 +230,7 @@ resource "google_pubsub_subscription" "push" {
   dynamic "dead_letter_policy" {
     for_each = each.value.retry ? [1] : []
     content {
-      dead_letter_topic     = google_pubsub_topic.dead_letter[each.value.topic].id
+      dead_letter_topic     = google_pubsub_topic.dead_letter["${each.value.topic}-dead-letter"].id
       max_delivery_attempts = each.value.attempts
     }
   }
@@ -217,5 +240,22 @@ resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
   for_each     = { for k, s in local.subscriptions : k => s if s.retry }
   subscription = google_pubsub_subscription.push[each.key].name
   role         = "roles/pubsub.subscriber"
-  member       = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  member       = local.pubsub_agent
+}
+
+# --- schedules: Cloud Scheduler jobs publishing to a topic (function.yaml `schedules:`) ----------
+resource "google_cloud_scheduler_job" "schedule" {
+  for_each  = module.manifest.schedules
+  name      = each.value.resource_name
+  region    = var.region
+  schedule  = each.value.schedule
+  time_zone = each.value.time_zone
+
+  pubsub_target {
+    topic_name = google_pubsub_topic.topic[each.value.topic].id
+    data       = base64encode(each.value.data)
+    attributes = each.value.attributes
+  }
+
+  depends_on = [google_project_service.api]
 }

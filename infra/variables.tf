@@ -21,9 +21,10 @@ variable "dist_dir" {
   default     = "../dist"
 }
 
-variable "archive_bucket" {
-  description = "Name of the raw-payload archive bucket (created here)."
-  type        = string
+variable "vars" {
+  description = "Deploy variables, the `variables:` section of function.yaml (docs/deploy.md lists them): e.g. { jira_url = \"https://acme.atlassian.net\" }."
+  type        = map(string)
+  default     = {}
 }
 
 variable "archive_coldline_after_days" {
@@ -36,12 +37,6 @@ variable "archive_delete_after_days" {
   description = "Delete archived payloads after this many days (0 keeps them forever)."
   type        = number
   default     = 400
-}
-
-variable "metrics_dataset" {
-  description = "BigQuery dataset for metrics and the archive external table."
-  type        = string
-  default     = "ci_metrics"
 }
 
 variable "alert_notification_channels" {

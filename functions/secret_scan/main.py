@@ -26,19 +26,19 @@ the App settings of github_status), ``GITHUB_API_URL``;
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from cievents import findings as finding_state
 from cievents import log
+from cievents.cilogs import BuildkiteLogs, JobRef, JobScan, scan_job
+from cievents.cilogs.buildkite import job_of, run_of
+from cievents.cilogs.scan import messages_of
 from cievents.config import env_int, env_opt, env_str
 from cievents.errors import ConfigError, TransientError
 from cievents.events import BuildEvent, JobEvent, PullRequestEvent
 from cievents.findings import FindingMessage
 from cievents.handler import Context, Result, pubsub_function, skipped
-from cievents.http import HttpClient
 from cievents.outbox import Outbox
 from cievents.publish import publisher_for
 from cievents.scanning import Finding, Scanner, warm
@@ -54,7 +54,7 @@ FINDINGS_TARGET = env_opt("CIEVENTS_FINDINGS_PUBLISH_TO") or env_str(
 SECURITY_CHANNEL = env_opt("SECURITY_SLACK_CHANNEL")
 MARKER = "<!-- cievents:secret-scan -->"
 _scanner: Scanner | None = None
-_buildkite: HttpClient | None = None
+_buildkite: BuildkiteLogs | None = None
 # The rule database (serialized at package time) is loaded with the instance, so the first
 # message pays nothing for it and the cold-start benchmark includes it.
 ENGINE = warm()
@@ -67,69 +67,30 @@ def scanner(ctx: Context) -> Scanner:
     return _scanner
 
 
-def buildkite() -> HttpClient:
-    global _buildkite  # noqa: PLW0603
+def buildkite() -> BuildkiteLogs:
+    global _buildkite  # noqa: PLW0603 - one session per instance
     if _buildkite is None:
-        headers = {"Authorization": f"Bearer {BUILDKITE_TOKEN}"} if BUILDKITE_TOKEN else {}
-        _buildkite = HttpClient(
-            sink="buildkite", base_url=BUILDKITE_API, headers=headers, read_timeout=30.0
+        _buildkite = BuildkiteLogs(
+            token=BUILDKITE_TOKEN,
+            api_url=BUILDKITE_API,
+            max_log_bytes=MAX_LOG_BYTES,
+            max_jobs=MAX_JOBS,
         )
     return _buildkite
 
 
-def log_path(event: JobEvent) -> str:
-    """The job log's API path, relative to BUILDKITE_API_URL (so a local stand-in works)."""
-    if event.log_url:
-        path = urlsplit(event.log_url).path
-        return re.sub(r"^/v2", "", path)
-    return (
-        f"/organizations/{event.organization}/pipelines/{event.pipeline}/builds/{event.number}"
-        f"/jobs/{event.job_id}/log.txt"
-    )
-
-
-def download_log(event: JobEvent) -> bytes:
-    response = buildkite().get(
-        log_path(event),
-        stream=True,
-        headers={"Accept": "text/plain"},
-        what=f"buildkite: log of job {event.job_id}",
-    )
-    chunks, size = [], 0
-    for chunk in response.iter_content(chunk_size=256 * 1024):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= MAX_LOG_BYTES:
-            log.logger.warning(
-                "job log over SCAN_MAX_LOG_BYTES: scanned the first part only",
-                job_id=event.job_id,
-                limit=MAX_LOG_BYTES,
-            )
-            break
-    return b"".join(chunks)[:MAX_LOG_BYTES]
-
-
-def _message(
-    f: Finding, event: JobEvent | PullRequestEvent, location: dict[str, Any]
-) -> FindingMessage:
-    context: dict[str, Any] = dict(
+def _message(f: Finding, event: PullRequestEvent, location: dict[str, Any]) -> FindingMessage:
+    return FindingMessage.from_finding(
+        f,
+        location,
+        source=event.source,
         repository=event.repository,
         commit=event.commit,
         branch=event.branch,
         detected_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        pull_request=event.number,
+        build_url=event.url,
     )
-    if isinstance(event, JobEvent):
-        context.update(
-            pipeline=event.pipeline,
-            build_number=event.number,
-            build_url=event.build_url,
-            job_id=event.job_id,
-            job_name=event.job_name,
-            pull_request=event.pull_request,
-        )
-    else:
-        context.update(pull_request=event.number, build_url=event.url)
-    return FindingMessage.from_finding(f, location, source=event.source, **context)
 
 
 def report(ctx: Context, scope: str, messages: list[FindingMessage]) -> int:
@@ -196,41 +157,18 @@ def _on_job(event: JobEvent, ctx: Context) -> Result:
         return skipped("SCAN_ON=build.finished: jobs are scanned with their build")
     if event.event != "job.finished" or event.job_type not in (None, "script"):
         return skipped("only finished script jobs have logs")
-    size, found, new = _scan_job(event, ctx)
-    ctx.fields.update(log_bytes=size, findings=found)
-    if not found:
-        return Result("acted", "log clean", provider="buildkite", operation="scan")
-    return Result("acted", f"{found} finding(s), {new} new", provider="buildkite", operation="scan")
+    scan, new = _scan_job(job_of(event), ctx)
+    ctx.fields.update(log_bytes=scan.size, findings=len(scan.findings))
+    if scan.missing:
+        return skipped(f"no log to scan: {scan.missing}")
+    detail = f"{len(scan.findings)} finding(s), {new} new" if scan.findings else "log clean"
+    return Result("acted", detail, provider="buildkite", operation="scan")
 
 
-def _scan_job(event: JobEvent, ctx: Context) -> tuple[int, int, int]:
-    """Download and scan one job's log; returns (log bytes, distinct findings, new ones)."""
-    data = download_log(event)
-    found = scanner(ctx).scan_bytes(data, path=f"job {event.job_id} log")
-    unique = {f.fingerprint: f for f in found}
-    messages = [
-        _message(
-            f,
-            event,
-            {
-                "kind": "job_log",
-                "path": f"{event.job_name or event.job_id}",
-                "line": f.line,
-                "end_line": f.end_line,
-                "start_column": f.start_column,
-                "end_column": f.end_column,
-            },
-        )
-        for f in unique.values()
-    ]
-    return len(data), len(unique), report(ctx, f"job {event.job_id}", messages)
-
-
-def build_path(event: BuildEvent) -> str:
-    """The build's API path, relative to BUILDKITE_API_URL."""
-    if event.api_url:
-        return re.sub(r"^/v2", "", urlsplit(event.api_url).path)
-    return f"/organizations/{event.organization}/pipelines/{event.pipeline}/builds/{event.number}"
+def _scan_job(job: JobRef, ctx: Context) -> tuple[JobScan, int]:
+    """Download and scan one job's log; the scan and how many findings were new."""
+    scan = scan_job(buildkite(), job, scanner(ctx))
+    return scan, report(ctx, f"job {job.job_id}", messages_of(scan))
 
 
 def _on_build(event: BuildEvent, ctx: Context) -> Result:
@@ -238,48 +176,11 @@ def _on_build(event: BuildEvent, ctx: Context) -> Result:
         return skipped("SCAN_ON=job.finished: builds are scanned job by job")
     if event.event != "build.finished":
         return skipped("only finished builds are scanned")
-    response = buildkite().get(build_path(event), what=f"buildkite: build {event.number}")
-    try:
-        build = response.json()
-    except ValueError as exc:
-        raise TransientError(
-            f"buildkite: build {event.number} is not JSON", reason="bad_response"
-        ) from exc
-    jobs = [
-        j
-        for j in (build.get("jobs") or [])
-        if isinstance(j, dict) and j.get("type") == "script" and j.get("id")
-    ]
-    if len(jobs) > MAX_JOBS:
-        log.logger.warning(
-            "build has more script jobs than SCAN_MAX_JOBS: scanned the first ones only",
-            build=event.number,
-            jobs=len(jobs),
-            limit=MAX_JOBS,
-        )
-        jobs = jobs[:MAX_JOBS]
-    size = found = new = 0
-    for j in jobs:
-        job_event = JobEvent(
-            source=event.source,
-            event="job.finished",
-            pipeline=event.pipeline,
-            number=event.number,
-            job_id=str(j["id"]),
-            state=str(j.get("state") or ""),
-            job_name=j.get("name") or j.get("label"),
-            job_type="script",
-            organization=event.organization,
-            log_url=j.get("log_url"),
-            build_url=event.url,
-            repository=event.repository,
-            branch=event.branch,
-            commit=event.commit,
-            pull_request=event.pull_request,
-        )
-        job_size, job_found, job_new = _scan_job(job_event, ctx)
-        size, found, new = size + job_size, found + job_found, new + job_new
-    ctx.fields.update(log_bytes=size, findings=found, jobs=len(jobs))
+    jobs = buildkite().jobs(run_of(event))
+    scans = [_scan_job(job, ctx) for job in jobs]
+    found = sum(len(s.findings) for s, _ in scans)
+    new = sum(n for _, n in scans)
+    ctx.fields.update(log_bytes=sum(s.size for s, _ in scans), findings=found, jobs=len(jobs))
     return Result(
         "acted",
         f"{len(jobs)} job log(s), {found} finding(s), {new} new",
@@ -288,62 +189,26 @@ def _on_build(event: BuildEvent, ctx: Context) -> Result:
     )
 
 
-_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
-
-
-def added_lines(diff: str) -> dict[str, list[tuple[int, str]]]:
-    """File → [(new line number, text)] for every added line of a unified diff."""
-    files: dict[str, list[tuple[int, str]]] = {}
-    current, number = None, 0
-    for line in diff.splitlines():
-        if line.startswith("+++ "):
-            target = line[4:].strip()
-            current = None if target == "/dev/null" else target.removeprefix("b/")
-            continue
-        hunk = _HUNK.match(line)
-        if hunk:
-            number = int(hunk.group(1))
-            continue
-        if current is None or line.startswith(("--- ", "diff ", "index ")):
-            continue
-        if line.startswith("+"):
-            files.setdefault(current, []).append((number, line[1:]))
-            number += 1
-        elif not line.startswith("-"):
-            number += 1
-    return files
-
-
 def _on_pull_request(event: PullRequestEvent, ctx: Context) -> Result:
     if event.action not in ("opened", "updated", "reopened"):
         return skipped(f"pull request {event.action}: nothing new to scan")
-    from cievents.vcs.github import GitHubClient
+    from cievents.scm import Annotation, CheckReport, ScmSettings, pull_request_of
 
-    repo = (event.repository or "").removeprefix("https://github.com/")
-    token = env_opt("GITHUB_TOKEN")
-    dry = ctx.settings.dry_run or not token
-    github = GitHubClient(
-        api_url=env_str("GITHUB_API_URL", "https://api.github.com"),
-        token=token,
-        outbox=Outbox(ctx.settings.outbox_dir) if dry else None,
-    )
-    diff = "" if dry else github.pull_request_diff(repo, event.number)
-    found: list[tuple[str, Finding]] = []
-    for path, lines in added_lines(diff).items():
+    settings = ScmSettings.from_env()
+    pr = pull_request_of(event, settings)
+    if pr is None or pr.repository.provider != "github":
+        return skipped(f"pull request of {event.source}: not scanned yet")
+    dry = ctx.settings.dry_run or not settings.has_credentials("github")
+    github = settings.client("github", Outbox(ctx.settings.outbox_dir) if dry else None)
+    if not github.can_read:
+        return skipped("not scanned: no credentials")
+    head = github.pull_request(pr)
+    diff = github.added_lines(pr, head, 5 * 1024 * 1024)
+    found: list[tuple[str, int, int, Finding]] = []
+    for path, lines in diff.files.items():
         text = "\n".join(t for _, t in lines)
         for f in scanner(ctx).scan_text(text, path=path):
-            found.append((path, f))
-    annotations = [
-        {
-            "path": path,
-            "start_line": lines_of(diff, path)[f.line - 1],
-            "end_line": lines_of(diff, path)[f.end_line - 1],
-            "annotation_level": "failure",
-            "title": f.rule_id,
-            "message": f"{f.description}: {f.secret}",
-        }
-        for path, f in found
-    ]
+            found.append((path, lines[f.line - 1][0], lines[f.end_line - 1][0], f))
     messages = [
         _message(
             f,
@@ -351,45 +216,40 @@ def _on_pull_request(event: PullRequestEvent, ctx: Context) -> Result:
             {
                 "kind": "pr_diff",
                 "path": path,
-                "line": a["start_line"],
-                "end_line": a["end_line"],
+                "line": line,
+                "end_line": end,
                 "start_column": f.start_column,
                 "end_column": f.end_column,
             },
         )
-        for (path, f), a in zip(found, annotations, strict=True)
+        for path, line, end, f in found
     ]
-    new = report(ctx, f"{repo}#{event.number}", messages)
+    new = report(ctx, f"{pr.repository.path}#{event.number}", messages)
     body = (
         "No leaked credentials in the added lines."
         if not found
         else "**Leaked credentials in this pull request** (rotate them, then remove them):\n\n"
-        + "\n".join(
-            f"- `{f.rule_id}` `{f.secret}` in `{path}` line {a['start_line']}"
-            for (path, f), a in zip(found, annotations, strict=True)
-        )
+        + "\n".join(f"- `{f.rule_id}` `{f.secret}` in `{p}` line {n}" for p, n, _, f in found)
     )
-    github.upsert_comment(repo, event.number, MARKER, body)
-    if event.commit:
-        github.upsert_check_run(
-            repo,
-            event.commit,
+    github.upsert_comment(pr, "secret-scan", body)
+    github.publish_check(
+        pr,
+        CheckReport(
             "cievents/secret-scan",
-            check_run_id=None,
-            status="completed",
-            conclusion="failure" if found else "success",
-            details_url=event.url,
-            title=f"{len(found)} leaked credential(s)",
+            "failure" if found else "success",
+            f"{len(found)} leaked credential(s)",
             summary=body,
-            annotations=annotations,
-        )
+            details_url=event.url,
+            annotations=tuple(
+                Annotation(p, n, f"{f.description}: {f.secret}", title=f.rule_id, end_line=e)
+                for p, n, e, f in found
+            ),
+        ),
+        head,
+    )
     return Result(
         "acted", f"{len(found)} finding(s), {new} new", provider="github", operation="scan"
     )
-
-
-def lines_of(diff: str, path: str) -> list[int]:
-    return [n for n, _ in added_lines(diff).get(path, [])]
 
 
 @pubsub_function(

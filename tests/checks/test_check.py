@@ -301,6 +301,11 @@ def test_health_function_alerts_once_on_failure_and_once_on_recovery(
     monkeypatch.setenv("GITHUB_TOKEN", "wrong")
     assert client.get("/").status_code == 503
     assert client.get("/").status_code == 503  # still failing: no second alert
+    # As deployed: the schedule's push subscription. Acked whatever the checks say (a 5xx
+    # would only make Pub/Sub redeliver at once); the result is in the body and the logs.
+    push = {"message": {"attributes": {"source": "scheduler", "event": "health"}, "data": "e30="}}
+    pushed = client.post("/", json={**push, "subscription": "projects/p/subscriptions/health-0"})
+    assert pushed.status_code == 200 and pushed.json["ok"] is False
     monkeypatch.setenv("GITHUB_TOKEN", GOOD)
     assert client.get("/").json["ok"] is True
     texts = alerts()

@@ -179,7 +179,8 @@ def test_gcloud_dry_run_prints_every_step(capsys: pytest.CaptureFixture[str]) ->
         assert flag in subscription
     archive = next(line for line in out if line.startswith("gcloud functions deploy gcs-archive"))
     assert "ARCHIVE_BUCKET=demo-proj-ci-events-archive" in archive
-    assert "CIEVENTS_DEAD_LETTER=ci-events-dead-letter" in archive
+    assert "CIEVENTS_DEAD_LETTER=projects/demo-proj/topics/ci-events-dead-letter" in archive
+    assert "GOOGLE_CLOUD_PROJECT=demo-proj" in archive
 
 
 def test_zip_hash_changes_with_code(tmp_path: Path) -> None:

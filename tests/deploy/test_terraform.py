@@ -53,7 +53,7 @@ def test_manifest_module_validates_and_its_tests_pass(tmp_path: Path) -> None:
     assert validated.returncode == 0, validated.stderr
     tested = terraform("test", cwd=module)
     assert tested.returncode == 0, tested.stdout + tested.stderr
-    assert "3 passed, 0 failed" in tested.stdout
+    assert "5 passed, 0 failed" in tested.stdout
 
 
 def parsed() -> dict[str, dict[str, Any]]:
@@ -81,7 +81,9 @@ def test_every_function_gets_its_resources() -> None:
     assert "local.subscriptions" in str(subscription["for_each"])
     assert "oidc_token" in str(subscription["push_config"])
     assert "dead_letter_policy" in str(subscription) and "retry_policy" in str(subscription)
-    assert "module.manifest.topics" in str(resources["google_pubsub_topic.dead_letter"]["for_each"])
+    assert "module.manifest.dead_letter_topics" in str(
+        resources["google_pubsub_topic.dead_letter"]["for_each"]
+    )
     assert "filesha256" in str(resources["google_storage_bucket_object.source"]["name"])
     function = resources["google_cloudfunctions2_function.function"]
     assert "event_trigger" not in function  # Pub/Sub arrives by direct push, which can dead-letter

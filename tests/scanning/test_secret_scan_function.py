@@ -16,37 +16,41 @@ from tests.conftest import CapturedLog
 from tests.notify.events import build, job, push_body
 from tests.scanning.samples import positives
 from tests.support.apps import function_client
-from tests.support.fakehttp import FakeServer, Reply
+from tests.support.fakehttp import FakeServer, Reply, Request
+from tests.support.fakes.buildkite import FakeBuildkite
 
 SOURCE = str(Path(__file__).parents[2] / "functions" / "secret_scan" / "main.py")
 ids = itertools.count(1)
 LEAK = next(c for c in positives() if c[0] == "github-token")[1].split()[2]
 
 
+class LeakingBuildkite(FakeBuildkite):
+    """Build 42 of acme-inc/web-app, every job of which prints the same leaked token."""
+
+    def __init__(self) -> None:
+        super().__init__(token="bk-test-token")
+        self.add_build(
+            "acme-inc",
+            "web-app",
+            42,
+            jobs=[
+                {"id": "job-a", "type": "script", "name": "deploy", "state": "failed"},
+                {"id": "wait-1", "type": "waiter", "state": "passed"},
+                {"id": "job-b", "type": "script", "label": "test", "state": "passed"},
+                {"id": "gate", "type": "manual", "state": "unblocked"},
+            ],
+        )
+
+    def _log(self, req: Request) -> Reply:
+        body = f"_bk;t=1700000000000~~~ Running\n\x1b[33mexport GITHUB_TOKEN={LEAK}\x1b[0m\ndone\n"
+        assert req.match is not None
+        self.logs.setdefault(req.match["job"], body.encode())
+        return super()._log(req)
+
+
 @pytest.fixture
 def buildkite() -> Iterator[FakeServer]:
-    fake = FakeServer()
-
-    @fake.route(
-        "GET", "/v2/organizations/acme-inc/pipelines/web-app/builds/42/jobs/(?P<job>[^/]+)/log.txt"
-    )
-    def log(req: Any) -> Reply:
-        if req.headers.get("authorization") != "Bearer bk-test-token":
-            return Reply(401, {"message": "Authentication required"})
-        body = f"_bk;t=1700000000000~~~ Running\n\x1b[33mexport GITHUB_TOKEN={LEAK}\x1b[0m\ndone\n"
-        return Reply(200, raw=body.encode(), headers={"Content-Type": "text/plain"})
-
-    @fake.route("GET", "/v2/organizations/acme-inc/pipelines/web-app/builds/42")
-    def build_42(req: Any) -> Reply:
-        jobs = [
-            {"id": "job-a", "type": "script", "name": "deploy", "state": "failed"},
-            {"id": "wait-1", "type": "waiter", "state": "passed"},
-            {"id": "job-b", "type": "script", "label": "test", "state": "passed"},
-            {"id": "gate", "type": "manual", "state": "unblocked"},
-        ]
-        return Reply(200, {"number": 42, "jobs": jobs})
-
-    with fake:
+    with LeakingBuildkite() as fake:
         yield fake
 
 
@@ -135,17 +139,3 @@ def test_build_mode_scans_every_script_job_of_a_finished_build_once(
     other = build("build.finished", "failed", number=43)
     assert client.post("/", json=push_body(other, "b-bad")).status_code == 200
     assert captured_log.outcomes()[-1]["outcome"] == "failed"  # a config error, logged, acked
-
-
-def test_added_lines_of_a_diff() -> None:
-    from importlib import util
-
-    spec = util.spec_from_file_location("secret_scan_main", SOURCE)
-    assert spec and spec.loader
-    module = util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    diff = (
-        "diff --git a/app.py b/app.py\n--- a/app.py\n+++ b/app.py\n@@ -10,2 +10,3 @@\n"
-        " keep\n-old = 1\n+new = 2\n+TOKEN = 'x'\n context\n"
-    )
-    assert module.added_lines(diff) == {"app.py": [(11, "new = 2"), (12, "TOKEN = 'x'")]}

@@ -21,10 +21,12 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from cievents.deploy.manifest import ROOT, Function, Manifest, load
 from cievents.deploy.package import build
+from cievents.errors import ConfigError
 
 
 def service_account(function: Function, project: str) -> str:
@@ -90,7 +92,7 @@ def commands(
                         "storage",
                         "buckets",
                         "add-iam-policy-binding",
-                        f"gs://{variables.get('archive_bucket', '${archive_bucket}')}",
+                        f"gs://{variables['archive_bucket']}",
                         member,
                         role,
                         p,
@@ -103,7 +105,7 @@ def commands(
                         "add-iam-policy-binding",
                         member.replace("--", "--"),
                         role,
-                        f"{project}:{variables.get('metrics_dataset', 'ci_metrics')}",
+                        f"{project}:{variables['metrics_dataset']}",
                     ]
                 )
             else:
@@ -128,8 +130,6 @@ def commands(
             "--allow-unauthenticated" if f.public else "--no-allow-unauthenticated",
         ]
         environment = f.environment_with(variables)
-        if f.triggers and f.retry:
-            environment["CIEVENTS_DEAD_LETTER"] = f"{f.triggers[0].topic}-dead-letter"
         if environment:
             deploy.append(
                 "--set-env-vars=^|^" + "|".join(f"{k}={v}" for k, v in sorted(environment.items()))
@@ -188,23 +188,82 @@ def stage_sources(manifest: Manifest, out: Path) -> dict[str, str]:
     return sources
 
 
+def read_env_file(path: Path) -> dict[str, str]:
+    """``NAME=value`` lines; blank lines and ``#`` comments skipped, one level of quotes removed."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(str(path), f"line {number}: expected NAME=value")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[name.strip()] = value
+    return values
+
+
+def given_variables(
+    manifest: Manifest, environ: Mapping[str, str], env_file: Path
+) -> dict[str, str]:
+    """Deploy variables set by the user: the environment (``make deploy NAME=…``) over the file.
+
+    Names are the variables' upper-case form (``JIRA_URL`` for ``jira_url``).
+    """
+    from_file = read_env_file(env_file)
+    unknown = sorted(
+        n
+        for n in from_file
+        if n.lower() not in manifest.variables and n not in ("PROJECT", "REGION")
+    )
+    if unknown:
+        known = ", ".join(v.upper() for v in manifest.variables)
+        raise ConfigError(str(env_file), f"unknown variables {', '.join(unknown)}; known: {known}")
+    given: dict[str, str] = {}
+    for name in manifest.variables:
+        upper = name.upper()
+        if upper in environ:
+            given[name] = environ[upper]
+        elif upper in from_file:
+            given[name] = from_file[upper]
+    return given
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cievents.deploy.gcloud", description=__doc__)
     parser.add_argument("--dry-run", action="store_true", default=bool(os.environ.get("DRY_RUN")))
-    parser.add_argument("--project", default=os.environ.get("GOOGLE_CLOUD_PROJECT", ""))
-    parser.add_argument("--region", default=os.environ.get("DEPLOY_REGION", "europe-west1"))
+    parser.add_argument(
+        "--project", default="", help="default: PROJECT, deploy.env, GOOGLE_CLOUD_PROJECT"
+    )
+    parser.add_argument("--region", default="", help="default: REGION, deploy.env, europe-west1")
     parser.add_argument("--var", action="append", default=[], help="deploy variable name=value")
+    parser.add_argument(
+        "--env-file",
+        default=os.environ.get("DEPLOY_ENV", str(ROOT / "deploy.env")),
+        help="NAME=value lines (default deploy.env; a missing file is fine)",
+    )
     args = parser.parse_args(argv)
-    project = args.project or ("PROJECT_ID" if args.dry_run else "")
+    from_file = read_env_file(Path(args.env_file))
+    project = (
+        args.project
+        or os.environ.get("PROJECT")
+        or from_file.get("PROJECT")
+        or os.environ.get("GOOGLE_CLOUD_PROJECT", "")
+    ) or ("PROJECT_ID" if args.dry_run else "")
+    region = args.region or os.environ.get("REGION") or from_file.get("REGION") or "europe-west1"
     if not project:
-        print("deploy: set GOOGLE_CLOUD_PROJECT or --project", file=sys.stderr)
+        print("deploy: set PROJECT (make deploy PROJECT=my-project) or --project", file=sys.stderr)
         return 2
-    variables = {
-        k[len("DEPLOY_") :].lower(): v for k, v in os.environ.items() if k.startswith("DEPLOY_")
-    }
-    variables.update(dict(v.split("=", 1) for v in args.var))
-    variables.setdefault("archive_bucket", f"{project}-ci-events-archive")
     manifest = load()
+    given = given_variables(manifest, os.environ, Path(args.env_file))
+    given.update(dict(v.split("=", 1) for v in args.var))
+    if args.dry_run:  # a plan to paste: what is not set yet stays a shell variable
+        given.update({name: f"${{{name.upper()}}}" for name in manifest.missing(given)})
+    variables = manifest.resolve(given, project, region)
     staging = (
         Path(tempfile.mkdtemp(prefix="cievents-deploy-")) if not args.dry_run else ROOT / "dist"
     )
@@ -213,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.dry_run
         else {f.name: str(ROOT / "dist" / f.name) for f in manifest.functions}
     )
-    for cmd in commands(manifest, project, args.region, variables, sources):
+    for cmd in commands(manifest, project, region, variables, sources):
         line = " ".join(shlex.quote(c) if "$(" not in c else c for c in cmd)
         if args.dry_run:
             print(line)

@@ -1,0 +1,74 @@
+"""Scan one job's log: download (capped), scan, and the findings' job-log locations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cievents.cilogs.base import JobLog, JobRef, LogSource
+from cievents.envelope import now_utc
+from cievents.findings import FindingMessage
+from cievents.scanning import Finding, Scanner
+
+__all__ = ["JobScan", "location_of", "messages_of", "scan_job", "scan_log"]
+
+
+@dataclass(frozen=True)
+class JobScan:
+    """What scanning one job found: distinct findings (one per fingerprint) and the log's size."""
+
+    job: JobRef
+    size: int
+    findings: list[Finding] = field(default_factory=list)
+    truncated: bool = False
+    missing: str | None = None
+
+
+def location_of(finding: Finding, job: JobRef) -> dict[str, Any]:
+    """Where a finding is, as the ``location`` of its message: the job and the line/columns
+    in the job's original log text."""
+    return {
+        "kind": "job_log",
+        "path": job.name or job.job_id,
+        "line": finding.line,
+        "end_line": finding.end_line,
+        "start_column": finding.start_column,
+        "end_column": finding.end_column,
+    }
+
+
+def scan_log(job_log: JobLog, scanner: Scanner) -> JobScan:
+    job = job_log.job
+    found = scanner.scan_bytes(job_log.data, path=f"job {job.job_id} log") if job_log.data else []
+    unique = list({f.fingerprint: f for f in found}.values())
+    return JobScan(job, len(job_log.data), unique, job_log.truncated, job_log.missing)
+
+
+def scan_job(source: LogSource, job: JobRef, scanner: Scanner) -> JobScan:
+    """Download one job's log through its source and scan it."""
+    return scan_log(source.log(job), scanner)
+
+
+def messages_of(scan: JobScan) -> list[FindingMessage]:
+    """One message per distinct finding of a job: the redacted preview, where it is, and the
+    run it belongs to."""
+    job, run = scan.job, scan.job.run
+    detected_at = now_utc().isoformat().replace("+00:00", "Z")
+    return [
+        FindingMessage.from_finding(
+            f,
+            location_of(f, job),
+            source=run.system,
+            pipeline=run.pipeline,
+            build_number=run.number,
+            build_url=run.url,
+            job_id=job.job_id,
+            job_name=job.name,
+            repository=run.repository,
+            commit=run.commit,
+            branch=run.branch,
+            pull_request=run.pull_request,
+            detected_at=detected_at,
+        )
+        for f in scan.findings
+    ]
