@@ -43,6 +43,7 @@ from typing import Any
 import requests
 import tenacity
 
+from cievents import clock
 from cievents.errors import (
     AuthError,
     CIEventsError,
@@ -68,7 +69,7 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
     """The wait a response asks for: ``Retry-After`` (seconds or HTTP date), or a
     rate-limit reset epoch (``X-RateLimit-Reset`` as GitHub and GitLab send it)."""
     value = headers.get("Retry-After") or headers.get("retry-after")
-    current = time.time() if now is None else now
+    current = clock.now() if now is None else now
     if value:
         value = value.strip()
         if value.replace(".", "", 1).isascii() and value.replace(".", "", 1).isdigit():

@@ -44,6 +44,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cievents import clock
 from cievents.errors import (
     AuthError,
     CIEventsError,
@@ -214,7 +215,7 @@ class SlackClient:
             return {
                 "ok": True,
                 "channel": params.get("channel"),
-                "ts": f"{int(time.time())}.{next(self._fake_ts):06d}",
+                "ts": f"{int(clock.now())}.{next(self._fake_ts):06d}",
             }
         if method == "chat.update":
             return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")}

@@ -184,7 +184,9 @@ class BitbucketClient:
         )
 
     # -- comments ------------------------------------------------------------------
-    def upsert_comment(self, pr: PullRequest, key: str, body: str) -> str:
+    def upsert_comment(
+        self, pr: PullRequest, key: str, body: str, *, create: bool = True
+    ) -> str | None:
         marker = self.marker(key)
         text = f"{body}\n\n{marker}"
         existing = []
@@ -211,6 +213,8 @@ class BitbucketClient:
                     what=f"bitbucket: comment {comment_id}",
                 )
             return comment_id
+        if not create:
+            return None
         answer = self.http.post(
             f"{self._pr(pr)}/comments",
             json_body={"content": {"raw": text}},

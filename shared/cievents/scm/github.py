@@ -14,13 +14,12 @@ issues/comments, pulls: ``Accept: application/vnd.github.diff``, pulls/files).
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cievents import log
+from cievents import clock, log
 from cievents.http import HttpClient
 from cievents.outbox import Outbox
 from cievents.scm.base import (
@@ -137,7 +136,7 @@ class GitHubClient:
         import jwt
 
         assert self._app is not None
-        issued = int(time.time() if now is None else now) - 60  # GitHub allows for clock drift
+        issued = int(clock.now() if now is None else now) - 60  # GitHub allows for clock drift
         payload = {"iat": issued, "exp": issued + 540, "iss": self._app.app_id}
         return str(jwt.encode(payload, self._app.private_key, algorithm="RS256"))
 
@@ -145,7 +144,7 @@ class GitHubClient:
         assert self._app is not None
         with self._lock:
             cached = self._installation_token
-            if cached and cached[1] - time.time() > 300:
+            if cached and cached[1] - clock.now() > 300:
                 return cached[0]
             response = self.api.post(
                 f"/app/installations/{self._app.installation_id}/access_tokens",
@@ -291,7 +290,9 @@ class GitHubClient:
         return Published(("check_run",), sha, ids={"check_run": str(run_id)})
 
     # -- comments ------------------------------------------------------------------
-    def upsert_comment(self, pr: PullRequest, key: str, body: str) -> str:
+    def upsert_comment(
+        self, pr: PullRequest, key: str, body: str, *, create: bool = True
+    ) -> str | None:
         """One comment per PR and key, found again by its hidden marker and edited in place."""
         repo, marker = pr.repository.path, self.marker(key)
         text = f"{body}\n\n{marker}"
@@ -318,6 +319,8 @@ class GitHubClient:
                     what=f"github: comment {comment_id}",
                 )
             return comment_id
+        if not create:
+            return None
         answer = self.http.post(
             f"/repos/{repo}/issues/{pr.number}/comments",
             json_body={"body": text},

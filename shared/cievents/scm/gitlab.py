@@ -188,7 +188,9 @@ class GitLabClient:
         )
 
     # -- the summary note ----------------------------------------------------------
-    def upsert_comment(self, pr: PullRequest, key: str, body: str) -> str:
+    def upsert_comment(
+        self, pr: PullRequest, key: str, body: str, *, create: bool = True
+    ) -> str | None:
         mr, marker = self._mr(pr), self.marker(key)
         text = f"{body}\n\n{marker}"
         notes = [
@@ -205,6 +207,8 @@ class GitLabClient:
                     what=f"gitlab: note {note_id}",
                 )
             return note_id
+        if not create:
+            return None
         answer = self.http.post(
             f"{mr}/notes", json_body={"body": text}, what=f"gitlab: note on !{pr.number}"
         )

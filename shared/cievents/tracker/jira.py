@@ -110,3 +110,16 @@ def classify(exc: BaseException, what: str) -> CIEventsError:
             credential=CREDENTIAL,
         )
     return RejectedError(f"{what}: HTTP {status} ({text})", status=status)
+
+
+def issue_exists(client: Any, key: str) -> bool:
+    """True when ``key`` names an issue the account can browse; False when Jira says 404.
+    Other failures are raised classified (a 5xx retries the message)."""
+    try:
+        client.issue(key, fields="summary")
+    except Exception as exc:
+        error = classify(exc, f"jira: issue {key}")
+        if isinstance(error, UnknownTargetError):
+            return False
+        raise error from None
+    return True

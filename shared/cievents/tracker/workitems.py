@@ -47,6 +47,12 @@ def description(finding: FindingMessage) -> str:
         f"Fingerprint: {finding.fingerprint}",
         "Rotate the credential first, then remove it from the source of the leak.",
     ]
+    advice = finding.advice or {}
+    if advice.get("revoke"):
+        link = f" ({advice['link']})" if advice.get("link") else ""
+        lines.append(f"Revoke: {advice['revoke']}{link}")
+    if advice.get("masking_note"):
+        lines.append(f"CI masking: {advice['masking_note']}")
     return "\n".join(lines)
 
 

@@ -9,6 +9,12 @@ Shapes from https://learn.microsoft.com/rest/api/azure/devops/git/: ``GET
 …/threads/{id}`` and ``…/threads/{id}/comments/{cid}``, ``POST …/pullRequests/{id}/statuses``
 and ``…/commits/{sha}/statuses`` (``state``, ``context.name``/``genre``). Every request must
 carry ``api-version``; auth is Basic with an empty user and the PAT.
+
+Pipelines (https://learn.microsoft.com/rest/api/azure/devops/build): ``GET
+.../build/builds/{id}/timeline`` (records with ``type``, ``parentId``, ``log: {id, url}``),
+``GET .../builds/{id}/logs/{logId}`` (plain text), ``PUT .../builds/{id}/tags/{tag}``, and
+``PATCH .../distributedtask/hubs/build/plans/{plan}/timelines/{timeline}/records``
+(``{"value": [records], "count": n}``).
 """
 
 from __future__ import annotations
@@ -43,6 +49,11 @@ class PullRequestState:
     base: str = "e" * 40
     iterations: int = 1
     status: str = "active"
+    # What compliance reads: the rest of the PR object (a service hook's ``resource`` is the
+    # REST object), reviewers with votes, and commits (``commitId``, ``parents``).
+    api: dict[str, Any] = field(default_factory=dict)
+    reviewers: list[dict[str, Any]] = field(default_factory=list)
+    commits: list[dict[str, Any]] = field(default_factory=list)
 
 
 class FakeAzureDevOps(FakeServer):
@@ -57,6 +68,13 @@ class FakeAzureDevOps(FakeServer):
         self.commit_statuses: list[dict[str, Any]] = []
         self._ids = itertools.count(40)
         self._routes_()
+        self._read_routes_()
+        # Pipelines: timelines and task logs by build id, build tags, timeline record issues.
+        self.timelines: dict[int, dict[str, Any]] = {}
+        self.build_logs: dict[tuple[int, int], bytes] = {}
+        self.tags: dict[int, list[str]] = {}
+        self.record_issues: dict[str, list[dict[str, Any]]] = {}
+        self._builds_routes_()
 
     def add_pull(self, repo: str, number: int, state: PullRequestState) -> None:
         """``repo`` is ``org/project/repo``."""
@@ -65,6 +83,23 @@ class FakeAzureDevOps(FakeServer):
             for text in (old, new):
                 if text is not None:
                     self.blobs[blob_id(text)] = text
+
+    def vote(self, repo: str, number: int, unique_name: str, vote: int) -> None:
+        """A reviewer's vote (10 approved, 5 with suggestions, -5 waiting, -10 rejected)."""
+        pr = self.pulls[(repo, number)]
+        for reviewer in pr.reviewers:
+            if reviewer["uniqueName"] == unique_name:
+                reviewer["vote"] = vote
+                return
+        pr.reviewers.append(
+            {
+                "id": f"id-{unique_name}",
+                "uniqueName": unique_name,
+                "displayName": unique_name.split("@")[0].title(),
+                "vote": vote,
+                "isRequired": False,
+            }
+        )
 
     def threads_on(self, repo: str, number: int) -> list[dict[str, Any]]:
         return [t for t in self.threads if (t["repo"], t["pr"]) == (repo, number)]
@@ -105,6 +140,8 @@ class FakeAzureDevOps(FakeServer):
             return Reply(
                 200,
                 {
+                    **pr.api,
+                    "reviewers": pr.reviewers,
                     "pullRequestId": pr_of(req)[1],
                     "status": pr.status,
                     "lastMergeSourceCommit": {"commitId": pr.head},
@@ -263,3 +300,179 @@ class FakeAzureDevOps(FakeServer):
                 {"repo": repo_of(req), "sha": req.match.group("sha"), **body}
             )
             return Reply(201, {"id": len(self.commit_statuses), **body})
+
+    def _read_routes_(self) -> None:
+        """Reads pr_compliance makes: PR commits (no parents, as Azure lists them), a commit
+        (with parents), commit statuses (newest first) and PR statuses."""
+        route = self.route
+
+        def denied(req: Request) -> Reply | None:
+            auth = req.headers.get("authorization", "")
+            try:
+                pat = base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)[1]
+            except (ValueError, IndexError):
+                pat = ""
+            if pat not in self.pats:
+                return Reply(401, raw=b"", headers={"Content-Type": "text/html"})
+            if not req.query.get("api-version"):
+                return Reply(400, {"message": "No api-version was supplied for the request."})
+            return None
+
+        def repo_of(req: Request) -> str:
+            assert req.match is not None
+            g = req.match.group
+            return "/".join(unquote(g(k)) for k in ("org", "project", "repo"))
+
+        def paged(req: Request, items: list[Any]) -> Reply:
+            top = min(query_int(req, "$top", 100), self.page_size)
+            skip = query_int(req, "$skip", 0)
+            chunk = items[skip : skip + top]
+            return Reply(200, {"value": chunk, "count": len(chunk)})
+
+        @route("GET", PR + r"/commits")
+        def commits(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            pr = self.pulls[(repo_of(req), int(req.match.group("id")))]
+            listed = [{k: v for k, v in c.items() if k != "parents"} for c in pr.commits]
+            return paged(req, listed)
+
+        @route("GET", REPO + r"/commits/(?P<sha>[0-9a-f]{40})")
+        def commit(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            for (repo, _), pr in self.pulls.items():
+                for c in pr.commits:
+                    if repo == repo_of(req) and c["commitId"] == req.match.group("sha"):
+                        return Reply(200, c)
+            return Reply(404, {"message": "TF401175: The commit was not found."})
+
+        @route("GET", REPO + r"/commits/(?P<sha>[0-9a-f]{40})/statuses")
+        def commit_statuses(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            found = [
+                {k: v for k, v in st.items() if k not in ("repo", "sha")}
+                for st in reversed(self.commit_statuses)
+                if (st["repo"], st["sha"]) == (repo_of(req), req.match.group("sha"))
+            ]
+            if (req.query.get("latestOnly") or ["false"])[0] == "true":
+                seen: set[tuple[str, str]] = set()
+                latest = []
+                for st in found:
+                    context = (st["context"].get("genre", ""), st["context"]["name"])
+                    if context not in seen:
+                        seen.add(context)
+                        latest.append(st)
+                found = latest
+            return paged(req, found)
+
+        @route("GET", PR + r"/statuses")
+        def pr_statuses(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            number = int(req.match.group("id"))
+            found = [
+                {k: v for k, v in st.items() if k not in ("repo", "pr")}
+                for st in self.pr_statuses
+                if (st["repo"], st["pr"]) == (repo_of(req), number)
+            ]
+            return paged(req, found)
+
+    # -- Pipelines: build timeline, task logs, tags, timeline record issues ----------------
+    def add_build(self, build_id: int, jobs: dict[str, list[tuple[str, int]]]) -> None:
+        """A build's timeline: each job with its tasks as (name, log id)."""
+        records: list[dict[str, Any]] = []
+        for j, (job, tasks) in enumerate(jobs.items()):
+            job_id = f"job-{build_id}-{j}"
+            records.append(
+                {
+                    "id": job_id,
+                    "parentId": None,
+                    "type": "Job",
+                    "name": job,
+                    "order": j + 1,
+                    "result": "succeeded",
+                    "log": {"id": 900 + j},
+                }
+            )
+            for t, (task, log_id) in enumerate(tasks):
+                records.append(
+                    {
+                        "id": f"task-{build_id}-{j}-{t}",
+                        "parentId": job_id,
+                        "type": "Task",
+                        "name": task,
+                        "order": t + 1,
+                        "result": "succeeded",
+                        "log": {
+                            "id": log_id,
+                            "type": "Container",
+                            "url": f"{self.url}/_apis/build/builds/{build_id}/logs/{log_id}",
+                        },
+                    }
+                )
+        self.timelines[build_id] = {"id": f"timeline-{build_id}", "changeId": 7, "records": records}
+
+    def _builds_routes_(self) -> None:
+        route = self.route
+        build = r"(?P<project>/.+?)/_apis/build/builds/(?P<build>\d+)"
+        records = (
+            r"(?P<project>/.+?)/_apis/distributedtask/hubs/build/plans/(?P<plan>[^/]+)"
+            r"/timelines/(?P<timeline>[^/]+)/records"
+        )
+
+        def denied(req: Request) -> Reply | None:
+            auth = req.headers.get("authorization", "")
+            try:
+                pat = base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)[1]
+            except (ValueError, IndexError):
+                pat = ""
+            if pat not in self.pats:
+                return Reply(401, raw=b"", headers={"Content-Type": "text/html"})
+            if not req.query.get("api-version"):
+                return Reply(400, {"message": "No api-version was supplied for the request."})
+            return None
+
+        @route("GET", build + r"/timeline")
+        def timeline(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            found = self.timelines.get(int(req.match["build"]))
+            return Reply(200, found) if found else Reply(404, {"message": "build not found"})
+
+        @route("GET", build + r"/logs/(?P<log>\d+)")
+        def log(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            data = self.build_logs.get((int(req.match["build"]), int(req.match["log"])))
+            if data is None:
+                return Reply(404, {"message": "The requested log was not found."})
+            return Reply(200, raw=data, headers={"Content-Type": "text/plain"})
+
+        @route("PUT", build + r"/tags/(?P<tag>[^/]+)")
+        def tag(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            tags = self.tags.setdefault(int(req.match["build"]), [])
+            if unquote(req.match["tag"]) not in tags:
+                tags.append(unquote(req.match["tag"]))
+            return Reply(200, {"count": len(tags), "value": tags})
+
+        @route("PATCH", records)
+        def update_records(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            body = req.json()
+            if not isinstance(body, dict) or body.get("count") != len(body.get("value") or []):
+                return Reply(400, {"message": "count must match the records sent"})
+            for record in body["value"]:
+                self.record_issues[str(record["id"])] = list(record.get("issues") or [])
+            return Reply(200, {"count": len(body["value"]), "value": body["value"]})
