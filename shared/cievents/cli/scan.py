@@ -1,4 +1,6 @@
-"""``cievents scan PATH... [--format json|sarif|text] [--no-redact] [--baseline FILE]``.
+"""``cievents scan PATH... [--format json|sarif|text] [--no-redact] [--baseline FILE]``,
+and ``cievents scan --ci buildkite|github|gitlab|azure|bitbucket URL`` (a CI job's or run's
+logs, see :mod:`cievents.cilogs.cli`).
 
 Scans files (folders recursively, ``-`` for stdin) for leaked credentials.
 Every file is scanned, whatever its size (streamed in windows, bounded memory) or
@@ -24,6 +26,12 @@ SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".mypy_cache", ".ru
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", help="files or folders; - reads stdin")
+    parser.add_argument(
+        "--ci",
+        choices=("buildkite", "github", "gitlab", "azure", "bitbucket"),
+        help="scan the job or run logs of this CI at the URL given instead of files "
+        "(cievents.cilogs.cli)",
+    )
     parser.add_argument("--format", choices=("json", "sarif", "text"), default="text")
     parser.add_argument("--no-redact", action="store_true", help="print the secrets themselves")
     parser.add_argument(
@@ -68,6 +76,10 @@ def _files(paths: list[str], warn: Callable[[str], None]) -> Iterator[Path | Non
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.ci:
+        from cievents.cilogs.cli import run_ci
+
+        return run_ci(args)
     from cievents.scanning import Scanner
     from cievents.scanning.sarif import to_sarif
 

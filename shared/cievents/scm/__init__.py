@@ -14,10 +14,11 @@ Settings (all optional; an SCM without credentials can only be previewed):
 ``GITHUB_APP_INSTALLATION_ID``, ``GITHUB_ENTERPRISE_HOSTS``; ``GITLAB_API_URL``,
 ``GITLAB_TOKEN``, ``GITLAB_HOSTS``; ``BITBUCKET_API_URL``, ``BITBUCKET_TOKEN`` or
 ``BITBUCKET_USERNAME`` + ``BITBUCKET_APP_PASSWORD``; ``BITBUCKET_SERVER_URL``,
-``BITBUCKET_SERVER_TOKEN``, ``BITBUCKET_SERVER_HOSTS``; ``AZURE_DEVOPS_PAT`` and
-``AZURE_DEVOPS_ORG_URL`` (``https://dev.azure.com/ORG``; the organization of each request
-comes from the repository, this gives the server); ``SCM_MAX_PAGES`` (default 20 pages
-of 100 per list).
+``BITBUCKET_SERVER_TOKEN``, ``BITBUCKET_SERVER_HOSTS``; ``AZURE_DEVOPS_PAT``, and
+``AZURE_DEVOPS_API_URL`` (the server, default ``https://dev.azure.com``) or
+``AZURE_DEVOPS_ORG_URL`` (``https://dev.azure.com/ORG``, whose server is taken; the
+organization of each request comes from the repository); ``SCM_MAX_PAGES`` (default 20
+pages of 100 per list).
 """
 
 from __future__ import annotations
@@ -130,7 +131,8 @@ class ScmSettings:
             bitbucket_server_url=server_url.rstrip("/") if server_url else None,
             bitbucket_server_token=env_opt("BITBUCKET_SERVER_TOKEN", environ=e),
             bitbucket_server_hosts=server_hosts,
-            azure_api=azure_root(env_opt("AZURE_DEVOPS_ORG_URL", environ=e)),
+            azure_api=env_opt("AZURE_DEVOPS_API_URL", environ=e)
+            or azure_root(env_opt("AZURE_DEVOPS_ORG_URL", environ=e)),
             azure_pat=env_opt("AZURE_DEVOPS_PAT", environ=e),
             max_pages=env_int("SCM_MAX_PAGES", 20, minimum=1, environ=e),
         )
