@@ -1,4 +1,5 @@
-"""github_status: the build's result as a commit status on GitHub, GitLab or Bitbucket.
+"""github_status: the build's result as a commit status on GitHub, GitLab, Bitbucket (Cloud
+and Data Center) or Azure Repos, through the SCM surface (``cievents.scm``).
 
 The provider comes from the pipeline's repository URL. States:
 scheduled / running → pending, passed → success, failed → failure, and
@@ -15,6 +16,9 @@ Settings: ``GITHUB_TOKEN`` or ``GITHUB_APP_ID`` + ``GITHUB_APP_PRIVATE_KEY`` +
 ``GITHUB_APP_INSTALLATION_ID``; ``GITHUB_API_URL``; ``GITHUB_ENTERPRISE_HOSTS``;
 ``GITLAB_TOKEN``, ``GITLAB_API_URL``, ``GITLAB_HOSTS``; ``BITBUCKET_USERNAME`` +
 ``BITBUCKET_APP_PASSWORD`` or ``BITBUCKET_TOKEN``, ``BITBUCKET_API_URL``;
+``BITBUCKET_SERVER_URL`` + ``BITBUCKET_SERVER_TOKEN`` (Data Center; its host, or
+``BITBUCKET_SERVER_HOSTS``, marks its repositories); ``AZURE_DEVOPS_PAT`` (Code: status),
+``AZURE_DEVOPS_API_URL``;
 ``STATUS_CONTEXT`` (default ``buildkite/{pipeline}``); ``STATUS_OTHER_STATE``
 (``error`` or ``neutral``, default ``error``); ``GITHUB_WRITES_PER_MINUTE``
 (default 80: GitHub's secondary limit on content-creating requests), the budget
@@ -30,7 +34,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from cievents.config import env_int, env_list, env_opt, env_str
+from cievents import effects
+from cievents.config import env_int, env_str
 from cievents.errors import ConfigError, TransientError
 from cievents.events import BuildEvent, JobEvent
 from cievents.handler import Context, Result, pubsub_function, skipped
@@ -38,60 +43,27 @@ from cievents.idempotency import update_state
 from cievents.notify.render import duration_text
 from cievents.outbox import Outbox
 from cievents.ratelimit import Budget, Limit, VendorBudget, max_wait_s
-from cievents.vcs.github import AppCredentials, GitHubClient
-from cievents.vcs.others import BitbucketClient, GitLabClient
-from cievents.vcs.repo import Repository, parse_repository
+from cievents.scm import ScmSettings
+from cievents.scm.github import GitHubClient
+from cievents.vcs.repo import Repository
 
 FINAL = {"success", "failure", "error", "neutral"}
 
 
 @dataclass(frozen=True)
 class Settings:
-    github_api: str
-    github_token: str | None
-    app: AppCredentials | None
-    github_hosts: tuple[str, ...]
-    gitlab_api: str
-    gitlab_token: str | None
-    gitlab_hosts: tuple[str, ...]
-    bitbucket_api: str
-    bitbucket_user: str | None
-    bitbucket_password: str | None
-    bitbucket_token: str | None
+    scm: ScmSettings
     context: str
     other_state: str
     writes_per_minute: int
 
     @classmethod
     def from_env(cls) -> Settings:
-        app_id, key, installation = (
-            env_opt("GITHUB_APP_ID"),
-            env_opt("GITHUB_APP_PRIVATE_KEY"),
-            env_opt("GITHUB_APP_INSTALLATION_ID"),
-        )
-        if any((app_id, key, installation)) and not all((app_id, key, installation)):
-            raise ConfigError(
-                "GITHUB_APP_ID",
-                "an App needs GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY "
-                "and GITHUB_APP_INSTALLATION_ID together",
-            )
         other = env_str("STATUS_OTHER_STATE", "error")
         if other not in ("error", "neutral"):
             raise ConfigError("STATUS_OTHER_STATE", f"expected error or neutral, got {other!r}")
         return cls(
-            github_api=env_str("GITHUB_API_URL", "https://api.github.com"),
-            github_token=env_opt("GITHUB_TOKEN"),
-            app=AppCredentials(app_id, key.replace("\\n", "\n"), installation)
-            if app_id and key and installation
-            else None,
-            github_hosts=env_list("GITHUB_ENTERPRISE_HOSTS"),
-            gitlab_api=env_str("GITLAB_API_URL", "https://gitlab.com/api/v4"),
-            gitlab_token=env_opt("GITLAB_TOKEN"),
-            gitlab_hosts=env_list("GITLAB_HOSTS"),
-            bitbucket_api=env_str("BITBUCKET_API_URL", "https://api.bitbucket.org/2.0"),
-            bitbucket_user=env_opt("BITBUCKET_USERNAME"),
-            bitbucket_password=env_opt("BITBUCKET_APP_PASSWORD"),
-            bitbucket_token=env_opt("BITBUCKET_TOKEN"),
+            scm=ScmSettings.from_env(),
             context=env_str("STATUS_CONTEXT", "buildkite/{pipeline}"),
             other_state=other,
             writes_per_minute=env_int("GITHUB_WRITES_PER_MINUTE", 80, minimum=1),
@@ -130,39 +102,20 @@ def description(event: BuildEvent, state: str) -> str:
 
 
 def client(provider: str, ctx: Context) -> Any:
-    s = SETTINGS
-    has_credentials = {
-        "github": bool(s.github_token or s.app),
-        "gitlab": bool(s.gitlab_token),
-        "bitbucket": bool(s.bitbucket_token or (s.bitbucket_user and s.bitbucket_password)),
-    }[provider]
-    dry = ctx.settings.dry_run or not has_credentials
+    """The provider's client: live with credentials, the outbox without them or in a dry run."""
+    dry = ctx.settings.dry_run or not SETTINGS.scm.has_credentials(provider)
     key = f"{provider}:{dry}"
     if key not in _clients:
         outbox = Outbox(ctx.settings.outbox_dir) if dry else None
-        if provider == "github":
-            budget = None
-            if not dry:
-                # One budget per API host: every instance's writes count against it.
-                host = urlsplit(s.github_api).netloc
-                budget = VendorBudget(
-                    Budget(ctx.store),
-                    f"github:{host}:writes",
-                    Limit(s.writes_per_minute, 60.0),
-                    max_wait_s(),
-                )
-            _clients[key] = GitHubClient(
-                api_url=s.github_api, token=s.github_token, app=s.app, outbox=outbox, budget=budget
-            )
-        elif provider == "gitlab":
-            _clients[key] = GitLabClient(api_url=s.gitlab_api, token=s.gitlab_token, outbox=outbox)
-        else:
-            _clients[key] = BitbucketClient(
-                api_url=s.bitbucket_api,
-                username=s.bitbucket_user,
-                app_password=s.bitbucket_password,
-                token=s.bitbucket_token,
-                outbox=outbox,
+        _clients[key] = SETTINGS.scm.client(provider, outbox)
+        if provider == "github" and outbox is None:
+            # One write budget per API host, shared by every instance through the store.
+            host = urlsplit(SETTINGS.scm.github_api).netloc
+            _clients[key].http.budget = VendorBudget(
+                Budget(ctx.store),
+                f"github:{host}:writes",
+                Limit(SETTINGS.writes_per_minute, 60.0),
+                max_wait_s(),
             )
     return _clients[key]
 
@@ -224,20 +177,30 @@ def _check_run(event: BuildEvent, repo: Repository, state: str, context: str, ct
         else None
     )
     run_key = ctx.state_key("check_run", repo.path, event.commit, context)
-    existing = ctx.store.get_state(run_key).value.get("id")
-    run_id = github.upsert_check_run(
-        repo.path,
-        str(event.commit),
-        context,
-        check_run_id=int(existing) if existing else None,
-        status="completed" if completed else "in_progress",
-        conclusion=conclusion,
-        details_url=event.url,
-        title=description(event, state),
-        summary=summary,
-    )
-    if not existing:
-        ctx.store.set_state(run_key, {"id": run_id})
+    fields: dict[str, Any] = {
+        "status": "completed" if completed else "in_progress",
+        "conclusion": conclusion,
+        "details_url": event.url,
+        "title": description(event, state),
+        "summary": summary,
+    }
+
+    def create(marker: str) -> Mapping[str, Any]:
+        run_id = github.upsert_check_run(
+            repo.path, str(event.commit), context, check_run_id=None, external_id=marker, **fields
+        )
+        return {"id": run_id, "fields": fields}
+
+    def find(marker: str, _since: float) -> Mapping[str, Any] | None:
+        run = github.find_check_run(repo.path, str(event.commit), context)
+        return {"id": run["id"]} if run and run.get("external_id") == marker else None
+
+    # A create whose answer is lost is found again by its external_id, not made twice.
+    made = effects.once(ctx.store, run_key, create, find)
+    if made.how != "created" or made.result.get("fields") != fields:
+        github.upsert_check_run(
+            repo.path, str(event.commit), context, check_run_id=int(made.result["id"]), **fields
+        )
 
 
 @pubsub_function(
@@ -251,7 +214,7 @@ def handle(event: Any, ctx: Context) -> Result:
     if isinstance(event, JobEvent):
         return _on_job(event, ctx)
     assert isinstance(event, BuildEvent)
-    repo = parse_repository(event.repository, SETTINGS.github_hosts, SETTINGS.gitlab_hosts)
+    repo = SETTINGS.scm.repository(event.repository)
     if repo is None or not event.commit or event.commit == "HEAD":
         return skipped(f"no status for repository {event.repository!r} at {event.commit!r}")
     state = status_state(event)
@@ -267,10 +230,18 @@ def handle(event: Any, ctx: Context) -> Result:
         before = ctx.store.get_state(status_key)
         new = _decide(before.value, event.number, state)
         if new is None:
+            same = before.value.get("number") == event.number and before.value.get("state") == state
+            if same and repo.provider == "github" and client("github", ctx).can_check_runs:
+                _check_run(event, repo, state, context, ctx)  # a retry after the status landed
+                return Result(
+                    "acted",
+                    f"check run {context} brought up to date on {repo.path}@{event.commit[:7]}",
+                    provider="github",
+                    operation="check_run",
+                )
             return skipped(f"status {context} already {before.value.get('state')} for this build")
-        wire_state = "success" if (repo.provider == "github" and state == "neutral") else state
         client(repo.provider, ctx).set_status(
-            repo.path, event.commit, wire_state, event.url, description(event, state), context
+            repo, event.commit, state, context, description(event, state), event.url
         )
         ctx.store.set_state(status_key, new, expected_version=before.version)
     finally:

@@ -41,7 +41,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cievents import log, routing
+from cievents import effects, log, routing
 from cievents.config import env_bool, env_float, env_list, env_opt
 from cievents.envelope import Message
 from cievents.errors import TransientError
@@ -177,6 +177,33 @@ class BuildMessage:
         finally:
             self.store.release(lock, claim.token)
 
+    def _post_once(
+        self,
+        effect: tuple[str, ...],
+        channel: str,
+        text: str,
+        message_blocks: list[dict[str, Any]],
+        thread_ts: str | None = None,
+        pace_as: str | None = None,
+    ) -> tuple[str, str]:
+        """Post exactly once: a lost answer is reconciled from the message's metadata."""
+        slack = client(self.ctx)
+
+        def create(marker: str) -> Mapping[str, Any]:
+            channel_id, ts = slack.post(
+                channel, text, message_blocks, thread_ts, marker=marker, pace_as=pace_as
+            )
+            return {"id": channel_id, "ts": ts}
+
+        def find(marker: str, since: float) -> Mapping[str, Any] | None:
+            found = slack.find_post(channel, marker, since, thread_ts)
+            return {"id": found[0], "ts": found[1]} if found else None
+
+        done = effects.once(self.store, self.ctx.state_key(*effect), create, find)
+        if done.how == "found":
+            log.logger.info("reconciled a post whose answer was lost", ts=done.result["ts"])
+        return str(done.result["id"]), str(done.result["ts"])
+
     def _coalesced(self, channel: str, summary: BuildSummary, watched: bool) -> str | None:
         """'digested' when the build joined the channel's digest (or one showed it already)."""
         digests = Digests(self.store, client(self.ctx))
@@ -207,7 +234,9 @@ class BuildMessage:
                 blocks.build_blocks(summary, mention),
             )
             if not record.get("ts"):
-                channel_id, ts = slack.post(channel, text, message_blocks)
+                channel_id, ts = self._post_once(
+                    ("post", self.key, channel), channel, text, message_blocks
+                )
                 record = {
                     "id": channel_id,
                     "ts": ts,
@@ -231,11 +260,13 @@ class BuildMessage:
             for job_id, reply in self.failed_jobs().items():
                 if job_id in threaded:
                     continue
-                slack.post(
+                self._post_once(
+                    ("reply", self.key, channel, job_id),
                     str(record["id"]),
                     str(reply["text"]),
                     list(reply["blocks"]),
                     thread_ts=str(record["ts"]),
+                    pace_as=channel,
                 )
                 threaded.append(job_id)
                 record["threaded"] = threaded

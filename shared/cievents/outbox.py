@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
-from cievents import log
+from cievents import clock, log
 
 
 class Outbox:
@@ -32,7 +31,7 @@ class Outbox:
             "url": url,
             "body": body,
             "event_id": event_id or log.current_context().get("message_id"),
-            "time": time.time(),
+            "time": clock.now(),
         }
         self.directory.mkdir(parents=True, exist_ok=True)
         line = log.mask(json.dumps(entry, sort_keys=True, default=str)) + "\n"

@@ -4,7 +4,7 @@ Each function runs as ``max_instances`` functions-framework servers (one process
 each, concurrency 1, as function.yaml deploys them) sharing one store, behind a
 push subscription with the deployed retry policy (tests/support/pushsim.py),
 calling vendor fakes that enforce the vendors' limits: Slack one post a second
-per channel (tests/notify/slack_fake.py), GitHub 80 content-creating writes a
+per channel (tests/support/fakes/slack.py), GitHub 80 content-creating writes a
 minute with secondary-limit 403s (tests/support/fakes/github.py).
 
 Time is scaled by ``time_scale``: every vendor window, retry backoff and the
@@ -32,10 +32,10 @@ from typing import Any
 
 import yaml
 
-from tests.notify.slack_fake import TOKEN as SLACK_TOKEN
-from tests.notify.slack_fake import SlackFake, slack_server
 from tests.support.emulators import free_port, stop_process_group, wait_for_port
 from tests.support.fakes.github import FakeGitHub
+from tests.support.fakes.slack import TOKEN as SLACK_TOKEN
+from tests.support.fakes.slack import SlackFake, slack_server
 from tests.support.pushsim import PushSubscription
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -197,7 +197,7 @@ def run_burst(burst: Burst, workdir: Path) -> BurstResult:
         )
         github = stack.enter_context(
             FakeGitHub(
-                token=GITHUB_TOKEN,
+                tokens=(GITHUB_TOKEN,),
                 writes_per_window=burst.github_writes_per_minute,
                 window_s=60.0 / scale,
             )
@@ -271,10 +271,10 @@ def run_burst(burst: Burst, workdir: Path) -> BurstResult:
                 by_commit = {commit: url for url, commit, _ in events}
                 result.shown = dict.fromkeys(urls, 0)
                 for status in list(github.statuses):
-                    url = by_commit.get(status.sha)
-                    if url is not None and status.state == "failure":
+                    url = by_commit.get(status["sha"])
+                    if url is not None and status["state"] == "failure":
                         result.shown[url] += 1
-                        at = (status.at - start) * scale
+                        at = (status["at"] - start) * scale
                         result.visible_s[url] = min(result.visible_s.get(url, at), at)
                 result.refused = github.refused
                 result.vendor_calls = len(github.calls("POST"))
