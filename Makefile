@@ -5,8 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 OUT ?= .demo
+# The google provider's schema, offline: cdktf bindings generated from it (the deploy tests
+# check every Terraform argument name against them). Pinned; shared by checkouts.
+CDKTF_GOOGLE_VERSION := 16.12.1
+PROVIDER_SCHEMA_DIR ?= $(HOME)/.cache/ci-event-functions/cdktf-provider-google-$(CDKTF_GOOGLE_VERSION)
+PROVIDER_SCHEMA := $(PROVIDER_SCHEMA_DIR)/node_modules/@cdktf/provider-google/package.json
+export CIEVENTS_PROVIDER_SCHEMA := $(PROVIDER_SCHEMA_DIR)/node_modules/@cdktf/provider-google
 
-.PHONY: venv test lint typecheck unit demo bench package deploy clean fmt
+.PHONY: venv test lint typecheck unit demo bench package deploy clean fmt provider-schema
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,6 +22,14 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+$(PROVIDER_SCHEMA):
+	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm; }
+	mkdir -p $(PROVIDER_SCHEMA_DIR)
+	npm install --silent --no-audit --no-fund --ignore-scripts --prefix $(PROVIDER_SCHEMA_DIR) \
+		@cdktf/provider-google@$(CDKTF_GOOGLE_VERSION)
+
+provider-schema: $(PROVIDER_SCHEMA)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -23,7 +37,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict shared/cievents functions
 
-unit: $(STAMP)
+unit: $(STAMP) $(PROVIDER_SCHEMA)
 	$(VENV)/bin/pytest -q
 
 test: lint typecheck unit
