@@ -69,17 +69,26 @@ resource "google_bigquery_table" "archive" {
   }
 }
 
-# The metrics tables, from the same schema files the function and the local store use.
+# The metrics tables, from the same schema files the function and the local store use
+# (partitioning and clustering as cievents.metrics.schema.PARTITIONING / CLUSTERED_BY).
+locals {
+  metrics_tables = {
+    builds     = { partition = "finished_at", clustering = ["pipeline", "branch"] }
+    jobs       = { partition = "finished_at", clustering = ["pipeline", "branch"] }
+    compliance = { partition = "evaluated_at", clustering = ["repository", "target_branch"] }
+  }
+}
+
 resource "google_bigquery_table" "metrics" {
-  for_each            = toset(["builds", "jobs"])
+  for_each            = local.metrics_tables
   dataset_id          = google_bigquery_dataset.metrics.dataset_id
-  table_id            = each.value
+  table_id            = each.key
   deletion_protection = true
-  schema              = file("${path.module}/../shared/cievents/data/bigquery/${each.value}.json")
-  clustering          = ["pipeline", "branch"]
+  schema              = file("${path.module}/../shared/cievents/data/bigquery/${each.key}.json")
+  clustering          = each.value.clustering
   time_partitioning {
     type  = "DAY"
-    field = "finished_at"
+    field = each.value.partition
   }
 }
 
@@ -110,4 +119,28 @@ resource "google_bigquery_table" "view" {
     query          = replace(file("${path.module}/../shared/cievents/data/views/${each.value}.sql"), "{dataset}", local.view_dataset)
   }
   depends_on = [google_bigquery_table.builds_latest]
+}
+
+# The compliance audit views: the current verdict per pull request, then the merges that
+# were not compliant (the SQL says how to ask for "main, last quarter").
+resource "google_bigquery_table" "compliance_latest" {
+  dataset_id          = google_bigquery_dataset.metrics.dataset_id
+  table_id            = "compliance_latest"
+  deletion_protection = true
+  view {
+    use_legacy_sql = false
+    query          = replace(file("${path.module}/../shared/cievents/data/views/compliance_latest.sql"), "{dataset}", local.view_dataset)
+  }
+  depends_on = [google_bigquery_table.metrics]
+}
+
+resource "google_bigquery_table" "noncompliant_merges" {
+  dataset_id          = google_bigquery_dataset.metrics.dataset_id
+  table_id            = "noncompliant_merges"
+  deletion_protection = true
+  view {
+    use_legacy_sql = false
+    query          = replace(file("${path.module}/../shared/cievents/data/views/noncompliant_merges.sql"), "{dataset}", local.view_dataset)
+  }
+  depends_on = [google_bigquery_table.compliance_latest]
 }

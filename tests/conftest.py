@@ -40,6 +40,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
                 "AZURE_DEVOPS_",
                 "GITLAB_",
                 "BITBUCKET_",
+                "SCM_",
             )
         ):
             monkeypatch.delenv(name, raising=False)

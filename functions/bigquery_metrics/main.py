@@ -22,19 +22,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cievents import log
-from cievents.config import env_list, env_opt, env_str
-from cievents.errors import ConfigError
+from cievents.config import env_list
 from cievents.events import BuildEvent, JobEvent
 from cievents.handler import Context, Result, pubsub_function, skipped
 from cievents.idempotency import update_state
-from cievents.metrics import rows
+from cievents.metrics import MetricsSettings, open_store, rows
 
-DATASET = env_opt("BIGQUERY_DATASET")
-BACKEND = env_str("METRICS_BACKEND", "bigquery" if DATASET else "duckdb")
-if BACKEND not in ("bigquery", "duckdb"):
-    raise ConfigError("METRICS_BACKEND", f"expected bigquery or duckdb, got {BACKEND!r}")
-if BACKEND == "bigquery" and not DATASET:
-    raise ConfigError("BIGQUERY_DATASET", "is required with METRICS_BACKEND=bigquery")
+METRICS = MetricsSettings.from_env()
+BACKEND = METRICS.backend
 DEPLOY_PIPELINES = env_list("DEPLOY_PIPELINES") or ("deploy*", "*-deploy", "*deploy-*")
 _store: Any = None
 
@@ -42,16 +37,7 @@ _store: Any = None
 def store() -> Any:
     global _store  # noqa: PLW0603 - one client per instance
     if _store is None:
-        if BACKEND == "bigquery":
-            from cievents.metrics.bigquery_store import BigQueryStore
-
-            _store = BigQueryStore(
-                env_opt("BIGQUERY_PROJECT"), str(DATASET), location=env_opt("BIGQUERY_LOCATION")
-            )
-        else:
-            from cievents.metrics.duckdb_store import DuckDBStore
-
-            _store = DuckDBStore(env_str("METRICS_DUCKDB_PATH", ".cievents/metrics.duckdb"))
+        _store = open_store(METRICS)
     return _store
 
 

@@ -1,4 +1,5 @@
-"""github_status: the build's result as a commit status on GitHub, GitLab or Bitbucket.
+"""github_status: the build's result as a commit status on GitHub, GitLab, Bitbucket (Cloud
+and Data Center) or Azure Repos, through the SCM surface (``cievents.scm``).
 
 The provider comes from the pipeline's repository URL. States:
 scheduled / running → pending, passed → success, failed → failure, and
@@ -15,6 +16,9 @@ Settings: ``GITHUB_TOKEN`` or ``GITHUB_APP_ID`` + ``GITHUB_APP_PRIVATE_KEY`` +
 ``GITHUB_APP_INSTALLATION_ID``; ``GITHUB_API_URL``; ``GITHUB_ENTERPRISE_HOSTS``;
 ``GITLAB_TOKEN``, ``GITLAB_API_URL``, ``GITLAB_HOSTS``; ``BITBUCKET_USERNAME`` +
 ``BITBUCKET_APP_PASSWORD`` or ``BITBUCKET_TOKEN``, ``BITBUCKET_API_URL``;
+``BITBUCKET_SERVER_URL`` + ``BITBUCKET_SERVER_TOKEN`` (Data Center; its host, or
+``BITBUCKET_SERVER_HOSTS``, marks its repositories); ``AZURE_DEVOPS_PAT`` (Code: status),
+``AZURE_DEVOPS_API_URL``;
 ``STATUS_CONTEXT`` (default ``buildkite/{pipeline}``); ``STATUS_OTHER_STATE``
 (``error`` or ``neutral``, default ``error``). No credentials for the provider,
 or ``CIEVENTS_DRY_RUN``: the requests are recorded in the outbox.
@@ -26,66 +30,33 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cievents.config import env_list, env_opt, env_str
+from cievents.config import env_str
 from cievents.errors import ConfigError, TransientError
 from cievents.events import BuildEvent, JobEvent
 from cievents.handler import Context, Result, pubsub_function, skipped
 from cievents.idempotency import update_state
 from cievents.notify.render import duration_text
 from cievents.outbox import Outbox
-from cievents.vcs.github import AppCredentials, GitHubClient
-from cievents.vcs.others import BitbucketClient, GitLabClient
-from cievents.vcs.repo import Repository, parse_repository
+from cievents.scm import ScmSettings
+from cievents.scm.github import GitHubClient
+from cievents.vcs.repo import Repository
 
 FINAL = {"success", "failure", "error", "neutral"}
 
 
 @dataclass(frozen=True)
 class Settings:
-    github_api: str
-    github_token: str | None
-    app: AppCredentials | None
-    github_hosts: tuple[str, ...]
-    gitlab_api: str
-    gitlab_token: str | None
-    gitlab_hosts: tuple[str, ...]
-    bitbucket_api: str
-    bitbucket_user: str | None
-    bitbucket_password: str | None
-    bitbucket_token: str | None
+    scm: ScmSettings
     context: str
     other_state: str
 
     @classmethod
     def from_env(cls) -> Settings:
-        app_id, key, installation = (
-            env_opt("GITHUB_APP_ID"),
-            env_opt("GITHUB_APP_PRIVATE_KEY"),
-            env_opt("GITHUB_APP_INSTALLATION_ID"),
-        )
-        if any((app_id, key, installation)) and not all((app_id, key, installation)):
-            raise ConfigError(
-                "GITHUB_APP_ID",
-                "an App needs GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY "
-                "and GITHUB_APP_INSTALLATION_ID together",
-            )
         other = env_str("STATUS_OTHER_STATE", "error")
         if other not in ("error", "neutral"):
             raise ConfigError("STATUS_OTHER_STATE", f"expected error or neutral, got {other!r}")
         return cls(
-            github_api=env_str("GITHUB_API_URL", "https://api.github.com"),
-            github_token=env_opt("GITHUB_TOKEN"),
-            app=AppCredentials(app_id, key.replace("\\n", "\n"), installation)
-            if app_id and key and installation
-            else None,
-            github_hosts=env_list("GITHUB_ENTERPRISE_HOSTS"),
-            gitlab_api=env_str("GITLAB_API_URL", "https://gitlab.com/api/v4"),
-            gitlab_token=env_opt("GITLAB_TOKEN"),
-            gitlab_hosts=env_list("GITLAB_HOSTS"),
-            bitbucket_api=env_str("BITBUCKET_API_URL", "https://api.bitbucket.org/2.0"),
-            bitbucket_user=env_opt("BITBUCKET_USERNAME"),
-            bitbucket_password=env_opt("BITBUCKET_APP_PASSWORD"),
-            bitbucket_token=env_opt("BITBUCKET_TOKEN"),
+            scm=ScmSettings.from_env(),
             context=env_str("STATUS_CONTEXT", "buildkite/{pipeline}"),
             other_state=other,
         )
@@ -123,30 +94,12 @@ def description(event: BuildEvent, state: str) -> str:
 
 
 def client(provider: str, ctx: Context) -> Any:
-    s = SETTINGS
-    has_credentials = {
-        "github": bool(s.github_token or s.app),
-        "gitlab": bool(s.gitlab_token),
-        "bitbucket": bool(s.bitbucket_token or (s.bitbucket_user and s.bitbucket_password)),
-    }[provider]
-    dry = ctx.settings.dry_run or not has_credentials
+    """The provider's client: live with credentials, the outbox without them or in a dry run."""
+    dry = ctx.settings.dry_run or not SETTINGS.scm.has_credentials(provider)
     key = f"{provider}:{dry}"
     if key not in _clients:
         outbox = Outbox(ctx.settings.outbox_dir) if dry else None
-        if provider == "github":
-            _clients[key] = GitHubClient(
-                api_url=s.github_api, token=s.github_token, app=s.app, outbox=outbox
-            )
-        elif provider == "gitlab":
-            _clients[key] = GitLabClient(api_url=s.gitlab_api, token=s.gitlab_token, outbox=outbox)
-        else:
-            _clients[key] = BitbucketClient(
-                api_url=s.bitbucket_api,
-                username=s.bitbucket_user,
-                app_password=s.bitbucket_password,
-                token=s.bitbucket_token,
-                outbox=outbox,
-            )
+        _clients[key] = SETTINGS.scm.client(provider, outbox)
     return _clients[key]
 
 
@@ -234,7 +187,7 @@ def handle(event: Any, ctx: Context) -> Result:
     if isinstance(event, JobEvent):
         return _on_job(event, ctx)
     assert isinstance(event, BuildEvent)
-    repo = parse_repository(event.repository, SETTINGS.github_hosts, SETTINGS.gitlab_hosts)
+    repo = SETTINGS.scm.repository(event.repository)
     if repo is None or not event.commit or event.commit == "HEAD":
         return skipped(f"no status for repository {event.repository!r} at {event.commit!r}")
     state = status_state(event)
@@ -251,9 +204,8 @@ def handle(event: Any, ctx: Context) -> Result:
         new = _decide(before.value, event.number, state)
         if new is None:
             return skipped(f"status {context} already {before.value.get('state')} for this build")
-        wire_state = "success" if (repo.provider == "github" and state == "neutral") else state
         client(repo.provider, ctx).set_status(
-            repo.path, event.commit, wire_state, event.url, description(event, state), context
+            repo, event.commit, state, context, description(event, state), event.url
         )
         ctx.store.set_state(status_key, new, expected_version=before.version)
     finally:

@@ -10,22 +10,31 @@ worker").
 Refusals (nothing refused is published): unknown source 404, wrong method
 405, body over the limit 413, missing or bad signature (or no secret
 configured for the source) 401, stale timestamp 401, non-JSON 400. The
-caller learns only the status; the log line says why. A delivery id seen
-before is answered 202 without publishing again; Pub/Sub unavailable is 503
-so the vendor retries.
+caller learns only the status; the log line says why. Pub/Sub unavailable is
+503 so the vendor retries.
+
+The request path holds no store transaction: every function behind the topic
+is idempotent on the delivery key (``delivery_id``, or the content keys the
+functions derive), so a vendor's re-sent delivery published twice has one
+effect. A delivery id this instance published in the last
+``CIEVENTS_DEDUPE_TTL_S`` is answered 202 without publishing again (a bounded
+in-memory set of ``CIEVENTS_INGEST_RECENT`` ids: it saves the topic a copy, it
+is not what correctness rests on). The publisher and its client are created at
+cold start, so the first webhook is as fast as the hundredth.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from cievents import log
 from cievents.config import env_float, env_int, env_list, env_opt, env_str
 from cievents.errors import CIEventsError
-from cievents.idempotency import Store, open_store
 from cievents.publish import Publisher, publisher_for
 from cievents.webhooks import SOURCES, Refusal, verify
 from cievents.webhooks.attributes import attributes_for
@@ -42,6 +51,7 @@ class Settings:
     max_body_bytes: int
     replay_window_s: float
     dedupe_ttl_s: float
+    recent: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -53,22 +63,56 @@ class Settings:
             max_body_bytes=env_int("CIEVENTS_MAX_BODY_BYTES", 5 * 1024 * 1024, minimum=1),
             replay_window_s=env_float("WEBHOOK_REPLAY_WINDOW_S", 300.0, minimum=1),
             dedupe_ttl_s=env_float("CIEVENTS_DEDUPE_TTL_S", 7 * 24 * 3600.0, minimum=60),
+            recent=env_int("CIEVENTS_INGEST_RECENT", 10_000, minimum=0),
+        )
+
+
+class RecentDeliveries:
+    """Delivery ids this instance published lately, oldest first, bounded in size and age."""
+
+    def __init__(self, size: int, ttl_s: float) -> None:
+        self.size, self.ttl_s = size, ttl_s
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def seen(self, key: str, now: float) -> bool:
+        with self._lock:
+            when = self._seen.get(key)
+            return when is not None and now - when < self.ttl_s
+
+    def add(self, key: str, now: float) -> None:
+        if self.size == 0:
+            return
+        with self._lock:
+            self._seen[key] = now
+            self._seen.move_to_end(key)
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+
+
+def _publisher() -> Publisher:
+    """The publisher (cached by ``publisher_for``): created at cold start, below."""
+    return publisher_for(SETTINGS.publish_to)
+
+
+def _warm() -> None:
+    """Create the publisher and its client now, at cold start, not in the first request
+    (the client's channel and credentials are the slow part). When that fails (no
+    project, no credentials yet), the instance still starts: each request tries again
+    and answers 503 naming the cause, so the vendor retries once the deploy is fixed."""
+    try:
+        _publisher()
+    except Exception as exc:
+        log.logger.warning(
+            "ingest: publisher not created at cold start; requests will retry it",
+            target=SETTINGS.publish_to,
+            error=log.mask(str(exc))[:300],
         )
 
 
 SETTINGS = Settings.from_env()
-_store: Store | None = None
-_publisher: Publisher | None = None
-
-
-def _dependencies() -> tuple[Store, Publisher]:
-    """The store and publisher, created on first use and reused by this instance."""
-    global _store, _publisher  # noqa: PLW0603 - per-instance clients
-    if _store is None:
-        _store = open_store()
-    if _publisher is None:
-        _publisher = publisher_for(SETTINGS.publish_to)
-    return _store, _publisher
+RECENT = RecentDeliveries(SETTINGS.recent, SETTINGS.dedupe_ttl_s)
+_warm()
 
 
 def _answer(status: int, outcome: str, started: float, **fields: Any) -> Response:
@@ -139,22 +183,19 @@ def handle_request(
 
 
 def _publish_once(source: str, body: bytes, attributes: dict[str, str], started: float) -> Response:
-    try:
-        store, publisher = _dependencies()
-        key = f"ingest:{source}:{attributes['delivery_id']}"
-        claim = store.claim(key, lease_s=30)
-    except CIEventsError as exc:
-        return _answer(503, "retry", started, reason=exc.message)
-    if claim.status == "duplicate":
+    key = f"{source}:{attributes['delivery_id']}"
+    now = time.monotonic()
+    if RECENT.seen(key, now):
         return _answer(202, "duplicate", started)
-    if claim.status == "busy":
-        return _answer(503, "retry", started, reason="the same delivery is being published now")
+    try:
+        publisher = _publisher()
+    except Exception as exc:
+        return _answer(503, "retry", started, reason=log.mask(str(exc))[:300])
     try:
         message_id = publisher.publish(body, attributes)
     except CIEventsError as exc:
-        store.release(key, claim.token)
         return _answer(503, "retry", started, reason=exc.message)
-    store.complete(key, claim.token, message_id, ttl_s=SETTINGS.dedupe_ttl_s)
+    RECENT.add(key, now)
     return _answer(202, "published", started, message_id=message_id)
 
 

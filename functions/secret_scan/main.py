@@ -1,10 +1,10 @@
-"""secret_scan: leaked credentials in Buildkite job logs and GitHub pull-request diffs.
+"""secret_scan: leaked credentials in CI job logs and GitHub pull-request diffs.
 
-* Buildkite ``job.finished`` (``SCAN_ON=job.finished``, the default): the job's
-  log is downloaded through the Buildkite REST API (streamed, capped at
-  ``SCAN_MAX_LOG_BYTES``) and scanned. With ``SCAN_ON=build.finished`` the
-  whole build is scanned once it finishes instead: its jobs are read from the
-  builds API and the logs of at most ``SCAN_MAX_JOBS`` script jobs are scanned.
+* Finished jobs or runs of Buildkite, GitHub Actions, GitLab CI, Azure Pipelines and
+  Bitbucket Pipelines (``SCAN_ON`` picks job or run per system): the logs are
+  downloaded through each CI's API (streamed, capped), cleaned the way each CI's
+  format needs, scanned, and the findings are written back to the build
+  (``cievents.cilogs.service``).
 * GitHub ``pull_request`` opened / synchronize / reopened: the PR's diff is
   fetched and only added lines are scanned; one PR comment is created or
   updated with the findings, and a check run carries file/line annotations.
@@ -16,46 +16,37 @@ suppressed are skipped. No raw secret ever leaves this function: messages,
 comments, alerts and logs carry the redacted preview and the keyed
 fingerprint only.
 
-Settings: ``BUILDKITE_API_TOKEN``, ``BUILDKITE_API_URL``; ``GITHUB_TOKEN`` (or
-the App settings of github_status), ``GITHUB_API_URL``;
-``CIEVENTS_FINDINGS_TOPIC`` (default ``security-findings``) or
-``CIEVENTS_FINDINGS_PUBLISH_TO``; ``SECURITY_SLACK_CHANNEL``;
-``CIEVENTS_FINGERPRINT_KEY``; ``SCAN_MAX_LOG_BYTES`` (default 20 MB);
-``SCAN_ON`` (``job.finished`` or ``build.finished``); ``SCAN_MAX_JOBS`` (default 100).
+Settings: those of ``cievents.cilogs.service`` (``SCAN_ON``, ``SCAN_MAX_*``, each CI's
+token and API URL) and of ``cievents.scm``; ``CIEVENTS_FINDINGS_TOPIC`` (default
+``security-findings``) or ``CIEVENTS_FINDINGS_PUBLISH_TO``; ``SECURITY_SLACK_CHANNEL``;
+``CIEVENTS_FINGERPRINT_KEY``.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 from cievents import findings as finding_state
 from cievents import log
-from cievents.cilogs import BuildkiteLogs, JobRef, JobScan, scan_job
-from cievents.cilogs.buildkite import job_of, run_of
-from cievents.cilogs.scan import messages_of
-from cievents.config import env_int, env_opt, env_str
-from cievents.errors import ConfigError, TransientError
-from cievents.events import BuildEvent, JobEvent, PullRequestEvent
+from cievents.cilogs.service import CiScan
+from cievents.cilogs.targets import is_ci_event, message_key
+from cievents.config import env_opt, env_str
+from cievents.errors import TransientError
+from cievents.events import PullRequestEvent
 from cievents.findings import FindingMessage
 from cievents.handler import Context, Result, pubsub_function, skipped
 from cievents.outbox import Outbox
 from cievents.publish import publisher_for
 from cievents.scanning import Finding, Scanner, warm
 
-BUILDKITE_API = env_str("BUILDKITE_API_URL", "https://api.buildkite.com/v2").rstrip("/")
-BUILDKITE_TOKEN = env_opt("BUILDKITE_API_TOKEN")
-MAX_LOG_BYTES = env_int("SCAN_MAX_LOG_BYTES", 20 * 1024 * 1024, minimum=1024)
-MAX_JOBS = env_int("SCAN_MAX_JOBS", 100, minimum=1)
-SCAN_MODES = ("job.finished", "build.finished")
 FINDINGS_TARGET = env_opt("CIEVENTS_FINDINGS_PUBLISH_TO") or env_str(
     "CIEVENTS_FINDINGS_TOPIC", "security-findings"
 )
 SECURITY_CHANNEL = env_opt("SECURITY_SLACK_CHANNEL")
 MARKER = "<!-- cievents:secret-scan -->"
 _scanner: Scanner | None = None
-_buildkite: BuildkiteLogs | None = None
+CI = CiScan.from_env()
 # The rule database (serialized at package time) is loaded with the instance, so the first
 # message pays nothing for it and the cold-start benchmark includes it.
 ENGINE = warm()
@@ -66,18 +57,6 @@ def scanner(ctx: Context) -> Scanner:
     if _scanner is None:
         _scanner = Scanner(suppressed=lambda fp: finding_state.is_suppressed(ctx.store, fp))
     return _scanner
-
-
-def buildkite() -> BuildkiteLogs:
-    global _buildkite  # noqa: PLW0603 - one session per instance
-    if _buildkite is None:
-        _buildkite = BuildkiteLogs(
-            token=BUILDKITE_TOKEN,
-            api_url=BUILDKITE_API,
-            max_log_bytes=MAX_LOG_BYTES,
-            max_jobs=MAX_JOBS,
-        )
-    return _buildkite
 
 
 def _message(f: Finding, event: PullRequestEvent, location: dict[str, Any]) -> FindingMessage:
@@ -146,106 +125,26 @@ def report(ctx: Context, scope: str, messages: list[FindingMessage]) -> int:
     return new
 
 
-def scan_on() -> str:
-    mode = env_str("SCAN_ON", "job.finished")
-    if mode not in SCAN_MODES:
-        raise ConfigError("SCAN_ON", f"must be one of {', '.join(SCAN_MODES)}, not {mode!r}")
-    return mode
-
-
-def _on_job(event: JobEvent, ctx: Context) -> Result:
-    if scan_on() != "job.finished":
-        return skipped("SCAN_ON=build.finished: jobs are scanned with their build")
-    if event.event != "job.finished" or event.job_type not in (None, "script"):
-        return skipped("only finished script jobs have logs")
-    scan, new = _scan_job(job_of(event), ctx)
-    ctx.fields.update(log_bytes=scan.size, findings=len(scan.findings))
-    if scan.missing:
-        return skipped(f"no log to scan: {scan.missing}")
-    detail = f"{len(scan.findings)} finding(s), {new} new" if scan.findings else "log clean"
-    return Result("acted", detail, provider="buildkite", operation="scan")
-
-
-def _scan_job(job: JobRef, ctx: Context) -> tuple[JobScan, int]:
-    """Download and scan one job's log; the scan and how many findings were new."""
-    scan = scan_job(buildkite(), job, scanner(ctx))
-    return scan, report(ctx, f"job {job.job_id}", messages_of(scan))
-
-
-def _on_build(event: BuildEvent, ctx: Context) -> Result:
-    if scan_on() != "build.finished":
-        return skipped("SCAN_ON=job.finished: builds are scanned job by job")
-    if event.event != "build.finished":
-        return skipped("only finished builds are scanned")
-    jobs = buildkite().jobs(run_of(event))
-    scans = [_scan_job(job, ctx) for job in jobs]
-    found = sum(len(s.findings) for s, _ in scans)
-    new = sum(n for _, n in scans)
-    ctx.fields.update(log_bytes=sum(s.size for s, _ in scans), findings=found, jobs=len(jobs))
-    return Result(
-        "acted",
-        f"{len(jobs)} job log(s), {found} finding(s), {new} new",
-        provider="buildkite",
-        operation="scan",
-    )
-
-
-_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
-
-
-def added_lines(diff: str) -> dict[str, list[tuple[int, str]]]:
-    """File → [(new line number, text)] for every added line of a unified diff."""
-    files: dict[str, list[tuple[int, str]]] = {}
-    current, number = None, 0
-    for line in diff.splitlines():
-        if line.startswith("+++ "):
-            target = line[4:].strip()
-            current = None if target == "/dev/null" else target.removeprefix("b/")
-            continue
-        hunk = _HUNK.match(line)
-        if hunk:
-            number = int(hunk.group(1))
-            continue
-        if current is None or line.startswith(("--- ", "diff ", "index ")):
-            continue
-        if line.startswith("+"):
-            files.setdefault(current, []).append((number, line[1:]))
-            number += 1
-        elif not line.startswith("-"):
-            number += 1
-    return files
-
-
 def _on_pull_request(event: PullRequestEvent, ctx: Context) -> Result:
     if event.action not in ("opened", "updated", "reopened"):
         return skipped(f"pull request {event.action}: nothing new to scan")
-    from cievents.vcs.github import GitHubClient
+    from cievents.scm import Annotation, CheckReport, ScmSettings, pull_request_of
 
-    repo = (event.repository or "").removeprefix("https://github.com/")
-    token = env_opt("GITHUB_TOKEN")
-    dry = ctx.settings.dry_run or not token
-    github = GitHubClient(
-        api_url=env_str("GITHUB_API_URL", "https://api.github.com"),
-        token=token,
-        outbox=Outbox(ctx.settings.outbox_dir) if dry else None,
-    )
-    diff = "" if dry else github.pull_request_diff(repo, event.number)
-    found: list[tuple[str, Finding]] = []
-    for path, lines in added_lines(diff).items():
+    settings = ScmSettings.from_env()
+    pr = pull_request_of(event, settings)
+    if pr is None or pr.repository.provider != "github":
+        return skipped(f"pull request of {event.source}: not scanned yet")
+    dry = ctx.settings.dry_run or not settings.has_credentials("github")
+    github = settings.client("github", Outbox(ctx.settings.outbox_dir) if dry else None)
+    if not github.can_read:
+        return skipped("not scanned: no credentials")
+    head = github.pull_request(pr)
+    diff = github.added_lines(pr, head, 5 * 1024 * 1024)
+    found: list[tuple[str, int, int, Finding]] = []
+    for path, lines in diff.files.items():
         text = "\n".join(t for _, t in lines)
         for f in scanner(ctx).scan_text(text, path=path):
-            found.append((path, f))
-    annotations = [
-        {
-            "path": path,
-            "start_line": lines_of(diff, path)[f.line - 1],
-            "end_line": lines_of(diff, path)[f.end_line - 1],
-            "annotation_level": "failure",
-            "title": f.rule_id,
-            "message": f"{f.description}: {f.secret}",
-        }
-        for path, f in found
-    ]
+            found.append((path, lines[f.line - 1][0], lines[f.end_line - 1][0], f))
     messages = [
         _message(
             f,
@@ -253,57 +152,51 @@ def _on_pull_request(event: PullRequestEvent, ctx: Context) -> Result:
             {
                 "kind": "pr_diff",
                 "path": path,
-                "line": a["start_line"],
-                "end_line": a["end_line"],
+                "line": line,
+                "end_line": end,
                 "start_column": f.start_column,
                 "end_column": f.end_column,
             },
         )
-        for (path, f), a in zip(found, annotations, strict=True)
+        for path, line, end, f in found
     ]
-    new = report(ctx, f"{repo}#{event.number}", messages)
+    new = report(ctx, f"{pr.repository.path}#{event.number}", messages)
     body = (
         "No leaked credentials in the added lines."
         if not found
         else "**Leaked credentials in this pull request** (rotate them, then remove them):\n\n"
-        + "\n".join(
-            f"- `{f.rule_id}` `{f.secret}` in `{path}` line {a['start_line']}"
-            for (path, f), a in zip(found, annotations, strict=True)
-        )
+        + "\n".join(f"- `{f.rule_id}` `{f.secret}` in `{p}` line {n}" for p, n, _, f in found)
     )
-    github.upsert_comment(repo, event.number, MARKER, body)
-    if event.commit:
-        github.upsert_check_run(
-            repo,
-            event.commit,
+    github.upsert_comment(pr, "secret-scan", body)
+    github.publish_check(
+        pr,
+        CheckReport(
             "cievents/secret-scan",
-            check_run_id=None,
-            status="completed",
-            conclusion="failure" if found else "success",
-            details_url=event.url,
-            title=f"{len(found)} leaked credential(s)",
+            "failure" if found else "success",
+            f"{len(found)} leaked credential(s)",
             summary=body,
-            annotations=annotations,
-        )
+            details_url=event.url,
+            annotations=tuple(
+                Annotation(p, n, f"{f.description}: {f.secret}", title=f.rule_id, end_line=e)
+                for p, n, e, f in found
+            ),
+        ),
+        head,
+    )
     return Result(
         "acted", f"{len(found)} finding(s), {new} new", provider="github", operation="scan"
     )
 
 
-def lines_of(diff: str, path: str) -> list[int]:
-    return [n for n, _ in added_lines(diff).get(path, [])]
-
-
 @pubsub_function(
     "secret_scan",
-    accepts=lambda e: isinstance(e, JobEvent | BuildEvent | PullRequestEvent),
-    key=lambda m, e: f"{e.source}:{getattr(e, 'job_id', None) or e.repository}:"
-    f"{getattr(e, 'number', '')}:{e.commit}:{e.event}",
+    accepts=lambda e: isinstance(e, PullRequestEvent) or is_ci_event(e),
+    key=lambda m, e: message_key(e)
+    if is_ci_event(e)
+    else f"{e.source}:{e.repository}:{e.number}:{e.commit}:{e.event}",
 )
 def handle(event: Any, ctx: Context) -> Result:
     """Scan what the event points at; report what is new."""
-    if isinstance(event, JobEvent):
-        return _on_job(event, ctx)
-    if isinstance(event, BuildEvent):
-        return _on_build(event, ctx)
-    return _on_pull_request(event, ctx)
+    if isinstance(event, PullRequestEvent):
+        return _on_pull_request(event, ctx)
+    return CI.handle(event, ctx, scanner(ctx), report)

@@ -9,12 +9,28 @@ of on the first event.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cievents.errors import ConfigError
 
 Env = Mapping[str, str]
+_VAR = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_vars(text: str, env: Env, where: str) -> str:
+    """``${VAR}`` and ``${VAR:-default}`` in a config file's value, from ``env``; a variable
+    that is unset and has no default raises ``ConfigError`` naming it and ``where``."""
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        value = env.get(name) or default
+        if value is None:
+            raise ConfigError(name, f"is used by {where} but not set")
+        return value
+
+    return _VAR.sub(replace, text)
 
 
 def _env(environ: Env | None) -> Env:

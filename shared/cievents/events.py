@@ -11,10 +11,12 @@ Kinds: ``build``, ``job``, ``push``, ``pull_request``, ``status``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, ClassVar
+
+from cievents.jirakeys import LazyKeys
 
 FINAL_BUILD_STATES = frozenset(
     {"passed", "failed", "canceled", "skipped", "not_run", "blocked", "waiting_failed"}
@@ -29,7 +31,7 @@ def _plain(value: Any) -> Any:
         return value.to_dict()
     if isinstance(value, CommitInfo | ChangedField):
         return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, tuple | list):
+    if isinstance(value, tuple | list | LazyKeys):
         return [_plain(v) for v in value]
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
@@ -49,7 +51,7 @@ class Event:
     branch: str | None = None
     commit: str | None = None
     url: str | None = None
-    jira_keys: tuple[str, ...] = ()
+    jira_keys: Sequence[str] = ()  # a tuple, or jirakeys.LazyKeys (computed when read)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:

@@ -44,6 +44,9 @@ class FindingMessage:
     branch: str | None = None
     pull_request: int | None = None
     detected_at: str | None = None
+    # How to revoke the credential kind, and whether the CI's masking should have hidden it
+    # (job-log findings; ``cievents.cilogs.advice``).
+    advice: Mapping[str, Any] | None = None
     schema: str = field(default=SCHEMA)
 
     def to_bytes(self) -> bytes:

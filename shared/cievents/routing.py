@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 
 from cievents import log
+from cievents.config import expand_vars
 from cievents.errors import ConfigError
 from cievents.sources import SOURCES
 
@@ -61,7 +62,6 @@ STATES = frozenset(
         "waiting_failed",
     }
 )
-_VAR = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}")
 
 
 @dataclass(frozen=True)
@@ -122,17 +122,6 @@ def _unique(values: Any) -> list[str]:
     return list(dict.fromkeys(v for v in values if v))
 
 
-def _expand(text: str, env: Mapping[str, str], where: str) -> str:
-    def replace(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        value = env.get(name) or default
-        if value is None:
-            raise ConfigError(name, f"is used by {where} but not set")
-        return value
-
-    return _VAR.sub(replace, text)
-
-
 def _values(raw: Any, where: str, key: str, env: Mapping[str, str]) -> tuple[str, ...]:
     items = raw if isinstance(raw, list) else [raw]
     if not items or not all(
@@ -141,7 +130,7 @@ def _values(raw: Any, where: str, key: str, env: Mapping[str, str]) -> tuple[str
         raise ConfigError(
             "CIEVENTS_ROUTING_FILE", f"{where}: '{key}' must be a string or a list of strings"
         )
-    values = tuple(_expand(str(v), env, where) for v in items)
+    values = tuple(expand_vars(str(v), env, where) for v in items)
     known = {"source": SOURCES, "state": STATES}.get(key)
     if known is not None:
         unknown = [v for v in values if v not in known]
@@ -176,8 +165,8 @@ def parse_rules(document: Any, env: Mapping[str, str] | None = None) -> Routes:
         changed = raw.get("changed")
         if changed is not None and not isinstance(changed, bool):
             raise ConfigError("CIEVENTS_ROUTING_FILE", f"{where}: 'changed' must be true or false")
-        slack = _expand(str(raw["slack"]), environ, where) if raw.get("slack") else None
-        teams = _expand(str(raw["teams"]), environ, where) if raw.get("teams") else None
+        slack = expand_vars(str(raw["slack"]), environ, where) if raw.get("slack") else None
+        teams = expand_vars(str(raw["teams"]), environ, where) if raw.get("teams") else None
         if not slack and not teams:
             raise ConfigError(
                 "CIEVENTS_ROUTING_FILE", f"{where}: names no destination (slack or teams)"

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from cievents.errors import ConfigError
 from cievents.findings import FindingMessage
 from tests.conftest import CapturedLog
 from tests.notify.events import build, job, push_body
@@ -135,21 +136,13 @@ def test_build_mode_scans_every_script_job_of_a_finished_build_once(
     assert sorted(m.job_id or "" for m in messages) == ["job-a", "job-b"]
     assert {m.location["path"] for m in messages} == {"deploy", "test"}
     assert [o["outcome"] for o in captured_log.outcomes()] == ["acted", "duplicate", "skipped"]
-    monkeypatch.setenv("SCAN_ON", "every.thing")
-    other = build("build.finished", "failed", number=43)
-    assert client.post("/", json=push_body(other, "b-bad")).status_code == 200
-    assert captured_log.outcomes()[-1]["outcome"] == "failed"  # a config error, logged, acked
+    (annotation,) = buildkite.annotations[("acme-inc", "web-app", 42)].values()
+    assert annotation["style"] == "error" and annotation["context"] == "cievents-secret-scan"
+    assert LEAK not in annotation["body"] and "ghp_" in annotation["body"]
 
 
-def test_added_lines_of_a_diff() -> None:
-    from importlib import util
-
-    spec = util.spec_from_file_location("secret_scan_main", SOURCE)
-    assert spec and spec.loader
-    module = util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    diff = (
-        "diff --git a/app.py b/app.py\n--- a/app.py\n+++ b/app.py\n@@ -10,2 +10,3 @@\n"
-        " keep\n-old = 1\n+new = 2\n+TOKEN = 'x'\n context\n"
-    )
-    assert module.added_lines(diff) == {"app.py": [(11, "new = 2"), (12, "TOKEN = 'x'")]}
+def test_a_bad_scan_on_stops_the_cold_start_naming_the_setting(
+    buildkite: FakeServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match=r"SCAN_ON: .*every\.thing.*job\.finished"):
+        scan_client(buildkite, monkeypatch, tmp_path, SCAN_ON="every.thing")

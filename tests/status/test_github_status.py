@@ -164,7 +164,7 @@ def test_github_app_check_run_lists_failed_jobs(
 
 
 def test_annotations_are_paged_fifty_per_request(api: FakeServer) -> None:
-    from cievents.vcs.github import GitHubClient
+    from cievents.scm.github import GitHubClient
 
     github = GitHubClient(api_url=f"{api.url}/gh", token=TOKEN)
     notes = [

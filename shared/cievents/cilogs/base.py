@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 from cievents import log
 from cievents.errors import TransientError
+from cievents.http import HttpClient
 
 __all__ = [
     "DEFAULT_MAX_JOBS",
@@ -89,6 +90,7 @@ class LogSource(Protocol):
     """What every CI log source offers."""
 
     system: str
+    http: HttpClient
 
     def jobs(self, run: RunRef) -> list[JobRef]: ...
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cievents.cilogs.advice import Advice, advice_for
 from cievents.cilogs.base import JobLog, JobRef, LogSource
+from cievents.cilogs.normalize import masked_count, normalizer_for
 from cievents.envelope import now_utc
 from cievents.findings import FindingMessage
 from cievents.scanning import Finding, Scanner
@@ -22,6 +24,8 @@ class JobScan:
     findings: list[Finding] = field(default_factory=list)
     truncated: bool = False
     missing: str | None = None
+    masked: int = 0  # values the CI itself masked in this log
+    advice: dict[str, Advice] = field(default_factory=dict)  # by fingerprint
 
 
 def location_of(finding: Finding, job: JobRef) -> dict[str, Any]:
@@ -38,10 +42,23 @@ def location_of(finding: Finding, job: JobRef) -> dict[str, Any]:
 
 
 def scan_log(job_log: JobLog, scanner: Scanner) -> JobScan:
-    job = job_log.job
-    found = scanner.scan_bytes(job_log.data, path=f"job {job.job_id} log") if job_log.data else []
+    """Scan a downloaded log, cleaned the way its CI's format needs."""
+    job, data = job_log.job, job_log.data
+    system = job.run.system
+    found = (
+        scanner.scan_bytes(data, path=f"job {job.job_id} log", normalizer=normalizer_for(system))
+        if data
+        else []
+    )
     unique = list({f.fingerprint: f for f in found}.values())
-    return JobScan(job, len(job_log.data), unique, job_log.truncated, job_log.missing)
+    masked = masked_count(system, data)
+    advice = {
+        f.fingerprint: advice_for(
+            system, f.rule_id, data[f.start : f.start + 8].decode("latin-1"), data, f.start, masked
+        )
+        for f in unique
+    }
+    return JobScan(job, len(data), unique, job_log.truncated, job_log.missing, masked, advice)
 
 
 def scan_job(source: LogSource, job: JobRef, scanner: Scanner) -> JobScan:
@@ -69,6 +86,7 @@ def messages_of(scan: JobScan) -> list[FindingMessage]:
             branch=run.branch,
             pull_request=run.pull_request,
             detected_at=detected_at,
+            advice=scan.advice[f.fingerprint].to_dict() if f.fingerprint in scan.advice else None,
         )
         for f in scan.findings
     ]

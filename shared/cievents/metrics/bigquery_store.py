@@ -63,9 +63,9 @@ class BigQueryStore:
             ]
             table = bq.Table(f"{self.dataset}.{table_name}", schema=fields)
             table.time_partitioning = bq.TimePartitioning(
-                type_=bq.TimePartitioningType.DAY, field=schema.PARTITION_FIELD
+                type_=bq.TimePartitioningType.DAY, field=schema.PARTITIONING[table_name]
             )
-            table.clustering_fields = list(schema.CLUSTERING)
+            table.clustering_fields = list(schema.CLUSTERED_BY[table_name])
             self.client.create_table(table, exists_ok=True)
         self._ready = True
 

@@ -1,4 +1,4 @@
-"""The ``builds`` and ``jobs`` table schemas, kept as BigQuery JSON schema files.
+"""The ``builds``, ``jobs`` and ``compliance`` table schemas, kept as BigQuery JSON schema files.
 
 The same files create the BigQuery tables (the function and Terraform) and the
 local DuckDB tables, so the three can never disagree.
@@ -10,9 +10,16 @@ import json
 from importlib import resources
 from typing import Any
 
-TABLES = ("builds", "jobs")
+TABLES = ("builds", "jobs", "compliance")
 PARTITION_FIELD = "finished_at"
 CLUSTERING = ("pipeline", "branch")
+# Per table: the day-partitioning column and the clustering columns (Terraform says the same).
+PARTITIONING = {"builds": "finished_at", "jobs": "finished_at", "compliance": "evaluated_at"}
+CLUSTERED_BY = {
+    "builds": CLUSTERING,
+    "jobs": CLUSTERING,
+    "compliance": ("repository", "target_branch"),
+}
 _DUCKDB_TYPES = {
     "STRING": "VARCHAR",
     "INTEGER": "BIGINT",

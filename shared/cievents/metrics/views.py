@@ -12,7 +12,7 @@ from __future__ import annotations
 from importlib import resources
 
 # Created in this order: later views read earlier ones.
-VIEWS = ("builds_latest", "build_health", "dora")
+VIEWS = ("builds_latest", "build_health", "dora", "compliance_latest", "noncompliant_merges")
 
 
 def source(name: str) -> str:

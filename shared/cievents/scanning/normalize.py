@@ -58,7 +58,12 @@ class Normalized:
         return position - (self._shifts[low - 1] if low else 0)
 
 
-def normalize(text: str) -> Normalized:
+def normalize(text: str, noise: re.Pattern[str] | None = None) -> Normalized:
+    """Remove ``noise`` (by default: Buildkite markers and terminal escapes) from ``text``,
+    keeping the map back. A CI log format passes its own pattern (its line prefixes and
+    markers as well as escapes; :mod:`cievents.cilogs.normalize`)."""
+    if noise is not None:
+        return _remove(text, noise)
     escape = text.find("\x1b")
     if escape == -1 and "_bk;t=" not in text:
         return Normalized(text)
@@ -67,11 +72,15 @@ def normalize(text: str) -> Normalized:
         bell = text.find("\x07")
         if bell != -1 and text.find("_bk;t=", bell) == -1 and text.find("\n", 0, bell) == -1:
             return Normalized(text[bell + 1 :], (0,), (bell + 1,))
+    return _remove(text, NOISE)
+
+
+def _remove(text: str, noise: re.Pattern[str]) -> Normalized:
     pieces: list[str] = []
     clean_starts: list[int] = []
     shifts: list[int] = []
     removed = last = clean_len = 0
-    for match in NOISE.finditer(text):
+    for match in noise.finditer(text):
         pieces.append(text[last : match.start()])
         clean_len += match.start() - last
         removed += match.end() - match.start()

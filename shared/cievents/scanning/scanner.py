@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from cievents.scanning.engines import make_engine
-from cievents.scanning.normalize import normalize
+from cievents.scanning.normalize import Normalized, normalize
 from cievents.scanning.rules import RULES, Rule, patterns_of
 from cievents.scanning.validate import CHECKS, shannon_entropy
 
@@ -44,6 +44,7 @@ _ALLOW_MARKER_BYTES = ALLOW_MARKER.encode()
 LINE_SNAP = 4096
 ESCAPE_SLACK = 32
 VERDICT_CACHE = 50_000
+Normalizer = Callable[[str], Normalized]
 
 
 @dataclass(frozen=True)
@@ -124,12 +125,13 @@ class Scanner:
             return bool(self._suppressed(fingerprint))
         return fingerprint in self._suppressed
 
-    def matches(self, data: bytes) -> list[_Match]:
-        """Every validated match in raw byte offsets; a generic one yields to a specific one."""
+    def matches(self, data: bytes, normalizer: Normalizer = normalize) -> list[_Match]:
+        """Every validated match in raw byte offsets; a generic one yields to a specific one.
+        ``normalizer`` cleans each candidate's window (a CI log format may pass its own)."""
         raw = data.decode("latin-1")
         seen: set[tuple[str, int, int]] = set()
         out: list[_Match] = []
-        cached, window = (-1, -1), normalize("")
+        cached, window = (-1, -1), normalizer("")
         # Logs repeat themselves (``+ secret = (sensitive value)`` in every Terraform plan):
         # a verdict depends only on the rule, the clean line and the anchor's place in it.
         verdicts: dict[tuple[str, str, int], tuple[tuple[int, int, str], ...]] = {}
@@ -138,7 +140,7 @@ class Scanner:
             length = self._anchor_lengths[pattern_id]
             lo, hi = _window(raw, anchor, rule, length)
             if (lo, hi) != cached:  # several candidates on one line share its normalization
-                cached, window = (lo, hi), normalize(raw[lo:hi])
+                cached, window = (lo, hi), normalizer(raw[lo:hi])
             at = window.clean(anchor - lo)
             key = (rule.id, window.text, at)
             verdict = verdicts.get(key)
@@ -176,8 +178,14 @@ class Scanner:
                 accepted.append((clean_start, clean_end, secret))
         return tuple(accepted)
 
-    def scan_bytes(self, data: bytes, path: str = "-", redacted: bool = True) -> list[Finding]:
-        found = sorted(self.matches(data), key=lambda m: (m.start, m.rule.id))
+    def scan_bytes(
+        self,
+        data: bytes,
+        path: str = "-",
+        redacted: bool = True,
+        normalizer: Normalizer = normalize,
+    ) -> list[Finding]:
+        found = sorted(self.matches(data, normalizer), key=lambda m: (m.start, m.rule.id))
         starts_by_rule: dict[str, list[int]] = {}
         for m in found:
             starts_by_rule.setdefault(m.rule.id, []).append(m.start)

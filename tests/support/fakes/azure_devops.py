@@ -1,0 +1,371 @@
+"""A loopback Azure DevOps REST API (Azure Repos, api-version 7.1): pull requests, iterations
+and their changes, blobs, PR threads and comments, PR statuses, commit statuses.
+
+Shapes from https://learn.microsoft.com/rest/api/azure/devops/git/: ``GET
+/{org}/{project}/_apis/git/repositories/{repo}/pullRequests/{id}``, ``…/iterations``
+(``value``), ``…/iterations/{n}/changes`` (``changeEntries``, ``$top``/``$skip``,
+``nextSkip``/``nextTop``), ``…/blobs/{objectId}?$format=octetstream``, ``…/threads``
+(``value``; POST with ``comments``, ``status``, ``threadContext``), ``PATCH
+…/threads/{id}`` and ``…/threads/{id}/comments/{cid}``, ``POST …/pullRequests/{id}/statuses``
+and ``…/commits/{sha}/statuses`` (``state``, ``context.name``/``genre``). Every request must
+carry ``api-version``; auth is Basic with an empty user and the PAT.
+
+Pipelines (https://learn.microsoft.com/rest/api/azure/devops/build): ``GET
+.../build/builds/{id}/timeline`` (records with ``type``, ``parentId``, ``log: {id, url}``),
+``GET .../builds/{id}/logs/{logId}`` (plain text), ``PUT .../builds/{id}/tags/{tag}``, and
+``PATCH .../distributedtask/hubs/build/plans/{plan}/timelines/{timeline}/records``
+(``{"value": [records], "count": n}``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from tests.support.fakehttp import FakeServer, Reply, Request
+from tests.support.fakes import query_int
+
+__all__ = ["FakeAzureDevOps", "PullRequestState", "blob_id"]
+
+REPO = r"/(?P<org>[^/]+)/(?P<project>[^/]+)/_apis/git/repositories/(?P<repo>[^/]+)"
+PR = REPO + r"/pullRequests/(?P<id>\d+)"
+STATES = ("error", "failed", "notApplicable", "notSet", "pending", "succeeded")
+
+
+def blob_id(text: str) -> str:
+    return hashlib.sha1(f"blob {len(text.encode())}\0{text}".encode()).hexdigest()
+
+
+@dataclass
+class PullRequestState:
+    """A PR whose latest iteration changes ``files`` (path → (old text or None, new text))."""
+
+    head: str
+    files: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    base: str = "e" * 40
+    iterations: int = 1
+    status: str = "active"
+
+
+class FakeAzureDevOps(FakeServer):
+    def __init__(self, *, pats: tuple[str, ...] = (), page_size: int = 100) -> None:
+        super().__init__()
+        self.pats = set(pats)
+        self.page_size = page_size
+        self.pulls: dict[tuple[str, int], PullRequestState] = {}
+        self.blobs: dict[str, str] = {}
+        self.threads: list[dict[str, Any]] = []
+        self.pr_statuses: list[dict[str, Any]] = []
+        self.commit_statuses: list[dict[str, Any]] = []
+        self._ids = itertools.count(40)
+        self._routes_()
+        # Pipelines: timelines and task logs by build id, build tags, timeline record issues.
+        self.timelines: dict[int, dict[str, Any]] = {}
+        self.build_logs: dict[tuple[int, int], bytes] = {}
+        self.tags: dict[int, list[str]] = {}
+        self.record_issues: dict[str, list[dict[str, Any]]] = {}
+        self._builds_routes_()
+
+    def add_pull(self, repo: str, number: int, state: PullRequestState) -> None:
+        """``repo`` is ``org/project/repo``."""
+        self.pulls[(repo, number)] = state
+        for old, new in state.files.values():
+            for text in (old, new):
+                if text is not None:
+                    self.blobs[blob_id(text)] = text
+
+    def threads_on(self, repo: str, number: int) -> list[dict[str, Any]]:
+        return [t for t in self.threads if (t["repo"], t["pr"]) == (repo, number)]
+
+    def _routes_(self) -> None:
+        route = self.route
+
+        def denied(req: Request) -> Reply | None:
+            auth = req.headers.get("authorization", "")
+            try:
+                pat = base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)[1]
+            except (ValueError, IndexError):
+                pat = ""
+            if pat not in self.pats:
+                return Reply(401, raw=b"", headers={"Content-Type": "text/html"})
+            if not req.query.get("api-version"):
+                return Reply(400, {"message": "No api-version was supplied for the request."})
+            return None
+
+        def repo_of(req: Request) -> str:
+            assert req.match is not None
+            g = req.match.group
+            return "/".join(unquote(g(k)) for k in ("org", "project", "repo"))
+
+        def pr_of(req: Request) -> tuple[str, int]:
+            assert req.match is not None
+            return repo_of(req), int(req.match.group("id"))
+
+        @route("GET", PR)
+        def pull(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            pr = self.pulls.get(pr_of(req))
+            if pr is None:
+                return Reply(
+                    404, {"message": "TF401180: The requested pull request was not found."}
+                )
+            return Reply(
+                200,
+                {
+                    "pullRequestId": pr_of(req)[1],
+                    "status": pr.status,
+                    "lastMergeSourceCommit": {"commitId": pr.head},
+                    "lastMergeTargetCommit": {"commitId": pr.base},
+                },
+            )
+
+        @route("GET", PR + r"/iterations")
+        def iterations(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            pr = self.pulls[pr_of(req)]
+            value = [
+                {
+                    "id": n,
+                    "sourceRefCommit": {"commitId": pr.head if n == pr.iterations else "0" * 40},
+                    "commonRefCommit": {"commitId": pr.base},
+                }
+                for n in range(1, pr.iterations + 1)
+            ]
+            return Reply(200, {"value": value, "count": len(value)})
+
+        @route("GET", PR + r"/iterations/(?P<n>\d+)/changes")
+        def changes(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            pr = self.pulls[pr_of(req)]
+            entries = []
+            for i, (path, (old, new)) in enumerate(sorted(pr.files.items()), start=1):
+                kind = "add" if old is None else "delete" if new is None else "edit"
+                item: dict[str, Any] = {"path": f"/{path}", "gitObjectType": "blob"}
+                if new is not None:
+                    item["objectId"] = blob_id(new)
+                if old is not None:
+                    item["originalObjectId"] = blob_id(old)
+                entries.append(
+                    {"changeTrackingId": i, "changeId": i, "item": item, "changeType": kind}
+                )
+            top = min(query_int(req, "$top", 100), self.page_size)
+            skip = query_int(req, "$skip", 0)
+            body: dict[str, Any] = {"changeEntries": entries[skip : skip + top]}
+            if skip + top < len(entries):
+                body.update(nextSkip=skip + top, nextTop=top)
+            return Reply(200, body)
+
+        @route("GET", REPO + r"/blobs/(?P<blob>[0-9a-f]{40})")
+        def blob(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            text = self.blobs.get(req.match.group("blob"))
+            if text is None:
+                return Reply(404, {"message": "blob not found"})
+            return Reply(
+                200, raw=text.encode(), headers={"Content-Type": "application/octet-stream"}
+            )
+
+        def public(t: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in t.items() if k not in ("repo", "pr")}
+
+        @route("GET", PR + r"/threads")
+        def list_threads(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            found = [public(t) for t in self.threads_on(*pr_of(req))]
+            return Reply(200, {"value": found, "count": len(found)})
+
+        @route("POST", PR + r"/threads")
+        def add_thread(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            repo, number = pr_of(req)
+            body = req.json()
+            comments = body.get("comments") or []
+            if not comments or not comments[0].get("content"):
+                return Reply(400, {"message": "A thread needs a comment"})
+            context = body.get("threadContext")
+            if context is not None and (
+                not str(context.get("filePath", "")).startswith("/")
+                or (context.get("rightFileStart") or {}).get("line", 0) < 1
+            ):
+                return Reply(400, {"message": "Invalid thread context"})
+            thread = {
+                "id": next(self._ids),
+                "repo": repo,
+                "pr": number,
+                "status": body.get("status", "active"),
+                "threadContext": context,
+                "properties": body.get("properties") or {},
+                "isDeleted": False,
+                "comments": [
+                    {
+                        "id": i,
+                        "parentCommentId": c.get("parentCommentId", 0),
+                        "content": c["content"],
+                    }
+                    for i, c in enumerate(comments, start=1)
+                ],
+            }
+            self.threads.append(thread)
+            return Reply(200, public(thread))
+
+        def find(req: Request) -> dict[str, Any] | None:
+            assert req.match is not None
+            for t in self.threads_on(*pr_of(req)):
+                if t["id"] == int(req.match.group("thread")):
+                    return t
+            return None
+
+        @route("PATCH", PR + r"/threads/(?P<thread>\d+)")
+        def edit_thread(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            thread = find(req)
+            if thread is None:
+                return Reply(404, {"message": "thread not found"})
+            thread["status"] = req.json().get("status", thread["status"])
+            return Reply(200, public(thread))
+
+        @route("PATCH", PR + r"/threads/(?P<thread>\d+)/comments/(?P<comment>\d+)")
+        def edit_comment(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            thread = find(req)
+            assert req.match is not None
+            for c in (thread or {}).get("comments", []):
+                if c["id"] == int(req.match.group("comment")):
+                    c["content"] = req.json()["content"]
+                    c["edits"] = c.get("edits", 0) + 1
+                    return Reply(200, c)
+            return Reply(404, {"message": "comment not found"})
+
+        def valid_status(body: dict[str, Any]) -> bool:
+            return body.get("state") in STATES and bool((body.get("context") or {}).get("name"))
+
+        @route("POST", PR + r"/statuses")
+        def pr_status(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            body = req.json()
+            if not valid_status(body):
+                return Reply(400, {"message": "Invalid status"})
+            repo, number = pr_of(req)
+            self.pr_statuses.append({"repo": repo, "pr": number, **body})
+            return Reply(200, {"id": len(self.pr_statuses), **body})
+
+        @route("POST", REPO + r"/commits/(?P<sha>[0-9a-f]{40})/statuses")
+        def commit_status(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            body = req.json()
+            if not valid_status(body):
+                return Reply(400, {"message": "Invalid status"})
+            assert req.match is not None
+            self.commit_statuses.append(
+                {"repo": repo_of(req), "sha": req.match.group("sha"), **body}
+            )
+            return Reply(201, {"id": len(self.commit_statuses), **body})
+
+    # -- Pipelines: build timeline, task logs, tags, timeline record issues ----------------
+    def add_build(self, build_id: int, jobs: dict[str, list[tuple[str, int]]]) -> None:
+        """A build's timeline: each job with its tasks as (name, log id)."""
+        records: list[dict[str, Any]] = []
+        for j, (job, tasks) in enumerate(jobs.items()):
+            job_id = f"job-{build_id}-{j}"
+            records.append(
+                {
+                    "id": job_id,
+                    "parentId": None,
+                    "type": "Job",
+                    "name": job,
+                    "order": j + 1,
+                    "result": "succeeded",
+                    "log": {"id": 900 + j},
+                }
+            )
+            for t, (task, log_id) in enumerate(tasks):
+                records.append(
+                    {
+                        "id": f"task-{build_id}-{j}-{t}",
+                        "parentId": job_id,
+                        "type": "Task",
+                        "name": task,
+                        "order": t + 1,
+                        "result": "succeeded",
+                        "log": {
+                            "id": log_id,
+                            "type": "Container",
+                            "url": f"{self.url}/_apis/build/builds/{build_id}/logs/{log_id}",
+                        },
+                    }
+                )
+        self.timelines[build_id] = {"id": f"timeline-{build_id}", "changeId": 7, "records": records}
+
+    def _builds_routes_(self) -> None:
+        route = self.route
+        build = r"(?P<project>/.+?)/_apis/build/builds/(?P<build>\d+)"
+        records = (
+            r"(?P<project>/.+?)/_apis/distributedtask/hubs/build/plans/(?P<plan>[^/]+)"
+            r"/timelines/(?P<timeline>[^/]+)/records"
+        )
+
+        def denied(req: Request) -> Reply | None:
+            auth = req.headers.get("authorization", "")
+            try:
+                pat = base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)[1]
+            except (ValueError, IndexError):
+                pat = ""
+            if pat not in self.pats:
+                return Reply(401, raw=b"", headers={"Content-Type": "text/html"})
+            if not req.query.get("api-version"):
+                return Reply(400, {"message": "No api-version was supplied for the request."})
+            return None
+
+        @route("GET", build + r"/timeline")
+        def timeline(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            found = self.timelines.get(int(req.match["build"]))
+            return Reply(200, found) if found else Reply(404, {"message": "build not found"})
+
+        @route("GET", build + r"/logs/(?P<log>\d+)")
+        def log(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            data = self.build_logs.get((int(req.match["build"]), int(req.match["log"])))
+            if data is None:
+                return Reply(404, {"message": "The requested log was not found."})
+            return Reply(200, raw=data, headers={"Content-Type": "text/plain"})
+
+        @route("PUT", build + r"/tags/(?P<tag>[^/]+)")
+        def tag(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            tags = self.tags.setdefault(int(req.match["build"]), [])
+            if unquote(req.match["tag"]) not in tags:
+                tags.append(unquote(req.match["tag"]))
+            return Reply(200, {"count": len(tags), "value": tags})
+
+        @route("PATCH", records)
+        def update_records(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            body = req.json()
+            if not isinstance(body, dict) or body.get("count") != len(body.get("value") or []):
+                return Reply(400, {"message": "count must match the records sent"})
+            for record in body["value"]:
+                self.record_issues[str(record["id"])] = list(record.get("issues") or [])
+            return Reply(200, {"count": len(body["value"]), "value": body["value"]})

@@ -1,0 +1,286 @@
+"""A loopback Bitbucket Cloud REST API (2.0): pull requests and their diffs, PR comments,
+commit build statuses, Code Insights reports and annotations; and Bitbucket Data Center
+build statuses.
+
+Cloud shapes from https://developer.atlassian.com/cloud/bitbucket/rest/: ``GET
+/repositories/{ws}/{slug}/pullrequests/{id}`` (``source.commit.hash``), ``…/diff`` (302 to
+``/repositories/{ws}/{slug}/diff/{spec}``, plain text), ``…/comments`` (paged: ``values``,
+``next``, ``pagelen``), ``PUT …/comments/{id}`` with ``content.raw``, ``POST
+/commit/{sha}/statuses/build`` (``key``, ``state``, ``url`` required), ``PUT
+/commit/{sha}/reports/{id}``, ``POST …/reports/{id}/annotations`` (a list, at most 100,
+keyed by ``external_id``). Data Center: ``POST
+/rest/api/latest/projects/{key}/repos/{slug}/commits/{sha}/builds``.
+
+Pipelines (https://developer.atlassian.com/cloud/bitbucket/rest/api-group-pipelines/):
+``GET .../pipelines/`` and ``.../pipelines/{uuid}/steps/`` (pages with ``next``), ``GET
+.../steps/{step_uuid}/log`` (plain text, ``404`` when there is none).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from tests.support.fakehttp import FakeServer, Reply, Request
+from tests.support.fakes import query_int
+
+__all__ = ["FakeBitbucket", "PullRequestState"]
+
+REPO = r"/repositories/(?P<repo>[^/]+/[^/]+)"
+PR = REPO + r"/pullrequests/(?P<id>\d+)"
+BUILD_STATES = ("INPROGRESS", "SUCCESSFUL", "FAILED", "STOPPED")
+
+
+@dataclass
+class PullRequestState:
+    head: str
+    diff: str
+    base: str = "d" * 12
+    state: str = "OPEN"
+
+
+class FakeBitbucket(FakeServer):
+    def __init__(self, *, tokens: tuple[str, ...] = (), page_size: int = 100) -> None:
+        super().__init__()
+        self.tokens = set(tokens)
+        self.page_size = page_size
+        self.pulls: dict[tuple[str, int], PullRequestState] = {}
+        self.comments: list[dict[str, Any]] = []
+        self.statuses: list[dict[str, Any]] = []
+        self.reports: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.annotations: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
+        self.server_statuses: list[dict[str, Any]] = []
+        self._ids = itertools.count(300)
+        self._routes_()
+        # Pipelines: pipelines per repo (newest first), steps per pipeline UUID, step logs.
+        self.pipelines: dict[str, list[dict[str, Any]]] = {}
+        self.steps: dict[str, list[dict[str, Any]]] = {}
+        self.step_logs: dict[str, bytes] = {}
+        self._pipelines_routes_()
+
+    def comments_on(self, repo: str, number: int) -> list[dict[str, Any]]:
+        return [c for c in self.comments if (c["repo"], c["pr"]) == (repo, number)]
+
+    def latest_status(self, repo: str, sha: str, key: str) -> dict[str, Any] | None:
+        found = [s for s in self.statuses if (s["repo"], s["sha"], s["key"]) == (repo, sha, key)]
+        return found[-1] if found else None
+
+    def _routes_(self) -> None:
+        route = self.route
+
+        def denied(req: Request) -> Reply | None:
+            token = req.headers.get("authorization", "").removeprefix("Bearer ")
+            if token not in self.tokens:
+                return Reply(401, {"type": "error", "error": {"message": "Unauthorized"}})
+            return None
+
+        def key(req: Request) -> tuple[str, int]:
+            assert req.match is not None
+            return req.match.group("repo"), int(req.match.group("id"))
+
+        @route("GET", PR)
+        def pull(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            pr = self.pulls.get(key(req))
+            if pr is None:
+                return Reply(404, {"type": "error", "error": {"message": "Not found"}})
+            return Reply(
+                200,
+                {
+                    "id": key(req)[1],
+                    "state": pr.state,
+                    "source": {"commit": {"hash": pr.head}},
+                    "destination": {"commit": {"hash": pr.base}},
+                },
+            )
+
+        @route("GET", PR + r"/diff")
+        def diff_redirect(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            repo, number = key(req)
+            pr = self.pulls[(repo, number)]
+            target = f"http://{req.headers['host']}/repositories/{repo}/diff/{pr.head}..{pr.base}"
+            return Reply(302, "", headers={"Location": f"{target}?from_pullrequest_id={number}"})
+
+        @route("GET", REPO + r"/diff/(?P<spec>[0-9a-f]+\.\.[0-9a-f]+)")
+        def diff(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            head = req.match.group("spec").split("..")[0]
+            for (repo, _), pr in self.pulls.items():
+                if repo == req.match.group("repo") and pr.head == head:
+                    return Reply(200, pr.diff, headers={"Content-Type": "text/plain"})
+            return Reply(404, {"type": "error"})
+
+        @route("GET", PR + r"/comments")
+        def list_comments(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            found = [
+                {"id": c["id"], "content": {"raw": c["raw"]}, "deleted": c.get("deleted", False)}
+                for c in self.comments_on(*key(req))
+            ]
+            pagelen = min(query_int(req, "pagelen", 10), 100, self.page_size)
+            page = query_int(req, "page", 1)
+            body: dict[str, Any] = {
+                "pagelen": pagelen,
+                "page": page,
+                "size": len(found),
+                "values": found[(page - 1) * pagelen : page * pagelen],
+            }
+            if page * pagelen < len(found):
+                body["next"] = (
+                    f"http://{req.headers['host']}{req.path}?pagelen={pagelen}&page={page + 1}"
+                )
+            return Reply(200, body)
+
+        @route("POST", PR + r"/comments")
+        def add_comment(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            repo, number = key(req)
+            comment = {
+                "id": next(self._ids),
+                "repo": repo,
+                "pr": number,
+                "raw": req.json()["content"]["raw"],
+            }
+            self.comments.append(comment)
+            return Reply(201, {"id": comment["id"], "content": {"raw": comment["raw"]}})
+
+        @route("PUT", PR + r"/comments/(?P<comment>\d+)")
+        def edit_comment(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            for c in self.comments:
+                if c["id"] == int(req.match.group("comment")):
+                    c["raw"] = req.json()["content"]["raw"]
+                    c["edits"] = c.get("edits", 0) + 1
+                    return Reply(200, {"id": c["id"], "content": {"raw": c["raw"]}})
+            return Reply(404, {"type": "error"})
+
+        @route("POST", REPO + r"/commit/(?P<sha>[0-9a-f]+)/statuses/build")
+        def status(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            body = req.json()
+            if body.get("state") not in BUILD_STATES or not body.get("key") or not body.get("url"):
+                return Reply(400, {"type": "error", "error": {"message": "Bad request"}})
+            self.statuses.append(
+                {"repo": req.match.group("repo"), "sha": req.match.group("sha"), **body}
+            )
+            return Reply(201, {"type": "commitstatus", **body})
+
+        @route("PUT", REPO + r"/commit/(?P<sha>[0-9a-f]+)/reports/(?P<report>[\w-]+)")
+        def report(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            body = req.json()
+            if body.get("report_type") not in (
+                "SECURITY",
+                "COVERAGE",
+                "TEST",
+                "BUG",
+            ) or not body.get("title"):
+                return Reply(400, {"type": "error"})
+            k = (req.match.group("repo"), req.match.group("sha"), req.match.group("report"))
+            self.reports[k] = body
+            return Reply(200, {"uuid": "{r}", "external_id": k[2], **body})
+
+        @route("POST", REPO + r"/commit/(?P<sha>[0-9a-f]+)/reports/(?P<report>[\w-]+)/annotations")
+        def annotations(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            k = (req.match.group("repo"), req.match.group("sha"), req.match.group("report"))
+            if k not in self.reports:
+                return Reply(404, {"type": "error", "error": {"message": "report not found"}})
+            items = req.json()
+            if not isinstance(items, list) or len(items) > 100:
+                return Reply(400, {"type": "error", "error": {"message": "max 100 annotations"}})
+            stored = self.annotations.setdefault(k, {})
+            for a in items:
+                if a.get("annotation_type") not in ("VULNERABILITY", "CODE_SMELL", "BUG"):
+                    return Reply(400, {"type": "error"})
+                stored[a["external_id"]] = a
+            return Reply(200, items)
+
+        @route(
+            "POST",
+            r"/rest/api/latest/projects/(?P<project>[^/]+)/repos/(?P<slug>[^/]+)"
+            r"/commits/(?P<sha>[0-9a-f]+)/builds",
+        )
+        def server_status(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            body = req.json()
+            if body.get("state") not in ("INPROGRESS", "SUCCESSFUL", "FAILED"):
+                return Reply(400, {"errors": [{"message": "state is invalid"}]})
+            self.server_statuses.append({**req.match.groupdict(), **body})
+            return Reply(204)
+
+    # -- Pipelines: pipelines, steps, step logs -------------------------------------------
+    def add_pipeline(self, repo: str, number: int, uuid: str, steps: list[dict[str, Any]]) -> None:
+        self.pipelines.setdefault(repo, []).insert(
+            0, {"type": "pipeline", "uuid": uuid, "build_number": number}
+        )
+        self.steps[uuid] = steps
+
+    def _pipelines_routes_(self) -> None:
+        route = self.route
+
+        def denied(req: Request) -> Reply | None:
+            token = req.headers.get("authorization", "").removeprefix("Bearer ")
+            if token not in self.tokens:
+                return Reply(401, {"type": "error", "error": {"message": "Unauthorized"}})
+            return None
+
+        @route("GET", REPO + r"/pipelines/")
+        def pipelines(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            return self._values_page(req, self.pipelines.get(req.match["repo"], []))
+
+        @route("GET", REPO + r"/pipelines/(?P<uuid>[^/]+)/steps/")
+        def steps(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            found = self.steps.get(unquote(req.match["uuid"]))
+            if found is None:
+                return Reply(404, {"type": "error", "error": {"message": "Pipeline not found"}})
+            return self._values_page(req, found)
+
+        @route("GET", REPO + r"/pipelines/(?P<uuid>[^/]+)/steps/(?P<step>[^/]+)/log")
+        def step_log(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            data = self.step_logs.get(unquote(req.match["step"]))
+            if data is None:
+                return Reply(404, {"type": "error", "error": {"message": "Log not found"}})
+            return Reply(200, raw=data, headers={"Content-Type": "application/octet-stream"})
+
+    def _values_page(self, req: Request, values: list[dict[str, Any]]) -> Reply:
+        """A Bitbucket page: ``{"values", "page", "pagelen", "size", "next"}``."""
+        pagelen = min(int(req.query.get("pagelen", ["10"])[0]), 100, self.page_size)
+        page = int(req.query.get("page", ["1"])[0])
+        body: dict[str, Any] = {
+            "page": page,
+            "pagelen": pagelen,
+            "size": len(values),
+            "values": values[(page - 1) * pagelen : page * pagelen],
+        }
+        if page * pagelen < len(values):
+            body["next"] = f"{self.url}{req.path}?pagelen={pagelen}&page={page + 1}"
+        return Reply(200, body)

@@ -1,0 +1,334 @@
+"""A loopback GitHub REST API: pull requests and their diffs, issue comments, commit statuses,
+check runs, and App installation tokens.
+
+Shapes from https://docs.github.com/en/rest: ``GET /repos/{o}/{r}/pulls/{n}`` (JSON, or the
+unified diff with ``Accept: application/vnd.github.diff``; 406 when the diff is too large),
+``/pulls/{n}/files``, ``/issues/{n}/comments`` (``Link`` pagination), ``PATCH
+/issues/comments/{id}``, ``POST /statuses/{sha}``, ``POST /check-runs`` and ``PATCH
+/check-runs/{id}`` (annotations appended, 50 at most per request), ``GET
+/commits/{sha}/check-runs``, ``POST /app/installations/{id}/access_tokens``.
+
+Tokens: ``tokens`` are personal/deploy tokens (no check runs: 403, as GitHub answers a
+token that is not an App's); ``app_tokens`` are installation tokens (check runs allowed).
+
+Actions (https://docs.github.com/rest/actions/workflow-jobs): ``GET .../actions/runs/{id}/jobs``
+(``{"total_count", "jobs"}``, ``Link`` pages), ``GET .../actions/jobs/{id}/logs`` and ``GET
+.../actions/runs/{id}/logs`` answer ``302`` to a download URL (``/_blobs/...`` here) serving
+the text or the zip; logs that are gone answer ``410``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.support.fakehttp import FakeServer, Reply, Request
+from tests.support.fakes import link_paged
+
+__all__ = ["FakeGitHub", "PullRequestState"]
+
+REPO = r"/repos/(?P<repo>[^/]+/[^/]+)"
+
+
+@dataclass
+class PullRequestState:
+    head_sha: str
+    diff: str
+    base_sha: str = "0" * 40
+    state: str = "open"
+    too_large: bool = False
+    files: list[dict[str, Any]] = field(default_factory=list)
+
+
+class FakeGitHub(FakeServer):
+    def __init__(
+        self,
+        *,
+        tokens: tuple[str, ...] = (),
+        app_tokens: tuple[str, ...] = (),
+        app_key: Any = None,
+        installation: str = "77",
+        page_size: int = 100,
+    ) -> None:
+        super().__init__()
+        self.tokens, self.app_tokens = set(tokens), set(app_tokens)
+        self.app_key, self.installation = app_key, installation
+        self.page_size = page_size
+        self.pulls: dict[tuple[str, int], PullRequestState] = {}
+        self.comments: list[dict[str, Any]] = []
+        self.statuses: list[dict[str, Any]] = []
+        self.check_runs: list[dict[str, Any]] = []
+        self._ids = itertools.count(1000)
+        self._routes_()
+        # Actions: jobs by (repo, run id), job logs and run log archives (zip) by id.
+        self.runs_jobs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self.job_logs: dict[int, bytes] = {}
+        self.run_archives: dict[int, bytes] = {}
+        self._actions_routes_()
+
+    # -- helpers for tests -----------------------------------------------------------
+    def comments_on(self, repo: str, number: int) -> list[dict[str, Any]]:
+        return [c for c in self.comments if c["repo"] == repo and c["number"] == number]
+
+    def latest_status(self, repo: str, sha: str, context: str) -> dict[str, Any] | None:
+        found = [
+            s for s in self.statuses if (s["repo"], s["sha"], s["context"]) == (repo, sha, context)
+        ]
+        return found[-1] if found else None
+
+    def runs(self, repo: str, sha: str, name: str) -> list[dict[str, Any]]:
+        return [
+            r for r in self.check_runs if (r["repo"], r["head_sha"], r["name"]) == (repo, sha, name)
+        ]
+
+    # -- auth ------------------------------------------------------------------------
+    def _who(self, req: Request) -> str | None:
+        auth = req.headers.get("authorization", "")
+        token = auth.removeprefix("Bearer ").removeprefix("token ")
+        if token in self.app_tokens:
+            return "app"
+        if token in self.tokens:
+            return "token"
+        return None
+
+    def _routes_(self) -> None:
+        route = self.route
+
+        def unauthorized() -> Reply:
+            return Reply(401, {"message": "Bad credentials"})
+
+        @route("POST", r"/app/installations/(?P<id>\d+)/access_tokens")
+        def access_token(req: Request) -> Reply:
+            import jwt
+
+            if self.app_key is None or req.match is None:
+                return unauthorized()
+            try:
+                claims = jwt.decode(
+                    req.headers["authorization"].removeprefix("Bearer "),
+                    self.app_key.public_key(),
+                    algorithms=["RS256"],
+                )
+            except jwt.PyJWTError:
+                return unauthorized()
+            if claims["exp"] - claims["iat"] > 600 or req.match.group("id") != self.installation:
+                return Reply(404, {"message": "Not Found"})
+            token = f"ghs_{next(self._ids)}installation"
+            self.app_tokens.add(token)
+            return Reply(201, {"token": token, "expires_at": "2999-01-01T00:00:00Z"})
+
+        @route("GET", REPO + r"/pulls/(?P<n>\d+)")
+        def pull(req: Request) -> Reply:
+            if self._who(req) is None:
+                return unauthorized()
+            assert req.match is not None
+            pr = self.pulls.get((req.match.group("repo"), int(req.match.group("n"))))
+            if pr is None:
+                return Reply(404, {"message": "Not Found"})
+            if "diff" in req.headers.get("accept", ""):
+                if pr.too_large:
+                    return Reply(
+                        406,
+                        {"message": "Sorry, the diff exceeded the maximum number of lines (20000)"},
+                    )
+                return Reply(200, pr.diff, headers={"Content-Type": "text/plain; charset=utf-8"})
+            return Reply(
+                200,
+                {
+                    "number": int(req.match.group("n")),
+                    "state": pr.state,
+                    "head": {"sha": pr.head_sha},
+                    "base": {"sha": pr.base_sha},
+                },
+            )
+
+        @route("GET", REPO + r"/pulls/(?P<n>\d+)/files")
+        def files(req: Request) -> Reply:
+            if self._who(req) is None:
+                return unauthorized()
+            assert req.match is not None
+            pr = self.pulls[(req.match.group("repo"), int(req.match.group("n")))]
+            return link_paged(req, pr.files, self.page_size)
+
+        @route("GET", REPO + r"/issues/(?P<n>\d+)/comments")
+        def list_comments(req: Request) -> Reply:
+            if self._who(req) is None:
+                return unauthorized()
+            assert req.match is not None
+            found = self.comments_on(req.match.group("repo"), int(req.match.group("n")))
+            return link_paged(
+                req, [{"id": c["id"], "body": c["body"]} for c in found], self.page_size
+            )
+
+        @route("POST", REPO + r"/issues/(?P<n>\d+)/comments")
+        def add_comment(req: Request) -> Reply:
+            if self._who(req) is None:
+                return unauthorized()
+            assert req.match is not None
+            comment = {
+                "id": next(self._ids),
+                "repo": req.match.group("repo"),
+                "number": int(req.match.group("n")),
+                "body": req.json()["body"],
+            }
+            self.comments.append(comment)
+            return Reply(201, {"id": comment["id"], "body": comment["body"]})
+
+        @route("PATCH", REPO + r"/issues/comments/(?P<id>\d+)")
+        def edit_comment(req: Request) -> Reply:
+            if self._who(req) is None:
+                return unauthorized()
+            assert req.match is not None
+            for c in self.comments:
+                if c["id"] == int(req.match.group("id")):
+                    c["body"] = req.json()["body"]
+                    c["edits"] = c.get("edits", 0) + 1
+                    return Reply(200, {"id": c["id"], "body": c["body"]})
+            return Reply(404, {"message": "Not Found"})
+
+        @route("POST", REPO + r"/statuses/(?P<sha>[0-9a-f]{40})")
+        def status(req: Request) -> Reply:
+            if self._who(req) is None:
+                return unauthorized()
+            assert req.match is not None
+            body = req.json()
+            if body.get("state") not in ("error", "failure", "pending", "success"):
+                return Reply(422, {"message": "Validation Failed"})
+            self.statuses.append(
+                {"repo": req.match.group("repo"), "sha": req.match.group("sha"), **body}
+            )
+            return Reply(201, {"id": len(self.statuses), **body})
+
+        def check_allowed(req: Request) -> Reply | None:
+            who = self._who(req)
+            if who is None:
+                return unauthorized()
+            if who != "app":
+                return Reply(403, {"message": "You must authenticate via a GitHub App."})
+            return None
+
+        def apply(run: dict[str, Any], body: dict[str, Any]) -> Reply | None:
+            output = body.get("output") or {}
+            notes = output.get("annotations") or []
+            if len(notes) > 50:
+                return Reply(422, {"message": "Only 50 annotations are allowed per request"})
+            for key in ("name", "status", "conclusion", "details_url"):
+                if key in body:
+                    run[key] = body[key]
+            if output:
+                run["output"].update(title=output.get("title"), summary=output.get("summary"))
+            run["annotations"].extend(notes)
+            run["output"]["annotations_count"] = len(run["annotations"])
+            return None
+
+        def public(run: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in run.items() if k not in ("repo", "annotations")}
+
+        @route("POST", REPO + r"/check-runs")
+        def create_run(req: Request) -> Reply:
+            denied = check_allowed(req)
+            if denied:
+                return denied
+            assert req.match is not None
+            body = req.json()
+            run: dict[str, Any] = {
+                "id": next(self._ids),
+                "repo": req.match.group("repo"),
+                "head_sha": body["head_sha"],
+                "name": body["name"],
+                "output": {"annotations_count": 0},
+                "annotations": [],
+            }
+            bad = apply(run, body)
+            if bad:
+                return bad
+            self.check_runs.append(run)
+            return Reply(201, public(run))
+
+        @route("PATCH", REPO + r"/check-runs/(?P<id>\d+)")
+        def update_run(req: Request) -> Reply:
+            denied = check_allowed(req)
+            if denied:
+                return denied
+            assert req.match is not None
+            for run in self.check_runs:
+                if run["id"] == int(req.match.group("id")):
+                    bad = apply(run, req.json())
+                    return bad or Reply(200, public(run))
+            return Reply(404, {"message": "Not Found"})
+
+        @route("GET", REPO + r"/commits/(?P<sha>[0-9a-f]{40})/check-runs")
+        def list_runs(req: Request) -> Reply:
+            if self._who(req) is None:
+                return unauthorized()
+            assert req.match is not None
+            name = (req.query.get("check_name") or [None])[0]
+            runs = [
+                public(r)
+                for r in reversed(self.check_runs)
+                if r["repo"] == req.match.group("repo")
+                and r["head_sha"] == req.match.group("sha")
+                and (name is None or r["name"] == name)
+            ]
+            page = link_paged(req, runs, self.page_size)
+            return Reply(200, {"total_count": len(runs), "check_runs": page.body}, page.headers)
+
+    # -- Actions: workflow run jobs, job logs, run log archives ---------------------------
+    def add_run(self, repo: str, run_id: int, jobs: list[dict[str, Any]]) -> None:
+        for job in jobs:
+            job.setdefault("run_id", run_id)
+            job.setdefault("status", "completed")
+            job.setdefault("conclusion", "success")
+            job.setdefault(
+                "html_url", f"https://github.com/{repo}/actions/runs/{run_id}/job/{job['id']}"
+            )
+        self.runs_jobs[(repo, run_id)] = jobs
+
+    def _actions_routes_(self) -> None:
+        route = self.route
+
+        def unauthorized(req: Request) -> Reply | None:
+            return None if self._who(req) else Reply(401, {"message": "Bad credentials"})
+
+        @route("GET", REPO + r"/actions/runs/(?P<run>\d+)/jobs")
+        def run_jobs(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := unauthorized(req):
+                return bad
+            jobs = self.runs_jobs.get((req.match["repo"], int(req.match["run"])))
+            if jobs is None:
+                return Reply(404, {"message": "Not Found"})
+            page = link_paged(req, jobs, self.page_size)
+            return Reply(200, {"total_count": len(jobs), "jobs": page.body}, page.headers)
+
+        @route("GET", REPO + r"/actions/jobs/(?P<job>\d+)/logs")
+        def job_log(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := unauthorized(req):
+                return bad
+            job = int(req.match["job"])
+            if job not in self.job_logs:
+                return Reply(410, {"message": "Gone"})  # expired logs
+            return Reply(302, headers={"Location": f"{self.url}/_blobs/job-logs/{job}.txt"})
+
+        @route("GET", REPO + r"/actions/runs/(?P<run>\d+)/logs")
+        def run_archive(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := unauthorized(req):
+                return bad
+            run = int(req.match["run"])
+            if run not in self.run_archives:
+                return Reply(410, {"message": "Gone"})
+            return Reply(302, headers={"Location": f"{self.url}/_blobs/run-logs/{run}.zip"})
+
+        @route("GET", r"/_blobs/job-logs/(?P<job>\d+)\.txt")
+        def blob_log(req: Request) -> Reply:
+            assert req.match is not None
+            return Reply(200, raw=self.job_logs[int(req.match["job"])])
+
+        @route("GET", r"/_blobs/run-logs/(?P<run>\d+)\.zip")
+        def blob_zip(req: Request) -> Reply:
+            assert req.match is not None
+            data = self.run_archives[int(req.match["run"])]
+            return Reply(200, raw=data, headers={"Content-Type": "application/zip"})

@@ -1,0 +1,256 @@
+"""A loopback GitLab REST API (v4): merge requests and their diffs, notes, discussions, commit
+statuses.
+
+Shapes from https://docs.gitlab.com/api/: ``GET /projects/:id/merge_requests/:iid`` (``sha``,
+``diff_refs``), ``/diffs`` (per file: ``new_path``, ``diff``, ``too_large``…), ``/notes``
+and ``/discussions`` (``Link`` pagination; a discussion with a ``position`` needs
+``base_sha``/``start_sha``/``head_sha`` and ``new_line``), ``PUT …/notes/:id``, ``PUT
+…/discussions/:id?resolved=``, ``POST /projects/:id/statuses/:sha`` (states pending,
+running, success, failed, canceled, skipped). ``:id`` is the URL-encoded project path.
+Auth: ``PRIVATE-TOKEN``.
+
+CI (https://docs.gitlab.com/ee/api/jobs.html): ``GET /projects/:id/pipelines/:id/jobs``
+(``X-Next-Page`` pages) and ``GET /projects/:id/jobs/:id/trace`` (plain text, ``404`` once
+erased).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from tests.support.fakehttp import FakeServer, Reply, Request
+from tests.support.fakes import link_paged
+
+__all__ = ["FakeGitLab", "MergeRequestState"]
+
+MR = r"/projects/(?P<project>[^/]+)/merge_requests/(?P<iid>\d+)"
+STATES = ("pending", "running", "success", "failed", "canceled", "skipped")
+
+
+@dataclass
+class MergeRequestState:
+    sha: str
+    files: list[dict[str, Any]] = field(default_factory=list)  # new_path, diff, too_large…
+    base_sha: str = "b" * 40
+    start_sha: str = "c" * 40
+    state: str = "opened"
+
+
+class FakeGitLab(FakeServer):
+    def __init__(self, *, tokens: tuple[str, ...] = (), page_size: int = 100) -> None:
+        super().__init__()
+        self.tokens = set(tokens)
+        self.page_size = page_size
+        self.mrs: dict[tuple[str, int], MergeRequestState] = {}
+        self.notes: list[dict[str, Any]] = []
+        self.discussions: list[dict[str, Any]] = []
+        self.statuses: list[dict[str, Any]] = []
+        self._ids = itertools.count(500)
+        self._routes_()
+        # CI: jobs by (project, pipeline id), job traces by job id, commit discussions.
+        self.pipeline_jobs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self.traces: dict[int, bytes] = {}
+        self._ci_routes_()
+
+    def notes_on(self, project: str, iid: int) -> list[dict[str, Any]]:
+        return [n for n in self.notes if (n["project"], n["iid"]) == (project, iid)]
+
+    def latest_status(self, project: str, sha: str, name: str) -> dict[str, Any] | None:
+        found = [
+            s for s in self.statuses if (s["project"], s["sha"], s["name"]) == (project, sha, name)
+        ]
+        return found[-1] if found else None
+
+    def _key(self, req: Request) -> tuple[str, int]:
+        assert req.match is not None
+        return unquote(req.match.group("project")), int(req.match.group("iid"))
+
+    def _routes_(self) -> None:
+        route = self.route
+
+        def denied(req: Request) -> Reply | None:
+            if req.headers.get("private-token") not in self.tokens:
+                return Reply(401, {"message": "401 Unauthorized"})
+            return None
+
+        @route("GET", MR)
+        def mr(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            state = self.mrs.get(self._key(req))
+            if state is None:
+                return Reply(404, {"message": "404 Not found"})
+            return Reply(
+                200,
+                {
+                    "iid": self._key(req)[1],
+                    "sha": state.sha,
+                    "state": state.state,
+                    "diff_refs": {
+                        "base_sha": state.base_sha,
+                        "head_sha": state.sha,
+                        "start_sha": state.start_sha,
+                    },
+                },
+            )
+
+        @route("GET", MR + r"/diffs")
+        def diffs(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            state = self.mrs[self._key(req)]
+            entries = [
+                {
+                    "old_path": f["new_path"],
+                    "new_path": f["new_path"],
+                    "new_file": f.get("new_file", False),
+                    "renamed_file": False,
+                    "deleted_file": f.get("deleted_file", False),
+                    "too_large": f.get("too_large", False),
+                    "collapsed": False,
+                    "diff": "" if f.get("too_large") else f["diff"],
+                }
+                for f in state.files
+            ]
+            return link_paged(req, entries, self.page_size)
+
+        @route("GET", MR + r"/notes")
+        def list_notes(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            project, iid = self._key(req)
+            public = [
+                {k: n[k] for k in ("id", "body", "system")} for n in self.notes_on(project, iid)
+            ]
+            return link_paged(req, public, self.page_size)
+
+        @route("POST", MR + r"/notes")
+        def add_note(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            project, iid = self._key(req)
+            note = {
+                "id": next(self._ids),
+                "project": project,
+                "iid": iid,
+                "body": req.json()["body"],
+                "system": False,
+            }
+            self.notes.append(note)
+            return Reply(201, {"id": note["id"], "body": note["body"]})
+
+        @route("PUT", MR + r"/notes/(?P<note>\d+)")
+        def edit_note(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            for n in self.notes:
+                if n["id"] == int(req.match.group("note")):
+                    n["body"] = req.json()["body"]
+                    n["edits"] = n.get("edits", 0) + 1
+                    return Reply(200, {"id": n["id"], "body": n["body"]})
+            return Reply(404, {"message": "404 Not found"})
+
+        @route("GET", MR + r"/discussions")
+        def list_discussions(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            project, iid = self._key(req)
+            found = [
+                {k: d[k] for k in ("id", "notes")}
+                for d in self.discussions
+                if (d["project"], d["iid"]) == (project, iid)
+            ]
+            return link_paged(req, found, self.page_size)
+
+        @route("POST", MR + r"/discussions")
+        def add_discussion(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            project, iid = self._key(req)
+            body = req.json()
+            position = body.get("position")
+            if position is not None:
+                needed = ("base_sha", "start_sha", "head_sha", "position_type", "new_path")
+                if any(not position.get(k) for k in needed) or not position.get("new_line"):
+                    return Reply(400, {"message": "400 Bad request - position is invalid"})
+                if position["head_sha"] != self.mrs[(project, iid)].sha:
+                    return Reply(400, {"message": "400 Bad request - line_code can't be blank"})
+            discussion = {
+                "id": f"{next(self._ids):040x}",
+                "project": project,
+                "iid": iid,
+                "notes": [
+                    {
+                        "id": next(self._ids),
+                        "body": body["body"],
+                        "position": position,
+                        "resolvable": True,
+                        "resolved": False,
+                    }
+                ],
+            }
+            self.discussions.append(discussion)
+            return Reply(201, {k: discussion[k] for k in ("id", "notes")})
+
+        @route("PUT", MR + r"/discussions/(?P<discussion>[0-9a-f]+)")
+        def resolve(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            for d in self.discussions:
+                if d["id"] == req.match.group("discussion"):
+                    resolved = (req.query.get("resolved") or ["false"])[0] == "true"
+                    for n in d["notes"]:
+                        n["resolved"] = resolved
+                    return Reply(200, {k: d[k] for k in ("id", "notes")})
+            return Reply(404, {"message": "404 Not found"})
+
+        @route("POST", r"/projects/(?P<project>[^/]+)/statuses/(?P<sha>[0-9a-f]{40})")
+        def status(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            body = req.json()
+            if body.get("state") not in STATES:
+                return Reply(400, {"message": "state does not have a valid value"})
+            entry = {
+                "project": unquote(req.match.group("project")),
+                "sha": req.match.group("sha"),
+                "name": body.get("name") or body.get("context") or "default",
+                **body,
+            }
+            self.statuses.append(entry)
+            return Reply(201, {"id": len(self.statuses), "status": body["state"]})
+
+    # -- CI: pipeline jobs and job traces -------------------------------------------------
+    def _ci_routes_(self) -> None:
+        route = self.route
+
+        def denied(req: Request) -> Reply | None:
+            if req.headers.get("private-token") not in self.tokens:
+                return Reply(401, {"message": "401 Unauthorized"})
+            return None
+
+        @route("GET", r"/projects/(?P<project>[^/]+)/pipelines/(?P<pipeline>\d+)/jobs")
+        def jobs(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            key = (unquote(req.match["project"]), int(req.match["pipeline"]))
+            if key not in self.pipeline_jobs:
+                return Reply(404, {"message": "404 Pipeline Not Found"})
+            return link_paged(req, self.pipeline_jobs[key], self.page_size)
+
+        @route("GET", r"/projects/(?P<project>[^/]+)/jobs/(?P<job>\d+)/trace")
+        def trace(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            data = self.traces.get(int(req.match["job"]))
+            if data is None:
+                return Reply(404, {"message": "404 Not Found"})  # erased or expired
+            return Reply(200, raw=data, headers={"Content-Type": "text/plain"})
