@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cievents import log
+from cievents import log, tracing
 
 
 class Outbox:
@@ -34,6 +34,7 @@ class Outbox:
             "event_id": event_id or log.current_context().get("message_id"),
             "time": time.time(),
         }
+        tracing.recorded(sink, method, url)
         self.directory.mkdir(parents=True, exist_ok=True)
         line = log.mask(json.dumps(entry, sort_keys=True, default=str)) + "\n"
         fd = os.open(

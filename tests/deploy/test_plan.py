@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,6 +58,8 @@ def runtime_uses(f: manifest.Function, env: dict[str, str]) -> set[tuple[str, st
         uses.add(("dataset", "metrics", "roles/bigquery.dataEditor"))
     if env.get("CIEVENTS_STORE", "").startswith("firestore:"):
         uses.add(("project", "", "roles/datastore.user"))
+    if env.get("CIEVENTS_TRACING") == "gcp":
+        uses.add(("project", "", "roles/cloudtrace.agent"))
     return uses
 
 
@@ -131,6 +134,10 @@ def test_dead_letter_settings_are_fully_qualified() -> None:
     for f in manifest.load().functions:
         env = f.environment_with(variables)
         assert env["GOOGLE_CLOUD_PROJECT"] == PROJECT
+        assert env["CIEVENTS_TRACING"] == "gcp"  # deployed: spans to Cloud Trace
+        assert any(
+            r.startswith("opentelemetry-exporter-gcp-trace") for r in package.requirements(f)
+        )
         if f.triggers and f.retry:
             assert env["CIEVENTS_DEAD_LETTER"] == (
                 f"projects/{PROJECT}/topics/{f.triggers[0].topic}-dead-letter"
@@ -417,6 +424,25 @@ def root_resources() -> dict[str, dict[str, Any]]:
     return resources
 
 
+def terraform_locals() -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for path in sorted(INFRA.glob("*.tf")):
+        with path.open() as fh:
+            for block in hcl2.load(fh).get("locals", []):
+                found.update(block)
+    return found
+
+
+def table_ids(body: dict[str, Any]) -> set[str]:
+    """The BigQuery table ids one google_bigquery_table block creates."""
+    table_id, each = str(body["table_id"]).strip('"'), str(body.get("for_each", ""))
+    if table_id == "${each.key}" and each.startswith("${local."):
+        return set(terraform_locals()[each.removeprefix("${local.").rstrip("}")])
+    if table_id == "${each.value}" and "toset(" in each:
+        return set(re.findall(r"[\"']([a-z_]+)[\"']", each))
+    return {table_id}
+
+
 @pytest.mark.skipif(TERRAFORM is None, reason="terraform is not on PATH: skipped")
 def test_gcloud_and_terraform_create_the_same_set(tmp_path: Path) -> None:
     tf = terraform_manifest(tmp_path)
@@ -476,12 +502,7 @@ def test_gcloud_and_terraform_create_the_same_set(tmp_path: Path) -> None:
     tf_tables = set()
     for address, body in resources.items():
         if address.startswith("google_bigquery_table."):
-            each = str(body.get("for_each", ""))
-            tf_tables |= (
-                set(json.loads(each.replace("${toset(", "").replace(")}", "").replace("'", '"')))
-                if "toset" in each
-                else {body["table_id"].strip('"')}
-            )
+            tf_tables |= table_ids(body)
     assert tables == tf_tables
     grant_resources = {
         "secret": "google_secret_manager_secret_iam_member.accessor",

@@ -27,13 +27,14 @@ from cievents.deploy.manifest import ROOT, Function, load
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 SKIP_PARTS = {"__pycache__", ".mypy_cache", ".pytest_cache"}
 SCAN_DATABASE = "cievents/data/scan.hsdb"
+ALWAYS = ("tracing",)  # imported only when CIEVENTS_TRACING is on: a setting, not a rebuild
 
 
 def requirements(function: Function, pyproject: Path | None = None) -> list[str]:
     project = tomllib.loads((pyproject or ROOT / "pyproject.toml").read_text("utf-8"))["project"]
     groups = project.get("optional-dependencies", {})
     lines = list(project["dependencies"])
-    for extra in function.extras:
+    for extra in (*function.extras, *ALWAYS):
         if extra not in groups:
             raise SystemExit(
                 f"{function.name}: extras names {extra!r}, which pyproject does not define"

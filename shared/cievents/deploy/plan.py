@@ -25,9 +25,11 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from cievents.deploy.manifest import ROOT, Function, Grant, Manifest, fill
 from cievents.deploy.package import content_digest
+from cievents.metrics.schema import CLUSTERED_BY, PARTITIONING, TABLES
 
 __all__ = [
     "PUBSUB_AGENT",
@@ -41,8 +43,6 @@ __all__ = [
 
 PUBSUB_AGENT = "service-${PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com"
 DEAD_LETTER_RETENTION = "7d"
-TABLES = {"builds": "finished_at", "jobs": "finished_at"}
-VIEWS = ("builds_latest", "build_health", "dora")  # builds_latest first: the others read it
 _SHELL = re.compile(r"(\$\{[A-Z_][A-Z0-9_]*\}|\$\([^()]*(?:\([^()]*\)[^()]*)*\)|<\([^()]*\))")
 
 
@@ -131,6 +131,24 @@ def _raw_events_ddl(table: str, bucket: str) -> str:
         f"OPTIONS (format = 'NEWLINE_DELIMITED_JSON', uris = ['gs://{bucket}/*'], "
         f"hive_partition_uri_prefix = 'gs://{bucket}', require_hive_partition_filter = true)"
     )
+
+
+def views(folder: Path) -> list[tuple[str, str]]:
+    """Every ``<view>.sql`` in ``folder``, each after the views its SQL reads."""
+    texts = {p.stem: p.read_text("utf-8") for p in sorted(folder.glob("*.sql"))}
+    done: list[tuple[str, str]] = []
+
+    def add(name: str, seen: tuple[str, ...]) -> None:
+        if name in (d for d, _ in done) or name in seen:
+            return
+        for other in texts:
+            if other != name and re.search(rf"\.{other}\b", texts[name]):
+                add(other, (*seen, name))
+        done.append((name, texts[name]))
+
+    for name in texts:
+        add(name, ())
+    return done
 
 
 def _grant_step(grant: Grant, who: str, p: str, region: str, v: Mapping[str, str]) -> Step:
@@ -506,7 +524,7 @@ def build_plan(
         )
     )
     schemas = ROOT / "shared" / "cievents" / "data"
-    for table, partition in TABLES.items():
+    for table in TABLES:
         steps.append(
             Step(
                 f"table {dataset}.{table}",
@@ -516,9 +534,9 @@ def build_plan(
                     "mk",
                     "--table",
                     f"--schema={(schemas / 'bigquery' / f'{table}.json').relative_to(ROOT)}",
-                    f"--time_partitioning_field={partition}",
+                    f"--time_partitioning_field={PARTITIONING[table]}",
                     "--time_partitioning_type=DAY",
-                    "--clustering_fields=pipeline,branch",
+                    f"--clustering_fields={','.join(CLUSTERED_BY[table])}",
                     f"{dataset}.{table}",
                 ),
                 ("bq", f"--project_id={project}", "show", f"{dataset}.{table}"),
@@ -539,10 +557,8 @@ def build_plan(
             resource=("table", "raw_events"),
         )
     )
-    for view in VIEWS:
-        sql = (
-            (schemas / "views" / f"{view}.sql").read_text("utf-8").replace("{dataset}", sql_dataset)
-        )
+    for view, text in views(schemas / "views"):
+        sql = text.replace("{dataset}", sql_dataset)
         steps.append(
             Step(
                 f"view {dataset}.{view}",

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from cievents import tracing
 from cievents.errors import (
     CIEventsError,
     PermanentError,
@@ -93,6 +94,10 @@ class SlackClient:
         self._clock = clock
         self._emails: dict[str, str | None] = {}
         self._fake_ts = itertools.count(1)
+        if tracing.enabled():  # one CLIENT span per Web API call, dry runs included
+            self.call = tracing.traced(  # type: ignore[method-assign]
+                "slack", self.call, lambda method, *_, **__: ("POST", self.base_url + method)
+            )
 
     @property
     def dry_run(self) -> bool:
