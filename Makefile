@@ -12,7 +12,23 @@ PROVIDER_SCHEMA_DIR ?= $(HOME)/.cache/ci-event-functions/cdktf-provider-google-$
 PROVIDER_SCHEMA := $(PROVIDER_SCHEMA_DIR)/node_modules/@cdktf/provider-google/package.json
 export CIEVENTS_PROVIDER_SCHEMA := $(PROVIDER_SCHEMA_DIR)/node_modules/@cdktf/provider-google
 
-.PHONY: venv test lint typecheck unit demo bench package deploy clean fmt provider-schema
+.PHONY: venv test test-tools apt-tools test-calendar lint typecheck unit demo bench package deploy clean fmt provider-schema
+
+# Tools some tests need, each in its own venv (their pins clash with ours), installed here and
+# never inside a test: a test that finds one missing skips locally and fails when CI=true.
+CHECKOV_PINS := checkov==3.3.30
+BQEMULATOR_PINS := bqemulator==1.4.0 duckdb==1.5.5 duckdb-extension-spatial==1.5.5 numpy==2.4.6
+CHECKOV := .venv-checkov/bin/checkov
+BQEMULATOR := .venv-bqemulator/bin/bqemulator
+# Wheels for the packaged-zip test, which installs a function's requirements.txt offline.
+WHEELS := .venv-wheels
+ZIP_TEST_FUNCTION := teams_notify
+# Debian packages the tests use; installed with apt-get when missing (CI runs as root).
+APT_TOOLS := faketime
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# The calendar test: the Python processes run a year ahead; Java emulators and Go servers keep
+# the real clock, so tests that need the Pub/Sub or Firestore emulator are left out.
+FAKETIME_OFFSET ?= +400d
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,8 +53,42 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict shared/cievents functions
 
-unit: $(STAMP) $(PROVIDER_SCHEMA)
+$(CHECKOV):
+	@rm -rf .venv-checkov
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet --disable-pip-version-check $(CHECKOV_PINS)
+
+$(BQEMULATOR):
+	@rm -rf .venv-bqemulator
+	$(PYTHON) -m venv .venv-bqemulator
+	.venv-bqemulator/bin/pip install --quiet --disable-pip-version-check $(BQEMULATOR_PINS)
+
+$(WHEELS)/.done: pyproject.toml function.yaml $(STAMP)
+	@mkdir -p $(WHEELS)
+	$(PY) -c 'from cievents.deploy import manifest, package; \
+	  print("\n".join(package.requirements(manifest.load().function("$(ZIP_TEST_FUNCTION)"))))' \
+	  > $(WHEELS)/requirements.txt
+	$(VENV)/bin/pip download --quiet --disable-pip-version-check -d $(WHEELS) \
+	  -r $(WHEELS)/requirements.txt pip setuptools wheel
+	@touch $@
+
+apt-tools:
+	@missing=""; for p in $(APT_TOOLS); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing with apt-get"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+test-tools: $(STAMP) $(CHECKOV) $(BQEMULATOR) $(WHEELS)/.done apt-tools $(PROVIDER_SCHEMA)
+
+unit: test-tools
 	$(VENV)/bin/pytest -q
+
+# The suite with the clock moved FAKETIME_OFFSET ahead (libfaketime), for every test that
+# does not need a Java emulator: nothing may depend on the day it was written.
+test-calendar: test-tools
+	FAKETIME_ONLY_CMDS=pytest,python,python3 faketime -f $(FAKETIME_OFFSET) \
+	  $(VENV)/bin/pytest -q -m "not java_emulator" -p no:cacheprovider
 
 test: lint typecheck unit
 
@@ -62,4 +112,4 @@ deploy: $(if $(DRY_RUN),$(STAMP),package)
 	$(PY) -m cievents.deploy.gcloud $(if $(DRY_RUN),--dry-run,)
 
 clean:
-	rm -rf $(VENV) dist $(OUT) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov .venv-bqemulator $(WHEELS) dist $(OUT) .pytest_cache .mypy_cache .ruff_cache

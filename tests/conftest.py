@@ -24,6 +24,17 @@ def vendor_fixtures(source: str | None = None) -> list[Path]:
     return sorted(p for p in base.rglob("*.json"))
 
 
+JAVA_EMULATORS = frozenset({"pubsub_emulator", "firestore_emulator"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs a Java emulator (``-m "not java_emulator"`` leaves them out:
+    ``make test-calendar`` moves only the Python clock, and the emulators keep the real one)."""
+    for item in items:
+        if JAVA_EMULATORS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.java_emulator)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test depends on the developer's environment or writes into the repo."""

@@ -18,10 +18,10 @@ deploy pipelines for DORA).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from cievents import log
+from cievents import clock, log
 from cievents.config import env_list
 from cievents.events import BuildEvent, JobEvent
 from cievents.handler import Context, Result, pubsub_function, skipped
@@ -42,7 +42,7 @@ def store() -> Any:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now_utc()
 
 
 def _note_retries(event: JobEvent, ctx: Context) -> int:

@@ -32,7 +32,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from cievents import log, tracing
+from cievents import clock, log, tracing
 from cievents.config import env_float, env_int, env_list, env_opt, env_str
 from cievents.errors import CIEventsError
 from cievents.publish import Publisher, publisher_for
@@ -164,7 +164,7 @@ def handle_request(
                 headers,
                 body,
                 SETTINGS.secrets[source],
-                time.time() if now is None else now,
+                clock.now() if now is None else now,
                 query_token=query_token,
                 replay_window_s=SETTINGS.replay_window_s,
             )

@@ -20,10 +20,11 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any, Protocol
 
+from cievents import clock
 from cievents.envelope import Message
 from cievents.errors import TransientError
 
@@ -38,7 +39,7 @@ def _segment(value: str) -> str:
 
 
 def object_name(message: Message, prefix: str = "", gzip_enabled: bool = False) -> str:
-    when = message.publish_time or datetime.now(UTC)
+    when = message.publish_time or clock.now_utc()
     source = _segment(message.attributes.get("source", "unknown"))
     event = _segment(message.attributes.get("event", "unknown"))
     name = (

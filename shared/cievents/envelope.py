@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cievents import clock
 from cievents.errors import ValidationError
 
 MAX_DATA_BYTES = 10 * 1024 * 1024  # Pub/Sub's own limit on a message
@@ -273,4 +274,5 @@ def from_any(*args: Any) -> Message:
 
 
 def now_utc() -> datetime:
-    return datetime.now(UTC)
+    """The library clock (``cievents.clock``), kept here for existing callers."""
+    return clock.now_utc()

@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any, TextIO
 
+from cievents import clock
+
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
     "cievents_log_context", default=_EMPTY
@@ -160,7 +162,7 @@ class Logger:
         record: dict[str, Any] = {
             "severity": severity,
             "message": message,
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(clock.now())) + "Z",
         }
         trace = ctx.pop("trace", None)
         project = os.environ.get("GOOGLE_CLOUD_PROJECT")

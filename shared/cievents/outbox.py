@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
-from cievents import log, tracing
+from cievents import clock, log, tracing
 
 
 class Outbox:
@@ -32,7 +31,7 @@ class Outbox:
             "url": url,
             "body": body,
             "event_id": event_id or log.current_context().get("message_id"),
-            "time": time.time(),
+            "time": clock.now(),
         }
         tracing.recorded(sink, method, url)
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,6 @@ rejected rows is tested against a local server speaking ``insertAll``.
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,12 +20,12 @@ import pytest
 
 from cievents.errors import PermanentError, TransientError
 from cievents.metrics.bigquery_store import BigQueryStore
+from tests.support import tools
 from tests.support.emulators import free_port, start_server
 from tests.support.fakehttp import FakeServer, Reply
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv-bqemulator"
-PINS = ["bqemulator==1.4.0", "duckdb==1.5.5", "duckdb-extension-spatial==1.5.5", "numpy"]
 
 
 def _client(endpoint: str) -> Any:
@@ -44,17 +42,7 @@ def _client(endpoint: str) -> Any:
 
 @pytest.fixture(scope="module")
 def bqemulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not (VENV / "bin" / "bqemulator").exists():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        installed = subprocess.run(
-            [str(VENV / "bin" / "pip"), "install", "-q", *PINS],
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        if installed.returncode:
-            pytest.skip(f"bqemulator could not be installed: {installed.stderr[-300:]}")
+    binary = tools.venv_tool(".venv-bqemulator", "bqemulator")  # pinned by the Makefile
     home = tmp_path_factory.mktemp("bqhome")
     site = next((VENV / "lib").glob("python*/site-packages"))
     extension = (
@@ -65,7 +53,7 @@ def bqemulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     shutil.copy(extension, target)
     port = free_port()
     argv = [
-        str(VENV / "bin" / "bqemulator"),
+        str(binary),
         "start",
         "--rest-port",
         str(port),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from cievents import archive
+from cievents import archive, clock
 from cievents.envelope import Message
 from tests.conftest import VENDOR, CapturedLog
 from tests.support.apps import function_client
@@ -24,15 +25,21 @@ RAW = (VENDOR / "github" / "push.json").read_bytes()
 
 
 def push(data: bytes, message_id: str, **attributes: str) -> dict[str, Any]:
+    """A push body published now (by the library clock), as Pub/Sub would deliver it."""
     return {
         "message": {
             "data": base64.b64encode(data).decode(),
             "messageId": message_id,
-            "publishTime": "2026-11-20T10:00:00.5Z",
+            "publishTime": clock.now_iso(),
             "attributes": {"source": "github", "event": "push", "delivery_id": "d-1", **attributes},
         },
         "subscription": "projects/p/subscriptions/gcs_archive",
     }
+
+
+def day(body: dict[str, Any]) -> str:
+    """The date partition of a push body's publishTime."""
+    return str(body["message"]["publishTime"])[:10]
 
 
 @pytest.fixture
@@ -42,7 +49,7 @@ def gcs(gcs_emulator: RunningServer, monkeypatch: pytest.MonkeyPatch) -> Any:
 
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://{gcs_emulator.host}")
     client = storage.Client(project="archive-test", credentials=AnonymousCredentials())
-    bucket = client.bucket(f"archive-{datetime.now(UTC):%H%M%S%f}")
+    bucket = client.bucket(f"archive-{uuid.uuid4().hex[:12]}")
     bucket.create()
     return bucket
 
@@ -63,19 +70,17 @@ def test_archives_once_in_hive_layout(
 ) -> None:
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "archive-test")
     client = client_for(ARCHIVE_BUCKET=gcs.name, ARCHIVE_PREFIX="raw")
+    body = push(RAW, "m-1", pipeline="web", state="passed")
     for _ in range(3):  # at-least-once delivery
-        assert (
-            client.post("/", json=push(RAW, "m-1", pipeline="web", state="passed")).status_code
-            == 200
-        )
+        assert client.post("/", json=body).status_code == 200
     blobs = list(gcs.list_blobs())
-    assert [b.name for b in blobs] == ["raw/source=github/event=push/dt=2026-11-20/m-1.json"]
+    assert [b.name for b in blobs] == [f"raw/source=github/event=push/dt={day(body)}/m-1.json"]
     blob = gcs.get_blob(blobs[0].name)
     content = blob.download_as_bytes()
     assert content.endswith(b"\n") and content.count(b"\n") == 1  # one NDJSON line
     assert archive.restore_body(content) == RAW  # byte for byte
     line = json.loads(content)
-    assert line["message_id"] == "m-1" and line["publish_time"] == "2026-11-20T10:00:00.500000Z"
+    assert line["message_id"] == "m-1" and line["publish_time"] == body["message"]["publishTime"]
     assert line["attributes"]["delivery_id"] == "d-1" and line["body_base64"] is False
     assert blob.metadata == {
         "source": "github",
@@ -91,9 +96,10 @@ def test_archives_once_in_hive_layout(
 def test_gzip_and_non_utf8_bodies(gcs: Any, client_for: Callable[..., FlaskClient]) -> None:
     data = b"\xff\xfe binary \x00 payload"
     client = client_for(ARCHIVE_BUCKET=gcs.name, ARCHIVE_GZIP="true")
-    assert client.post("/", json=push(data, "bin-1", event="odd/event name")).status_code == 200
+    body = push(data, "bin-1", event="odd/event name")
+    assert client.post("/", json=body).status_code == 200
     (blob,) = list(gcs.list_blobs())
-    assert blob.name == "source=github/event=odd_event_name/dt=2026-11-20/bin-1.json.gz"
+    assert blob.name == f"source=github/event=odd_event_name/dt={day(body)}/bin-1.json.gz"
     raw = gcs.get_blob(blob.name).download_as_bytes(raw_download=True)
     line = gzip.decompress(raw)
     assert json.loads(line)["body_base64"] is True and archive.restore_body(line) == data
@@ -107,7 +113,7 @@ def test_local_directory_default(tmp_path: Path, client_for: Callable[..., Flask
     assert client.post("/", json=body).status_code == 200
     files = [p.relative_to(tmp_path) for p in (tmp_path / "archive").rglob("*.json")]
     assert [str(f) for f in files] == [
-        "archive/source=unknown/event=unknown/dt=2026-11-20/m-9.json"
+        f"archive/source=unknown/event=unknown/dt={day(body)}/m-9.json"
     ]
 
 

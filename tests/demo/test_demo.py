@@ -70,7 +70,11 @@ def effects(out: Path) -> dict[str, object]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("emulator", [True, False], ids=["pubsub-emulator", "built-in-bus"])
+@pytest.mark.parametrize(
+    "emulator",
+    [pytest.param(True, marks=pytest.mark.java_emulator), False],
+    ids=["pubsub-emulator", "built-in-bus"],
+)
 def test_demo_once_and_three_times_shuffled_have_the_same_effects(
     events: Path, tmp_path: Path, emulator: bool
 ) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import hcl2
 import pytest
 
 from cievents.deploy import manifest
+from tests.support import tools
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -116,21 +116,10 @@ def test_every_grant_kind_and_secret_is_handled() -> None:
 
 @pytest.mark.slow
 def test_checkov_passes_with_only_waived_checks(tmp_path: Path) -> None:
-    venv = ROOT / ".venv-checkov"
-    if not (venv / "bin" / "checkov").exists():
-        created = subprocess.run([sys.executable, "-m", "venv", str(venv)], check=False)
-        installed = subprocess.run(
-            [str(venv / "bin" / "pip"), "install", "-q", "checkov"],
-            check=False,
-            timeout=900,
-            capture_output=True,
-            text=True,
-        )
-        if created.returncode or installed.returncode:
-            pytest.skip(f"checkov could not be installed: {installed.stderr[-300:]}")
+    checkov = tools.venv_tool(".venv-checkov", "checkov")  # pinned by the Makefile
     result = subprocess.run(
         [
-            str(venv / "bin" / "checkov"),
+            str(checkov),
             "-d",
             str(INFRA),
             "--framework",

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import hmac
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import functions_framework
 import pytest
 from flask.testing import FlaskClient
 
+from cievents import clock
 from cievents.webhooks import Refusal, verify
 from cievents.webhooks.signing import sign_headers
 from tests.conftest import VENDOR, CapturedLog, vendor_fixtures
@@ -149,24 +149,35 @@ PING = (VENDOR / "buildkite" / "ping.json").read_bytes()
 
 @pytest.mark.parametrize(
     ("name", "request_kwargs", "status"),
-    [
-        ("unknown source", {"path": "/svn", "headers": {}}, 404),
-        ("wrong method", {"method": "GET", "headers": {}}, 405),
-        ("missing signature", {"headers": {"Content-Type": "application/json"}}, 401),
-        ("bad signature", {"headers": sign_headers("buildkite", PING, "not-the-secret")}, 401),
+    [  # headers are built when the request is sent, so a signature is never older than its test
+        ("unknown source", {"path": "/svn", "headers": dict}, 404),
+        ("wrong method", {"method": "GET", "headers": dict}, 405),
+        ("missing signature", {"headers": lambda: {"Content-Type": "application/json"}}, 401),
         (
-            "stale timestamp",
-            {"headers": sign_headers("buildkite", PING, SECRET, now=time.time() - 3600)},
+            "bad signature",
+            {"headers": lambda: sign_headers("buildkite", PING, "not-the-secret")},
             401,
         ),
-        ("wrong token", {"headers": {"X-Buildkite-Token": "nope"}}, 401),
+        (
+            "stale timestamp",
+            {"headers": lambda: sign_headers("buildkite", PING, SECRET, now=clock.now() - 3600)},
+            401,
+        ),
+        ("wrong token", {"headers": lambda: {"X-Buildkite-Token": "nope"}}, 401),
         (
             "non-JSON",
-            {"data": b"not json", "headers": sign_headers("buildkite", b"not json", SECRET)},
+            {
+                "data": b"not json",
+                "headers": lambda: sign_headers("buildkite", b"not json", SECRET),
+            },
             400,
         ),
-        ("JSON array", {"data": b"[1]", "headers": sign_headers("buildkite", b"[1]", SECRET)}, 400),
-        ("too large", {"data": b"{" + b" " * 2048 + b"}", "headers": {}}, 413),
+        (
+            "JSON array",
+            {"data": b"[1]", "headers": lambda: sign_headers("buildkite", b"[1]", SECRET)},
+            400,
+        ),
+        ("too large", {"data": b"{" + b" " * 2048 + b"}", "headers": dict}, 413),
     ],
 )
 def test_refusals_publish_nothing(
@@ -183,7 +194,7 @@ def test_refusals_publish_nothing(
         request_kwargs.get("path", "/buildkite"),
         method=method,
         data=request_kwargs.get("data", PING),
-        headers=request_kwargs["headers"],
+        headers=request_kwargs["headers"](),
     )
     assert response.status_code == status
     assert json.loads(response.get_data()) == {"status": "refused"}  # no detail to the caller

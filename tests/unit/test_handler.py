@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import functions_framework
 import pytest
 from flask.testing import FlaskClient
 
+from cievents import clock
 from tests.conftest import OWN, CapturedLog
 
 SOURCE = str(Path(__file__).parents[1] / "support" / "recording_function.py")
@@ -35,7 +36,7 @@ def pubsub_message(data: bytes, message_id: str = "m-1", **attributes: str) -> d
     return {
         "data": base64.b64encode(data).decode(),
         "messageId": message_id,
-        "publishTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "publishTime": clock.now_iso(),
         "attributes": {"source": "buildkite", "event": "build.finished", **attributes},
     }
 
@@ -133,7 +134,7 @@ def test_a_bug_is_acked_with_a_stack_trace_not_a_crash_loop(
 def test_skips_stale_and_unrelated_events(client: FlaskClient, captured_log: CapturedLog) -> None:
     assert post_push(client, pubsub_message(build_body("skip"), "s-1")) == 200
     old = pubsub_message(build_body(), "old-1")
-    old["publishTime"] = (datetime.now(UTC) - timedelta(days=30)).isoformat()
+    old["publishTime"] = (clock.now_utc() - timedelta(days=30)).isoformat()
     assert post_push(client, old) == 200
     ping = (OWN.parent / "vendor" / "buildkite" / "ping.json").read_bytes()
     assert post_push(client, pubsub_message(ping, "ping-1", event="ping")) == 200

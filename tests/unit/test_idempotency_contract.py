@@ -52,7 +52,7 @@ def _gcs(server: RunningServer, clock: FakeClock) -> Store:
     return GCSStore(bucket=name, prefix="idem", client=client, clock=clock)
 
 
-BACKENDS = ["memory", "sqlite", "firestore", "gcs"]
+BACKENDS = ["memory", "sqlite", pytest.param("firestore", marks=pytest.mark.java_emulator), "gcs"]
 
 
 @pytest.fixture(params=BACKENDS)

@@ -7,11 +7,11 @@ it creates a probe object and deletes it again.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from cievents import clock
 from cievents.checks.base import Check, CheckFailedError
 
 Env = Mapping[str, str]
@@ -175,7 +175,7 @@ def firestore_checks(env: Env, timeout_s: float) -> list[Check]:
 
         client = firestore.Client(project=env.get("GOOGLE_CLOUD_PROJECT"))
         ref = client.collection(collection).document(f"_probe_{uuid.uuid4().hex}")
-        ref.create({"probe": True, "at": time.time()}, timeout=timeout_s)
+        ref.create({"probe": True, "at": clock.now()}, timeout=timeout_s)
         ref.delete(timeout=timeout_s)
         return f"created and deleted a probe document in {collection}"
 

@@ -227,6 +227,6 @@ def advice_for(
         revoke=revoke,
         link=link,
         masking="no",
-        masking_note=f"{policy}; nothing was masked in this job: the value is not stored "
-        f"as a CI secret{seen}",
+        masking_note=f"{policy}; no value was masked in this job: this one is likely not "
+        f"stored as a CI secret (store it as one, so later prints are masked){seen}",
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from cievents.cilogs.base import (
@@ -58,7 +58,10 @@ def run_of_payload(body: Mapping[str, Any]) -> RunRef:
         branch=s(run.get("head_branch")) or s(job.get("head_branch")),
         repository=repo,
         pull_request=pr if isinstance(pr, int) else None,
-        extra={"attempt": run.get("run_attempt") or job.get("run_attempt")},
+        extra={
+            "attempt": run.get("run_attempt") or job.get("run_attempt"),
+            "definition": s(run.get("path")),
+        },
     )
 
 
@@ -90,10 +93,14 @@ class GitHubLogs:
         max_jobs: int = DEFAULT_MAX_JOBS,
         max_pages: int = DEFAULT_MAX_PAGES,
         http: HttpClient | None = None,
+        app_token: Callable[[], str] | None = None,
     ) -> None:
+        """``app_token`` gives a GitHub App installation token (cached by its issuer) when
+        the deploy reads logs as an App rather than with ``token``."""
         headers = dict(HEADERS)
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        self._app_token = None if token else app_token
         self.http = http or HttpClient(
             sink="github", base_url=api_url, headers=headers, read_timeout=30.0
         )
@@ -101,12 +108,15 @@ class GitHubLogs:
         self.max_jobs = max_jobs
         self.max_pages = max_pages
 
+    def _auth(self) -> dict[str, str] | None:
+        return {"Authorization": f"Bearer {self._app_token()}"} if self._app_token else None
+
     def _pages(self, run: RunRef) -> Iterator[list[JobRef]]:
         url: str | None = f"/repos/{run.project}/actions/runs/{run.run_id}/jobs"
         params: dict[str, Any] | None = {"per_page": 100, "filter": "latest"}
         while url:
             what = f"github: jobs of run {run.project}/{run.run_id}"
-            response = self.http.get(url, params=params, what=what)
+            response = self.http.get(url, params=params, headers=self._auth(), what=what)
             body = json_of(response, what)
             yield [_job_ref(run, j) for j in body.get("jobs") or [] if isinstance(j, Mapping)]
             url, params = response.links.get("next", {}).get("url"), None
@@ -121,7 +131,7 @@ class GitHubLogs:
         what = f"github: log of job {job.job_id}"
         path = f"/repos/{job.run.project}/actions/jobs/{job.job_id}/logs"
         try:
-            response = self.http.get(path, stream=True, what=what)
+            response = self.http.get(path, stream=True, headers=self._auth(), what=what)
         except UnknownTargetError as exc:
             return JobLog(job, b"", missing=str(exc))
         data, truncated = read_capped(response, self.max_log_bytes, what=what)
@@ -132,7 +142,7 @@ class GitHubLogs:
         what = f"github: log archive of run {run.project}/{run.run_id}"
         path = f"/repos/{run.project}/actions/runs/{run.run_id}/logs"
         try:
-            response = self.http.get(path, stream=True, what=what)
+            response = self.http.get(path, stream=True, headers=self._auth(), what=what)
         except UnknownTargetError:
             return []
         data, _ = read_capped(response, self.max_log_bytes, what=what)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from cievents import log
@@ -39,8 +39,9 @@ from cievents.cilogs.scan import JobScan, messages_of, scan_job
 from cievents.cilogs.targets import Target, scan_modes, target_of
 from cievents.cilogs.writeback import (
     AzureWriteBack,
-    BitbucketWriteBack,
     BuildkiteWriteBack,
+    GitLabNoteWriteBack,
+    ScmCheckWriteBack,
     WriteBack,
     digest,
     entry_of,
@@ -53,6 +54,7 @@ from cievents.http import HttpClient
 from cievents.idempotency.base import update_state
 from cievents.outbox import Outbox
 from cievents.scanning import Scanner
+from cievents.scm import ScmSettings
 
 __all__ = ["CiScan", "Report", "sources_from_env"]
 
@@ -60,9 +62,13 @@ Report = Callable[[Context, str, list[FindingMessage]], int]
 Env = Mapping[str, str]
 
 
-def sources_from_env(environ: Env | None = None) -> dict[str, LogSource]:
-    """One log source per CI system, from the settings in the environment."""
+def sources_from_env(
+    environ: Env | None = None, scm: ScmSettings | None = None
+) -> dict[str, LogSource]:
+    """One log source per CI system, from the settings in the environment (GitHub logs are
+    read as the App of ``scm`` when there is one and no ``GITHUB_TOKEN``)."""
     env = os.environ if environ is None else environ
+    app = scm.client("github") if scm is not None and scm.app is not None else None
     caps: dict[str, Any] = {
         "max_log_bytes": env_int(
             "SCAN_MAX_LOG_BYTES", DEFAULT_MAX_LOG_BYTES, minimum=1024, environ=env
@@ -80,6 +86,7 @@ def sources_from_env(environ: Env | None = None) -> dict[str, LogSource]:
             token=env_opt("GITHUB_TOKEN", environ=env),
             api_url=env_str("GITHUB_API_URL", "https://api.github.com", environ=env),
             max_pages=pages,
+            app_token=app.installation_token if app is not None else None,
             **caps,
         ),
         "gitlab": GitLabLogs(
@@ -108,32 +115,38 @@ def _written(done: str) -> Callable[[Mapping[str, Any]], Mapping[str, Any]]:
     return lambda state: {**state, "written": done}
 
 
-def _dry_clone(http: HttpClient, outbox: Outbox) -> HttpClient:
-    """The same API client, recording instead of sending (dry run)."""
-    return HttpClient(sink=http.sink, base_url=http.base_url, outbox=outbox)
+HOSTS = {"github": "github.com", "gitlab": "gitlab.com", "bitbucket": "bitbucket.org"}
 
 
 @dataclass
 class CiScan:
     sources: Mapping[str, LogSource]
     modes: Mapping[str, str]
+    scm: ScmSettings
     write_back: bool = True
-    writers: dict[str, Callable[[HttpClient], WriteBack]] = field(
-        default_factory=lambda: {
-            "buildkite": BuildkiteWriteBack,
-            "azure": AzureWriteBack,
-            "bitbucket": BitbucketWriteBack,
-        }
-    )
 
     @classmethod
     def from_env(cls, environ: Env | None = None) -> CiScan:
         env = os.environ if environ is None else environ
+        scm = ScmSettings.from_env(env)
         return cls(
-            sources=sources_from_env(env),
+            sources=sources_from_env(env, scm),
             modes=scan_modes(env_opt("SCAN_ON", environ=env)),
+            scm=scm,
             write_back=env_bool("SCAN_WRITE_BACK", True, environ=env),
         )
+
+    def writer(self, system: str, outbox: Outbox | None) -> WriteBack:
+        """The system's write-back; with ``outbox`` (dry run) its writes are recorded only."""
+        if system in ("buildkite", "azure"):
+            http = self.sources[system].http
+            if outbox is not None:
+                http = HttpClient(sink=http.sink, base_url=http.base_url, outbox=outbox)
+            return BuildkiteWriteBack(http) if system == "buildkite" else AzureWriteBack(http)
+        client = self.scm.client(system, outbox)
+        if system == "gitlab":
+            return GitLabNoteWriteBack(client, HOSTS[system])
+        return ScmCheckWriteBack(system, client, HOSTS[system])
 
     def target(self, event: Event) -> Target | str:
         return target_of(event, self.modes)
@@ -189,18 +202,15 @@ class CiScan:
             return {**state, "findings": {**known, **entries}}
 
         state = update_state(ctx.store, key, add) or {}
-        factory = self.writers.get(run.system)
-        if not self.write_back or factory is None:
+        if not self.write_back:
             return ""
         written = ""
         for _ in range(3):  # another job of the run may add findings while this one writes
             current = list((state.get("findings") or {}).values())
             if state.get("written") == digest(current):
                 return written or "up to date"
-            http = self.sources[run.system].http
-            dry = ctx.settings.dry_run
-            writer = factory(_dry_clone(http, Outbox(ctx.settings.outbox_dir)) if dry else http)
-            written = writer.write(run, current)
+            outbox = Outbox(ctx.settings.outbox_dir) if ctx.settings.dry_run else None
+            written = self.writer(run.system, outbox).write(run, current)
             log.logger.info("finding written back to the build", system=run.system, how=written)
             done = digest(current)
             state = update_state(ctx.store, key, _written(done)) or {}

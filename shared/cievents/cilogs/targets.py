@@ -176,5 +176,13 @@ def message_key(event: Event) -> str:
         thing = f"run:{event.pipeline}:{event.build_id or event.number}"
     else:
         thing = f"delivery:{event.delivery_id}"
-    state = s(body.get("action")) or s(dig(body, "commit_status", "state")) or ""
+    state = (
+        s(body.get("action"))
+        or s(dig(body, "commit_status", "state"))
+        or s(body.get("build_status"))
+        or s(dig(body, "object_attributes", "status"))
+        or s(dig(body, "resource", "result"))
+        or s(dig(body, "resource", "status"))
+        or ""
+    )
     return f"{event.source}:{thing}:{event.event}:{state}"

@@ -9,13 +9,17 @@ updated in place as more jobs of the build are scanned.
   .../distributedtask/hubs/build/plans/{planId}/timelines/{timelineId}/records``);
   the PAT needs *Build (read & execute)*; where the timeline refuses (403), the tag
   stands alone and the result says so;
-* **Bitbucket Pipelines** — a Code Insights report ``cievents-secret-scan`` on the
-  pipeline's commit (``PUT .../commit/{hash}/reports/{id}``), one annotation per
-  finding (``POST .../reports/{id}/annotations``, keyed by ``external_id``, so a
-  redelivery replaces rather than adds);
-* **GitHub Actions / GitLab CI** — through the SCM annotation surface
-  (:mod:`cievents.scm`): a check run on the workflow's commit; an MR note (or a
-  commit note) updated in place.
+* **GitHub Actions** — a check run ``cievents/secret-scan-logs`` on the workflow's
+  commit, one annotation per finding (a commit status when the credentials are a
+  token without an App: check runs need an App);
+* **GitLab CI** — the MR note when the pipeline belongs to an MR, else a commit
+  note (a commit discussion: plain commit comments cannot be edited), updated in
+  place;
+* **Bitbucket Pipelines** — a Code Insights report ``cievents-secret-scan-logs`` on
+  the pipeline's commit with one annotation per finding (keyed by the fingerprint,
+  so a redelivery replaces rather than adds) and a build status.
+
+GitHub, GitLab and Bitbucket go through the SCM annotation surface (:mod:`cievents.scm`).
 
 Entries are the redacted findings of the whole build (see :func:`entry_of`); no
 secret is ever in them.
@@ -35,10 +39,12 @@ from cievents.http import HttpClient
 from cievents.scanning import Finding
 
 __all__ = [
+    "CHECK_NAME",
     "CONTEXT",
     "AzureWriteBack",
-    "BitbucketWriteBack",
     "BuildkiteWriteBack",
+    "GitLabNoteWriteBack",
+    "ScmCheckWriteBack",
     "WriteBack",
     "digest",
     "entry_of",
@@ -46,8 +52,11 @@ __all__ = [
 ]
 
 CONTEXT = "cievents-secret-scan"
+CHECK_NAME = "cievents/secret-scan-logs"
+MARKER_KEY = "secret-scan-logs"
 TITLE = "Leaked credentials in this build's logs"
 AZURE_TAG = "secret-leak"
+DEFINITIONS = {"github": ".github/workflows", "bitbucket": "bitbucket-pipelines.yml"}
 
 
 class WriteBack(Protocol):
@@ -181,45 +190,111 @@ class AzureWriteBack:
         return "tag + timeline issues"
 
 
-class BitbucketWriteBack:
-    system = "bitbucket"
+def _annotation_message(e: Mapping[str, Any]) -> str:
+    advice = e.get("advice") or {}
+    return (
+        f"{e['description']} {e['preview']} printed in job {e['job']}, log line {e['line']} "
+        f"column {e['start_column']}. Revoke: {advice.get('revoke', 'rotate it')}"
+        + (f" ({advice['link']})" if advice.get("link") else "")
+        + f". Masking: {advice.get('masking_note', 'n/a')}"
+    )
 
-    def __init__(self, http: HttpClient) -> None:
-        self.http = http
+
+class ScmCheckWriteBack:
+    """GitHub (check run with annotations, or a commit status without an App) and Bitbucket
+    (Code Insights report with annotations and a build status), on the run's commit, through
+    the SCM surface. The annotations sit on the file that defined the run (the workflow file,
+    ``bitbucket-pipelines.yml``): a job log is not a file of the repository."""
+
+    def __init__(self, system: str, client: Any, host: str) -> None:
+        self.system = system
+        self.client = client
+        self.host = host
 
     def write(self, run: RunRef, entries: Sequence[Mapping[str, Any]]) -> str:
+        from cievents.scm import Annotation, CheckReport, HeadInfo, PullRequest
+        from cievents.vcs.repo import Repository
+
+        if not run.commit:
+            return "nothing (the run's commit is unknown)"
+        definition = str(run.extra.get("definition") or DEFINITIONS.get(self.system, ""))
+        report = CheckReport(
+            CHECK_NAME,
+            "failure",
+            f"{len(entries)} credential(s) leaked in job logs",
+            summary=render_markdown(run, entries),
+            details_url=run.url,
+            annotations=tuple(
+                Annotation(
+                    definition,
+                    1,
+                    _annotation_message(e),
+                    title=f"{e['rule_id']} in {e['job']}",
+                    key=str(e["fingerprint"])[:32],
+                )
+                for e in entries
+            ),
+        )
+        repository = Repository(
+            "github" if self.system == "github" else "bitbucket", self.host, run.project
+        )
+        pr = PullRequest(repository, run.pull_request or 0, head_sha=run.commit, url=run.url)
+        published = self.client.publish_check(pr, report, HeadInfo(run.commit))
+        kinds = " + ".join(k.replace("_", " ") for k in published.kinds)
+        return f"{kinds} ({published.note})" if published.note else kinds
+
+
+class GitLabNoteWriteBack:
+    """GitLab: the MR note when the pipeline belongs to an MR, else a note on the commit (a
+    commit discussion, since plain commit comments cannot be edited), updated in place and
+    found again by its hidden marker."""
+
+    system = "gitlab"
+
+    def __init__(self, client: Any, host: str) -> None:
+        self.client = client
+        self.host = host
+
+    def write(self, run: RunRef, entries: Sequence[Mapping[str, Any]]) -> str:
+        from cievents.scm import PullRequest
+        from cievents.scm.base import dict_list, link_next, paginate
+        from cievents.scm.gitlab import project_id
+        from cievents.vcs.repo import Repository
+
+        body = render_markdown(run, entries)
+        if run.pull_request:
+            repository = Repository("gitlab", self.host, run.project)
+            self.client.upsert_comment(PullRequest(repository, run.pull_request), MARKER_KEY, body)
+            return f"merge request note on !{run.pull_request}"
         if not run.commit:
             return "nothing (the pipeline's commit is unknown)"
-        report = f"/repositories/{run.project}/commit/{run.commit}/reports/{CONTEXT}"
-        self.http.put(
-            report,
-            json_body={
-                "title": "cievents secret scan",
-                "details": f"{len(entries)} credential(s) printed in the logs of pipeline "
-                f"#{run.run_id}. Revoke them first, then remove the print.",
-                "report_type": "SECURITY",
-                "reporter": "cievents",
-                "result": "FAILED",
-                "link": run.url,
-                "data": [{"title": "Leaked credentials", "type": "NUMBER", "value": len(entries)}],
-            },
-            what=f"bitbucket: report on {run.commit[:12]}",
+        marker = self.client.marker(MARKER_KEY)
+        text = f"{body}\n\n{marker}"
+        base = f"/projects/{project_id(run.project)}/repository/commits/{run.commit}/discussions"
+        threads = (
+            []
+            if not self.client.can_read
+            else paginate(
+                self.client.api,
+                base,
+                params={"per_page": 100},
+                items=dict_list(None),
+                next_page=link_next,
+                max_pages=self.client.max_pages,
+                what=f"gitlab: discussions of {run.commit[:12]}",
+            )
         )
-        annotations = [
-            {
-                "external_id": e["fingerprint"][:32],
-                "annotation_type": "VULNERABILITY",
-                "summary": f"Leaked {e['description']} {e['preview']} in step {e['job']} "
-                f"line {e['line']}"[:450],
-                "details": (e.get("advice") or {}).get("revoke", "revoke it")[:2000],
-                "severity": "CRITICAL" if e["severity"] == "high" else "HIGH",
-                "link": run.url,
-            }
-            for e in entries[:100]
-        ]
-        self.http.post(
-            f"{report}/annotations",
-            json_body=annotations,
-            what=f"bitbucket: report annotations on {run.commit[:12]}",
+        for thread in threads:
+            notes = [n for n in thread.get("notes") or [] if isinstance(n, dict)]
+            if notes and marker in str(notes[0].get("body")):
+                if notes[0].get("body") != text:
+                    self.client.http.put(
+                        f"{base}/{thread['id']}/notes/{notes[0]['id']}",
+                        json_body={"body": text},
+                        what=f"gitlab: commit note on {run.commit[:12]}",
+                    )
+                return "commit note (updated)"
+        self.client.http.post(
+            base, json_body={"body": text}, what=f"gitlab: commit note on {run.commit[:12]}"
         )
-        return "code insights report"
+        return "commit note"

@@ -22,13 +22,13 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from cievents import clock
 from cievents.demo.manifest import LocalFunction
 
 
@@ -72,7 +72,7 @@ class Router:
             "data": data_b64,
             "attributes": dict(attributes),
             "messageId": message_id,
-            "publishTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "publishTime": clock.now_iso(),
         }
         for function in self.functions.values():
             for index, subscription in enumerate(function.subscriptions):

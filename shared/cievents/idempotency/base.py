@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
+
+from cievents import clock
 
 ClaimStatus = Literal["claimed", "duplicate", "busy"]
 
@@ -152,4 +153,4 @@ class Clock(Protocol):
 
 
 def wall_clock() -> float:
-    return time.time()
+    return clock.now()

@@ -47,6 +47,12 @@ def description(finding: FindingMessage) -> str:
         f"Fingerprint: {finding.fingerprint}",
         "Rotate the credential first, then remove it from the source of the leak.",
     ]
+    advice = finding.advice or {}
+    if advice.get("revoke"):
+        link = f" ({advice['link']})" if advice.get("link") else ""
+        lines.append(f"Revoke: {advice['revoke']}{link}")
+    if advice.get("masking_note"):
+        lines.append(f"CI masking: {advice['masking_note']}")
     return "\n".join(lines)
 
 
@@ -186,6 +192,7 @@ class AzureBoardsTracker:
         self.max_pages = max_pages
         self.http = HttpClient(
             sink="azure-devops",
+            credential="AZURE_DEVOPS_PAT",
             base_url=f"{org_url.rstrip('/')}/{project}",
             headers=headers,
             outbox=outbox,
@@ -204,6 +211,7 @@ class AzureBoardsTracker:
             "/_apis/wit/wiql",
             json_body={"query": query},
             params={**self.params, "$top": 50 * self.max_pages},
+            idempotent=True,  # a WIQL query reads
         ).json()
         items = answer.get("workItems") or []
         return str(items[0]["id"]) if items else None

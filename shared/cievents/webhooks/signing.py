@@ -6,7 +6,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import time
+
+from cievents import clock
 
 
 def _hex(secret: str, message: bytes) -> str:
@@ -17,7 +18,7 @@ def sign_headers(
     source: str, body: bytes, secret: str, *, event: str | None = None, now: float | None = None
 ) -> dict[str, str]:
     """Authentication headers (and the event header, when ``event`` is given) for ``body``."""
-    timestamp = int(time.time() if now is None else now)
+    timestamp = int(clock.now() if now is None else now)
     headers: dict[str, str] = {"Content-Type": "application/json"}
     if source == "buildkite":
         signature = _hex(secret, f"{timestamp}".encode() + b"." + body)

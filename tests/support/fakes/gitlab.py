@@ -11,7 +11,9 @@ Auth: ``PRIVATE-TOKEN``.
 
 CI (https://docs.gitlab.com/ee/api/jobs.html): ``GET /projects/:id/pipelines/:id/jobs``
 (``X-Next-Page`` pages) and ``GET /projects/:id/jobs/:id/trace`` (plain text, ``404`` once
-erased).
+erased); commit threads (https://docs.gitlab.com/ee/api/discussions.html#commits): ``GET`` /
+``POST /projects/:id/repository/commits/:sha/discussions`` and ``PUT
+.../discussions/:id/notes/:note_id``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ class MergeRequestState:
     base_sha: str = "b" * 40
     start_sha: str = "c" * 40
     state: str = "opened"
+    # What compliance reads: the rest of the MR object, who approved (usernames, in
+    # order), its commits (``id``, ``created_at``, ``parent_ids``) and diff versions.
+    api: dict[str, Any] = field(default_factory=dict)
+    approved_by: list[str] = field(default_factory=list)
+    commits: list[dict[str, Any]] = field(default_factory=list)
+    versions: list[dict[str, Any]] = field(default_factory=list)
 
 
 class FakeGitLab(FakeServer):
@@ -48,11 +56,14 @@ class FakeGitLab(FakeServer):
         self.notes: list[dict[str, Any]] = []
         self.discussions: list[dict[str, Any]] = []
         self.statuses: list[dict[str, Any]] = []
+        self.groups: dict[str, list[str]] = {}  # group path → member usernames
         self._ids = itertools.count(500)
         self._routes_()
+        self._read_routes_()
         # CI: jobs by (project, pipeline id), job traces by job id, commit discussions.
         self.pipeline_jobs: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.traces: dict[int, bytes] = {}
+        self.commit_discussions: list[dict[str, Any]] = []
         self._ci_routes_()
 
     def notes_on(self, project: str, iid: int) -> list[dict[str, Any]]:
@@ -63,6 +74,21 @@ class FakeGitLab(FakeServer):
             s for s in self.statuses if (s["project"], s["sha"], s["name"]) == (project, sha, name)
         ]
         return found[-1] if found else None
+
+    def approve(self, project: str, iid: int, username: str, at: str) -> None:
+        """An approval, and the system note GitLab writes with it."""
+        self.mrs[(project, iid)].approved_by.append(username)
+        self.notes.append(
+            {
+                "id": next(self._ids),
+                "project": project,
+                "iid": iid,
+                "body": "approved this merge request",
+                "system": True,
+                "author": {"username": username},
+                "created_at": at,
+            }
+        )
 
     def _key(self, req: Request) -> tuple[str, int]:
         assert req.match is not None
@@ -86,6 +112,7 @@ class FakeGitLab(FakeServer):
             return Reply(
                 200,
                 {
+                    **state.api,
                     "iid": self._key(req)[1],
                     "sha": state.sha,
                     "state": state.state,
@@ -123,7 +150,8 @@ class FakeGitLab(FakeServer):
                 return bad
             project, iid = self._key(req)
             public = [
-                {k: n[k] for k in ("id", "body", "system")} for n in self.notes_on(project, iid)
+                {k: n[k] for k in ("id", "body", "system", "author", "created_at") if k in n}
+                for n in self.notes_on(project, iid)
             ]
             return link_paged(req, public, self.page_size)
 
@@ -226,6 +254,88 @@ class FakeGitLab(FakeServer):
             self.statuses.append(entry)
             return Reply(201, {"id": len(self.statuses), "status": body["state"]})
 
+    def _read_routes_(self) -> None:
+        """Reads pr_compliance makes: approvals, commits (and one commit), versions, commit
+        statuses (newest first), group members."""
+        route = self.route
+        project_re = r"/projects/(?P<project>[^/]+)"
+
+        def denied(req: Request) -> Reply | None:
+            if req.headers.get("private-token") not in self.tokens:
+                return Reply(401, {"message": "401 Unauthorized"})
+            return None
+
+        def mr_of(req: Request) -> MergeRequestState | None:
+            return self.mrs.get(self._key(req))
+
+        @route("GET", MR + r"/approvals")
+        def approvals(req: Request) -> Reply:
+            mr = mr_of(req)
+            if bad := denied(req) or (None if mr else Reply(404, {"message": "404 Not found"})):
+                return bad
+            assert mr is not None
+            return Reply(
+                200,
+                {
+                    "iid": self._key(req)[1],
+                    "approved": bool(mr.approved_by),
+                    "approved_by": [{"user": {"username": u}} for u in mr.approved_by],
+                },
+            )
+
+        @route("GET", MR + r"/commits")
+        def commits(req: Request) -> Reply:
+            mr = mr_of(req)
+            if bad := denied(req) or (None if mr else Reply(404, {"message": "404 Not found"})):
+                return bad
+            assert mr is not None
+            listed = [{k: v for k, v in c.items() if k != "parent_ids"} for c in mr.commits]
+            return link_paged(req, listed, self.page_size)
+
+        @route("GET", MR + r"/versions")
+        def versions(req: Request) -> Reply:
+            mr = mr_of(req)
+            if bad := denied(req) or (None if mr else Reply(404, {"message": "404 Not found"})):
+                return bad
+            assert mr is not None
+            return link_paged(req, mr.versions, self.page_size)
+
+        @route("GET", project_re + r"/repository/commits/(?P<sha>[0-9a-f]{40})")
+        def commit(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            for (project, _), mr in self.mrs.items():
+                for c in mr.commits:
+                    if project == unquote(req.match.group("project")) and c[
+                        "id"
+                    ] == req.match.group("sha"):
+                        return Reply(200, c)
+            return Reply(404, {"message": "404 Commit Not Found"})
+
+        @route("GET", project_re + r"/repository/commits/(?P<sha>[0-9a-f]{40})/statuses")
+        def statuses(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            key = (unquote(req.match.group("project")), req.match.group("sha"))
+            found = [
+                {"id": i, "sha": st["sha"], "name": st["name"], "status": st["state"]}
+                for i, st in enumerate(self.statuses)
+                if (st["project"], st["sha"]) == key
+            ]
+            return link_paged(req, list(reversed(found)), self.page_size)
+
+        @route("GET", r"/groups/(?P<group>[^/]+)/members/all")
+        def members(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            group = self.groups.get(unquote(req.match.group("group")))
+            if group is None:
+                return Reply(404, {"message": "404 Group Not Found"})
+            return link_paged(req, [{"username": u} for u in group], self.page_size)
+
     # -- CI: pipeline jobs and job traces -------------------------------------------------
     def _ci_routes_(self) -> None:
         route = self.route
@@ -254,3 +364,44 @@ class FakeGitLab(FakeServer):
             if data is None:
                 return Reply(404, {"message": "404 Not Found"})  # erased or expired
             return Reply(200, raw=data, headers={"Content-Type": "text/plain"})
+
+        commit = r"/projects/(?P<project>[^/]+)/repository/commits/(?P<sha>[0-9a-f]+)/discussions"
+
+        @route("GET", commit)
+        def commit_threads(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            key = (unquote(req.match["project"]), req.match["sha"])
+            found = [d for d in self.commit_discussions if (d["project"], d["sha"]) == key]
+            return link_paged(req, found, self.page_size)
+
+        @route("POST", commit)
+        def new_commit_thread(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            body = req.data()
+            if not body.get("body"):
+                return Reply(400, {"message": "400 Bad request - body is missing"})
+            thread = {
+                "id": f"d{next(self._ids)}",
+                "project": unquote(req.match["project"]),
+                "sha": req.match["sha"],
+                "individual_note": False,
+                "notes": [{"id": next(self._ids), "body": body["body"], "system": False}],
+            }
+            self.commit_discussions.append(thread)
+            return Reply(201, thread)
+
+        @route("PUT", commit + r"/(?P<did>[^/]+)/notes/(?P<nid>\d+)")
+        def edit_commit_note(req: Request) -> Reply:
+            assert req.match is not None
+            if bad := denied(req):
+                return bad
+            for thread in self.commit_discussions:
+                for note in thread["notes"] if thread["id"] == req.match["did"] else []:
+                    if note["id"] == int(req.match["nid"]):
+                        note["body"] = req.data()["body"]
+                        return Reply(200, note)
+            return Reply(404, {"message": "404 Note Not Found"})
