@@ -445,7 +445,10 @@ def main() -> None:
         (OUT / f"{name}.headers.json").write_text(json.dumps(headers, indent=2) + "\n")
         if log is not None:
             (OUT / f"{name}.log").write_text(log)
-    print(f"wrote {len(events)} events to {OUT}")
+    from ci_logs import write as write_ci_logs  # the other CIs' job logs (examples/ci_logs.py)
+
+    count = len(events) + write_ci_logs(OUT)
+    print(f"wrote {count} events to {OUT}")
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ class Report:
 def load_events(directory: Path) -> list[Delivery]:
     deliveries = []
     for path in sorted(directory.glob("*.json")):
-        if path.name.endswith(".headers.json"):
+        if path.name.endswith((".headers.json", ".api.json")):
             continue
         body = path.read_bytes()
         headers_path = path.with_name(path.name.removesuffix(".json") + ".headers.json")
@@ -90,32 +90,42 @@ def load_events(directory: Path) -> list[Delivery]:
 
 
 def serve_job_logs(deliveries: list[Delivery], events_dir: Path) -> tuple[Any, int]:
-    """A stand-in for the Buildkite REST API that serves each example job's NAME.log."""
+    """A stand-in for the CI APIs secret_scan reads job logs from: each Buildkite job's
+    NAME.log at its ``raw_log_url``, and for the other CIs the paths NAME.api.json lists
+    (a JSON body, or ``"log"`` for NAME.log)."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    from urllib.parse import urlsplit
+    from urllib.parse import unquote, urlsplit
 
-    logs: dict[str, bytes] = {}
+    routes: dict[str, tuple[bytes, str]] = {}
     for delivery in deliveries:
         log_file = events_dir / f"{delivery.name}.log"
+        log = log_file.read_bytes() if log_file.exists() else b"(no output)\n"
         body = json.loads(delivery.body)
         url = (body.get("job") or {}).get("raw_log_url") if isinstance(body, dict) else None
         if url:
-            logs[urlsplit(url).path] = (
-                log_file.read_bytes() if log_file.exists() else b"(no output)\n"
-            )
+            routes[urlsplit(url).path] = (log, "text/plain")
+        api_file = events_dir / f"{delivery.name}.api.json"
+        for path, answer in (json.loads(api_file.read_text()) if api_file.exists() else {}).items():
+            if answer == "log":
+                routes[path] = (log, "text/plain")
+            elif isinstance(answer, str):
+                routes[path] = (answer.encode(), "text/plain")
+            else:
+                routes[path] = (json.dumps(answer).encode(), "application/json")
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
             pass
 
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-            data = logs.get(urlsplit(self.path).path)
-            self.send_response(200 if data is not None else 404)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(data or b"")))
+            path = unquote(urlsplit(self.path).path)
+            data, ctype = routes.get(path) or routes.get("/v2" + path) or (b"", "text/plain")
+            self.send_response(200 if path in routes or "/v2" + path in routes else 404)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data or b"")
+            self.wfile.write(data)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -339,9 +349,12 @@ def run(opts: Options) -> Report:
     scm_port = scm.serve()
     try:
         env = child_env(opts, router_port, f"127.0.0.1:{emulator.port}" if emulator else None)
-        env["BUILDKITE_API_URL"] = f"http://127.0.0.1:{logs_port}/v2"
-        # pr_compliance reads the pull request's state from the stand-in; its writes (the
-        # comment, the status) still go to the outbox, as every demo write does.
+        stand_in = f"http://127.0.0.1:{logs_port}"
+        env["BUILDKITE_API_URL"] = f"{stand_in}/v2"
+        for api in ("GITHUB", "GITLAB", "AZURE_DEVOPS", "BITBUCKET"):  # their CI logs
+            env[f"{api}_API_URL"] = stand_in
+        # pr_compliance reads the pull request's state from the GitHub stand-in; its writes
+        # (the comment, the status) still go to the outbox, as every demo write does.
         extra = {
             "pr_compliance": {
                 "GITHUB_API_URL": f"http://127.0.0.1:{scm_port}",
