@@ -258,7 +258,28 @@ def _secret_makers() -> list[tuple[str, Maker]]:
     ]
 
 
+def _format_makers(
+    covered: set[str],
+) -> list[tuple[str, Callable[[random.Random], tuple[str, str]]]]:
+    """The families the makers above do not cover, from bench/secret_formats.py's
+    vendor-format samples: one line each, picked by the corpus's own random stream."""
+    from bench.secret_formats import samples
+
+    pool: dict[str, list[str]] = {}
+    for sample in samples(FORMAT_POOL_SEED):
+        usable = "\n" not in sample.text and "{" not in sample.text and "}" not in sample.text
+        if sample.positive and sample.family not in covered and usable:
+            pool.setdefault(sample.family, []).append(sample.text)
+
+    def maker(texts: list[str]) -> Callable[[random.Random], tuple[str, str]]:
+        return lambda rng: ("{s}", rng.choice(texts))
+
+    return [(family, maker(texts)) for family, texts in sorted(pool.items())]
+
+
+FORMAT_POOL_SEED = 4242
 SECRET_MAKERS = _secret_makers()
+SECRET_MAKERS += _format_makers({family for family, _ in SECRET_MAKERS} | {"encoded"})
 
 # Hard negatives, by the family a scanner would wrongly report them under.
 LURES: list[tuple[str, str]] = [

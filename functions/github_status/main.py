@@ -20,7 +20,10 @@ Settings: ``GITHUB_TOKEN`` or ``GITHUB_APP_ID`` + ``GITHUB_APP_PRIVATE_KEY`` +
 ``BITBUCKET_SERVER_HOSTS``, marks its repositories); ``AZURE_DEVOPS_PAT`` (Code: status),
 ``AZURE_DEVOPS_API_URL``;
 ``STATUS_CONTEXT`` (default ``buildkite/{pipeline}``); ``STATUS_OTHER_STATE``
-(``error`` or ``neutral``, default ``error``). No credentials for the provider,
+(``error`` or ``neutral``, default ``error``); ``GITHUB_WRITES_PER_MINUTE``
+(default 80: GitHub's secondary limit on content-creating requests), the budget
+every instance shares through the store, waited for at most
+``CIEVENTS_BUDGET_MAX_WAIT_S`` in-call. No credentials for the provider,
 or ``CIEVENTS_DRY_RUN``: the requests are recorded in the outbox.
 """
 
@@ -29,14 +32,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from cievents.config import env_str
+from cievents import effects
+from cievents.config import env_int, env_str
 from cievents.errors import ConfigError, TransientError
 from cievents.events import BuildEvent, JobEvent
 from cievents.handler import Context, Result, pubsub_function, skipped
 from cievents.idempotency import update_state
 from cievents.notify.render import duration_text
 from cievents.outbox import Outbox
+from cievents.ratelimit import Budget, Limit, VendorBudget, max_wait_s
 from cievents.scm import ScmSettings
 from cievents.scm.github import GitHubClient
 from cievents.vcs.repo import Repository
@@ -49,6 +55,7 @@ class Settings:
     scm: ScmSettings
     context: str
     other_state: str
+    writes_per_minute: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -59,6 +66,7 @@ class Settings:
             scm=ScmSettings.from_env(),
             context=env_str("STATUS_CONTEXT", "buildkite/{pipeline}"),
             other_state=other,
+            writes_per_minute=env_int("GITHUB_WRITES_PER_MINUTE", 80, minimum=1),
         )
 
 
@@ -100,6 +108,15 @@ def client(provider: str, ctx: Context) -> Any:
     if key not in _clients:
         outbox = Outbox(ctx.settings.outbox_dir) if dry else None
         _clients[key] = SETTINGS.scm.client(provider, outbox)
+        if provider == "github" and outbox is None:
+            # One write budget per API host, shared by every instance through the store.
+            host = urlsplit(SETTINGS.scm.github_api).netloc
+            _clients[key].http.budget = VendorBudget(
+                Budget(ctx.store),
+                f"github:{host}:writes",
+                Limit(SETTINGS.writes_per_minute, 60.0),
+                max_wait_s(),
+            )
     return _clients[key]
 
 
@@ -160,20 +177,30 @@ def _check_run(event: BuildEvent, repo: Repository, state: str, context: str, ct
         else None
     )
     run_key = ctx.state_key("check_run", repo.path, event.commit, context)
-    existing = ctx.store.get_state(run_key).value.get("id")
-    run_id = github.upsert_check_run(
-        repo.path,
-        str(event.commit),
-        context,
-        check_run_id=int(existing) if existing else None,
-        status="completed" if completed else "in_progress",
-        conclusion=conclusion,
-        details_url=event.url,
-        title=description(event, state),
-        summary=summary,
-    )
-    if not existing:
-        ctx.store.set_state(run_key, {"id": run_id})
+    fields: dict[str, Any] = {
+        "status": "completed" if completed else "in_progress",
+        "conclusion": conclusion,
+        "details_url": event.url,
+        "title": description(event, state),
+        "summary": summary,
+    }
+
+    def create(marker: str) -> Mapping[str, Any]:
+        run_id = github.upsert_check_run(
+            repo.path, str(event.commit), context, check_run_id=None, external_id=marker, **fields
+        )
+        return {"id": run_id, "fields": fields}
+
+    def find(marker: str, _since: float) -> Mapping[str, Any] | None:
+        run = github.find_check_run(repo.path, str(event.commit), context)
+        return {"id": run["id"]} if run and run.get("external_id") == marker else None
+
+    # A create whose answer is lost is found again by its external_id, not made twice.
+    made = effects.once(ctx.store, run_key, create, find)
+    if made.how != "created" or made.result.get("fields") != fields:
+        github.upsert_check_run(
+            repo.path, str(event.commit), context, check_run_id=int(made.result["id"]), **fields
+        )
 
 
 @pubsub_function(
@@ -203,6 +230,15 @@ def handle(event: Any, ctx: Context) -> Result:
         before = ctx.store.get_state(status_key)
         new = _decide(before.value, event.number, state)
         if new is None:
+            same = before.value.get("number") == event.number and before.value.get("state") == state
+            if same and repo.provider == "github" and client("github", ctx).can_check_runs:
+                _check_run(event, repo, state, context, ctx)  # a retry after the status landed
+                return Result(
+                    "acted",
+                    f"check run {context} brought up to date on {repo.path}@{event.commit[:7]}",
+                    provider="github",
+                    operation="check_run",
+                )
             return skipped(f"status {context} already {before.value.get('state')} for this build")
         client(repo.provider, ctx).set_status(
             repo, event.commit, state, context, description(event, state), event.url

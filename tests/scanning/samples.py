@@ -90,8 +90,112 @@ def positives() -> list[tuple[str, str, str]]:
         ("jwt", f"Authorization: Bearer {jwt()}", ""),
         ("url-credentials", f"git clone https://deploy:{rand(16)}@git.example.com/repo.git", ""),
         ("secret-assignment", f"DB_PASSWORD={rand(14)}!9", ""),
+        ("secret-assignment", f'var dbPassword string = "{rand(20)}"', ""),
+        ("secret-assignment", f'props.setProperty("password", "{rand(20)}");', ""),
+        ("secret-assignment", f"PASSWORD ?= {rand(20)}", ""),
+        ("secret-assignment", f'aws_session_token = "FwoGZXIvYXdzE{rand(704, B62 + "+/")}"', ""),
+        ("bearer-token", f"> Authorization: Bearer {rand(40, B62 + '-_')}", ""),
+        ("openai-api-key", f"OPENAI_API_KEY=sk-proj-{rand(74)}T3BlbkFJ{rand(74)}", ""),
+        ("anthropic-api-key", f"ANTHROPIC_API_KEY=sk-ant-api03-{rand(93, B62 + '-_')}AA", ""),
+        ("huggingface-token", f"HF_TOKEN=hf_{rand(34, string.ascii_letters)}", ""),
+        ("perplexity-api-key", f"key pplx-{rand(48)}", ""),
+        ("groq-api-key", f"key gsk_{rand(52)}", ""),
+        ("replicate-api-token", f"key r8_{rand(37)}", ""),
+        ("xai-api-key", f"key xai-{rand(80)}", ""),
+        ("openrouter-api-key", f"key sk-or-v1-{rand(64, HEX)}", ""),
+        ("langsmith-api-key", f"key lsv2_pt_{rand(32, HEX)}_{rand(10, HEX)}", ""),
+        ("pinecone-api-key", f"key pcsk_{rand(5)}_{rand(63)}", ""),
+        ("sentry-token", f"SENTRY_AUTH_TOKEN=sntryu_{rand(64, HEX)}", ""),
+        (
+            "newrelic-key",
+            f"NEW_RELIC_API_KEY=NRAK-{rand(27, string.ascii_uppercase + string.digits)}",
+            "",
+        ),
+        ("grafana-token", f"GRAFANA_TOKEN=glsa_{rand(32)}_{rand(8, HEX)}", ""),
+        (
+            "dynatrace-token",
+            f"dt0c01.{rand(24, string.ascii_uppercase + string.digits)}.{rand(64, string.ascii_uppercase + string.digits)}",
+            "",
+        ),
+        ("rubygems-api-key", f"GEM_HOST_API_KEY=rubygems_{rand(48, HEX)}", ""),
+        (
+            "nuget-api-key",
+            f"nuget push -k oy2{rand(43, string.ascii_lowercase + string.digits)}",
+            "",
+        ),
+        ("cratesio-token", f"cargo login cio{rand(32)}", ""),
+        ("clojars-token", f"CLOJARS_{rand(60, HEX)}", ""),
+        ("jfrog-token", f"X-JFrog-Art-Api: AKCp{rand(69)}", ""),
+        ("sonar-token", f"-Dsonar.token=sqp_{rand(40, HEX)}", ""),
+        ("sonar-token-context", f"SONAR_TOKEN={rand(40, HEX)}", ""),
+        ("snyk-token", f"SNYK_TOKEN={uuid()}", ""),
+        ("codecov-token", f"CODECOV_TOKEN={uuid()}", ""),
+        ("sourcegraph-token", f"SRC_ACCESS_TOKEN=sgp_{rand(16, HEX)}_{rand(40, HEX)}", ""),
+        (
+            "teams-webhook",
+            f"https://acme.webhook.office.com/webhookb2/{uuid()}@{uuid()}/IncomingWebhook/{rand(32, HEX)}/{uuid()}",
+            "",
+        ),
+        (
+            "discord-webhook",
+            f"https://discord.com/api/webhooks/{rand(19, string.digits)}/{rand(68, B62 + '-_')}",
+            "",
+        ),
+        (
+            "telegram-bot-token",
+            f"bot{rand(10, string.digits)}:AA{rand(33, B62 + '-_')}/sendMessage",
+            "",
+        ),
+        (
+            "google-chat-webhook",
+            f"https://chat.googleapis.com/v1/spaces/AAAA{rand(7)}/messages?key=k&token={rand(43, B62 + '-_')}",
+            "",
+        ),
+        ("vault-token", f"VAULT_TOKEN=hvs.{rand(90, B62 + '-_')}", ""),
+        (
+            "terraform-cloud-token",
+            f"token = {rand(14, string.ascii_lowercase + string.digits)}.atlasv1.{rand(67, B62 + '-_')}",
+            "",
+        ),
+        ("pulumi-token", f"PULUMI_ACCESS_TOKEN=pul-{rand(40, HEX)}", ""),
+        ("doppler-token", f"DOPPLER_TOKEN=dp.st.prd.{rand(43)}", ""),
+        ("digitalocean-token", f"DO=dop_v1_{rand(64, HEX)}", ""),
+        ("heroku-token", f"HEROKU_API_KEY=HRKU-AA{rand(58, B62 + '-_')}", ""),
+        ("flyio-token", f"FLY_API_TOKEN=fo1_{rand(43, B62 + '-_')}", ""),
+        ("netlify-token", f"NETLIFY_AUTH_TOKEN=nfp_{rand(36)}", ""),
+        ("render-api-key", f"RENDER_API_KEY=rnd_{rand(32)}", ""),
+        ("supabase-token", f"SUPABASE_ACCESS_TOKEN=sbp_{rand(40, HEX)}", ""),
+        ("planetscale-token", f"pscale_tkn_{rand(43, B62 + '-_')}", ""),
+        ("databricks-token", f"DATABRICKS_TOKEN=dapi{rand(32, HEX)}", ""),
+        ("shopify-token", f"shpat_{rand(32, HEX)}", ""),
+        ("postman-api-key", f"PMAK-{rand(24, HEX)}-{rand(34, HEX)}", ""),
+        ("linear-api-key", f"lin_api_{rand(40)}", ""),
+        ("notion-token", f"NOTION_TOKEN=ntn_{rand(46)}", ""),
+        ("age-secret-key", AGE_KEY, AGE_KEY),
+        ("onepassword-token", f"OP_SERVICE_ACCOUNT_TOKEN=ops_eyJ{rand(300, B62 + '-_')}", ""),
+        ("figma-token", f"figd_{rand(40, B62 + '-_')}", ""),
+        ("hubspot-token", f"pat-na1-{uuid()}", ""),
+        ("circleci-token", f"CCIPAT_{rand(22)}_{rand(40, HEX)}", ""),
+        ("alibaba-access-key", f"LTAI{rand(20)}", ""),
+        ("mapbox-secret-token", f"sk.eyJ{rand(60, B62 + '-_')}.{rand(22, B62 + '-_')}", ""),
+        ("google-oauth", f"client_secret GOCSPX-{rand(28, B62 + '-_')}", ""),
+        ("azure-ad-client-secret", f"AZURE_CLIENT_SECRET={rand(3)}8Q~{rand(34, B62 + '_~.-')}", ""),
+        ("azure-devops-pat", f"AZDO_PAT={rand(52)}JQQJ99{rand(18)}AZDO{rand(4)}", ""),
+        ("square-token", f"sq0atp-{rand(22, B62 + '-_')}", ""),
+        ("stripe-webhook-secret", f"whsec_{rand(32)}", ""),
+        ("mailgun-api-key", f"api:key-{rand(32, HEX)}", ""),
     ]
     return cases
+
+
+HEX = "0123456789abcdef"
+# age-keygen's documented output format; this one is a throwaway key made for the tests.
+AGE_KEY = "AGE-SECRET-KEY-1QQQSYQCYQ5RQWZQFPG9SCRGWPUGPZYSNZS23V9CCRYDPK8QARC0SWRYDWG"
+
+
+def uuid() -> str:
+    h = rand(32, HEX)
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:]}"
 
 
 NEGATIVES = [

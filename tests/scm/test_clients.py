@@ -172,7 +172,7 @@ def _bitbucket(page_size: int) -> Vendor:
 def _azure(page_size: int) -> Vendor:
     fake = azure_devops.FakeAzureDevOps(pats=(TOKEN,), page_size=page_size).start()
     client = ScmSettings.from_env(
-        {"AZURE_DEVOPS_API_URL": fake.url, "AZURE_DEVOPS_PAT": TOKEN}
+        {"AZURE_DEVOPS_ORG_URL": f"{fake.url}/fabrikam", "AZURE_DEVOPS_PAT": TOKEN}
     ).client("azure-repos")
     repo = "fabrikam/Fabrikam Fiber/web"
     pr = PullRequest(Repository("azure-repos", "dev.azure.com", repo), 21, HEAD1)

@@ -41,12 +41,14 @@ def location_of(finding: Finding, job: JobRef) -> dict[str, Any]:
     }
 
 
-def scan_log(job_log: JobLog, scanner: Scanner) -> JobScan:
+def scan_log(job_log: JobLog, scanner: Scanner, redacted: bool = True) -> JobScan:
     """Scan a downloaded log, cleaned the way its CI's format needs."""
     job, data = job_log.job, job_log.data
     system = job.run.system
     found = (
-        scanner.scan_bytes(data, path=f"job {job.job_id} log", normalizer=normalizer_for(system))
+        scanner.scan_bytes(
+            data, path=f"job {job.job_id} log", redacted=redacted, normalizer=normalizer_for(system)
+        )
         if data
         else []
     )
@@ -61,9 +63,9 @@ def scan_log(job_log: JobLog, scanner: Scanner) -> JobScan:
     return JobScan(job, len(data), unique, job_log.truncated, job_log.missing, masked, advice)
 
 
-def scan_job(source: LogSource, job: JobRef, scanner: Scanner) -> JobScan:
+def scan_job(source: LogSource, job: JobRef, scanner: Scanner, redacted: bool = True) -> JobScan:
     """Download one job's log through its source and scan it."""
-    return scan_log(source.log(job), scanner)
+    return scan_log(source.log(job), scanner, redacted)
 
 
 def messages_of(scan: JobScan) -> list[FindingMessage]:

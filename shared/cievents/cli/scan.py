@@ -1,7 +1,13 @@
-"""``cievents scan PATH... [--format json|sarif|text] [--no-redact] [--baseline FILE]``.
+"""``cievents scan PATH... [--format json|sarif|text] [--no-redact] [--baseline FILE]``,
+and ``cievents scan --ci buildkite|github|gitlab|azure|bitbucket URL`` (a CI job's or run's
+logs, see :mod:`cievents.cilogs.cli`).
 
 Scans files (folders recursively, ``-`` for stdin) for leaked credentials.
-Exit 1 when there are findings, 0 when none, 2 on error. ``--baseline``
+Every file is scanned, whatever its size (streamed in windows, bounded memory) or
+content; inside a folder, the directories in ``SKIP_DIRS`` are not entered.
+Exit 1 when there are findings, 0 when none, 2 on error or when any file could not
+be scanned (each one is named in a warning on stderr: an incomplete scan is
+never reported as a clean one). ``--baseline``
 takes an earlier JSON report (or a list of fingerprints): what it lists is
 not reported again. ``--allowlist`` takes a file of fingerprints to ignore,
 one per line. A line containing ``cievents:allow`` is never reported.
@@ -12,14 +18,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".mypy_cache", ".ruff_cache", "dist"}
-MAX_FILE_BYTES = 50 * 1024 * 1024
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", help="files or folders; - reads stdin")
+    parser.add_argument(
+        "--ci",
+        choices=("buildkite", "github", "gitlab", "azure", "bitbucket"),
+        help="scan the job or run logs of this CI at the URL given instead of files "
+        "(cievents.cilogs.cli)",
+    )
     parser.add_argument("--format", choices=("json", "sarif", "text"), default="text")
     parser.add_argument("--no-redact", action="store_true", help="print the secrets themselves")
     parser.add_argument(
@@ -46,31 +58,36 @@ def _fingerprints(path: Path) -> set[str]:
     return set()
 
 
-def _inputs(paths: list[str]) -> list[tuple[str, bytes]]:
-    inputs = []
+def _files(paths: list[str], warn: Callable[[str], None]) -> Iterator[Path | None]:
+    """Every file to scan (None for stdin); a path that does not exist is a warning."""
     for raw in paths:
         if raw == "-":
-            inputs.append(("-", sys.stdin.buffer.read()))
+            yield None
             continue
         path = Path(raw)
-        files = (
-            [p for p in sorted(path.rglob("*")) if p.is_file() and not SKIP_DIRS & set(p.parts)]
-            if path.is_dir()
-            else [path]
-        )
-        for file in files:
-            if file.stat().st_size > MAX_FILE_BYTES:
-                continue
-            data = file.read_bytes()
-            if b"\0" in data[:8192]:
-                continue  # binary
-            inputs.append((str(file), data))
-    return inputs
+        if path.is_dir():
+            for file in sorted(path.rglob("*")):
+                if not SKIP_DIRS & set(file.relative_to(path).parts) and file.is_file():
+                    yield file
+        elif path.exists():
+            yield path
+        else:
+            warn(f"{raw}: no such file or directory")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.ci:
+        from cievents.cilogs.cli import run_ci
+
+        return run_ci(args)
     from cievents.scanning import Scanner
     from cievents.scanning.sarif import to_sarif
+
+    warnings: list[str] = []
+
+    def warn(message: str) -> None:
+        warnings.append(message)
+        print(f"cievents scan: warning: {message} (not scanned)", file=sys.stderr)
 
     try:
         ignored: set[str] = set()
@@ -79,15 +96,24 @@ def run(args: argparse.Namespace) -> int:
         if args.allowlist:
             ignored |= _fingerprints(args.allowlist)
         scanner = Scanner(engine=args.engine, allowed_fingerprints=ignored)
-        inputs = _inputs(args.paths)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         print(f"cievents scan: {exc}", file=sys.stderr)
         return 2
-    findings = [
-        f
-        for name, data in inputs
-        for f in scanner.scan_bytes(data, name, redacted=not args.no_redact)
-    ]
+    findings = []
+    scanned = 0
+    for file in _files(args.paths, warn):
+        name = "-" if file is None else str(file)
+        try:
+            if file is None:
+                found = scanner.scan_stream(sys.stdin.buffer, name, redacted=not args.no_redact)
+            else:
+                with file.open("rb") as stream:  # streamed: any size, bounded memory
+                    found = scanner.scan_stream(stream, name, redacted=not args.no_redact)
+        except OSError as exc:
+            warn(f"{name}: {exc.strerror or exc}")
+            continue
+        scanned += 1
+        findings += found
     if args.format == "json":
         sys.stdout.write(json.dumps([f.to_dict() for f in findings], indent=2) + "\n")
     elif args.format == "sarif":
@@ -98,5 +124,8 @@ def run(args: argparse.Namespace) -> int:
                 f"{f.path}:{f.line}:{f.start_column}: {f.rule_id} ({f.confidence}) {f.secret} "
                 f"fingerprint {f.fingerprint[:16]}"
             )
-        print(f"{len(findings)} finding(s) in {len(inputs)} file(s)", file=sys.stderr)
+    skipped = f", {len(warnings)} not scanned (see warnings)" if warnings else ""
+    print(f"{len(findings)} finding(s) in {scanned} file(s){skipped}", file=sys.stderr)
+    if warnings:
+        return 2  # an incomplete scan is never a clean one
     return 1 if findings else 0

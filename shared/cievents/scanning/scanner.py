@@ -23,6 +23,8 @@ one key, useless to an attacker without it, never a plain hash.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import bisect
 import hashlib
 import hmac
@@ -30,11 +32,12 @@ import os
 import re
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, BinaryIO
 
 from cievents.scanning.engines import make_engine
+from cievents.scanning.generic import JUDGES
 from cievents.scanning.normalize import Normalized, normalize
-from cievents.scanning.rules import RULES, Rule, patterns_of
+from cievents.scanning.rules import GENERIC_FAMILIES, RULES, Rule, patterns_of
 from cievents.scanning.validate import CHECKS, shannon_entropy
 
 DEFAULT_FINGERPRINT_KEY = "cievents-local-fingerprint-key"
@@ -44,6 +47,9 @@ _ALLOW_MARKER_BYTES = ALLOW_MARKER.encode()
 LINE_SNAP = 4096
 ESCAPE_SLACK = 32
 VERDICT_CACHE = 50_000
+# Streaming: window size, and the overlap scanned past it (longer than any match can be).
+STREAM_WINDOW = 8 * 1024 * 1024
+STREAM_OVERLAP = 64 * 1024
 Normalizer = Callable[[str], Normalized]
 
 
@@ -105,6 +111,8 @@ class Scanner:
         }
         self.patterns = patterns_of(self.rules)
         self._pattern_rule = [rule for rule in self.rules for _ in rule.anchors]
+        # Pattern ids past the rules' anchors are base64 fragments of them: decode there.
+        self._direct = len(self._pattern_rule)
         self._anchor_lengths = [len(p.anchor) for p in self.patterns]
         self._engine = make_engine(engine, self.patterns)
         self.engine = self._engine.name
@@ -125,9 +133,15 @@ class Scanner:
             return bool(self._suppressed(fingerprint))
         return fingerprint in self._suppressed
 
-    def matches(self, data: bytes, normalizer: Normalizer = normalize) -> list[_Match]:
+    def matches(
+        self, data: bytes, normalizer: Normalizer = normalize, decode: bool = True
+    ) -> list[_Match]:
         """Every validated match in raw byte offsets; a generic one yields to a specific one.
-        ``normalizer`` cleans each candidate's window (a CI log format may pass its own)."""
+        ``normalizer`` cleans each candidate's window (a CI log format may pass its own).
+
+        With ``decode``, a base64 run holding an anchor's encoding is decoded and scanned
+        once (no deeper), its findings pointing at the encoded run.
+        """
         raw = data.decode("latin-1")
         seen: set[tuple[str, int, int]] = set()
         out: list[_Match] = []
@@ -135,7 +149,11 @@ class Scanner:
         # Logs repeat themselves (``+ secret = (sensitive value)`` in every Terraform plan):
         # a verdict depends only on the rule, the clean line and the anchor's place in it.
         verdicts: dict[tuple[str, str, int], tuple[tuple[int, int, str], ...]] = {}
+        encoded: list[int] = []
         for pattern_id, anchor in self._engine.candidates(data, raw):
+            if pattern_id >= self._direct:
+                encoded.append(anchor)
+                continue
             rule = self._pattern_rule[pattern_id]
             length = self._anchor_lengths[pattern_id]
             lo, hi = _window(raw, anchor, rule, length)
@@ -154,7 +172,27 @@ class Scanner:
                 if (rule.id, start, end) not in seen:
                     seen.add((rule.id, start, end))
                     out.append(_Match(rule, start, end, secret))
+        if decode and encoded:
+            out += self._decoded(raw, encoded)
         return _prefer_specific(out)
+
+    def _decoded(self, raw: str, positions: list[int]) -> list[_Match]:
+        """Matches inside the base64 runs around ``positions``, each run decoded once."""
+        out: list[_Match] = []
+        done_until = -1
+        for position in positions:
+            if position < done_until:
+                continue
+            start, end = _base64_run(raw, position)
+            done_until = end
+            if end - start < 16:
+                continue
+            for decoded in _decodings(raw[start:end]):
+                found = self.matches(decoded, decode=False)  # decoded text: no log markers
+                if found:
+                    out += [_Match(m.rule, start, end, m.secret) for m in found]
+                    break
+        return out
 
     def _verify(
         self, rule: Rule, text: str, at: int, length: int
@@ -168,8 +206,11 @@ class Scanner:
                 at = _walk_back(text, at, self._back[rule.back], rule.window_before)
             match = rule.regex.match(text, at, stop)
             found = [match] if match else []
+        judge = JUDGES[rule.judge] if rule.judge else None
         accepted = []
         for match in found:
+            if judge is not None and not judge(match):
+                continue
             clean_start, clean_end = match.span("secret")
             secret = match.group("secret")
             if _passes(rule, secret, text, clean_start, clean_end):
@@ -227,6 +268,52 @@ class Scanner:
         results = _drop_contained(results)
         return [replace(f, occurrences=counts[f.fingerprint]) for f in results]
 
+    def scan_stream(
+        self,
+        stream: BinaryIO,
+        path: str = "-",
+        redacted: bool = True,
+        window_bytes: int = STREAM_WINDOW,
+        normalizer: Normalizer = normalize,
+    ) -> list[Finding]:
+        """Scan a file of any size in bounded memory: windows of ``window_bytes`` that end
+        at a line boundary, each scanned with the next ``STREAM_OVERLAP`` bytes after it
+        (longer than any match), keeping the findings that start inside it. A secret that
+        straddles a boundary is found whole, once; line numbers and byte offsets are the
+        file's; occurrences are counted over the whole file."""
+        found: list[Finding] = []
+        carry, base, lines_before = b"", 0, 0
+        while True:
+            block = stream.read(window_bytes)
+            data = carry + block
+            if not block:
+                keep = len(data)
+            else:
+                floor = max(0, len(data) - STREAM_OVERLAP)
+                newline = data.rfind(b"\n", 0, floor)
+                keep = newline + 1 if newline != -1 else floor
+            if data:
+                for f in self.scan_bytes(data, path, redacted, normalizer):
+                    if f.start < keep:
+                        found.append(
+                            replace(
+                                f,
+                                line=f.line + lines_before,
+                                end_line=f.end_line + lines_before,
+                                start=f.start + base,
+                                end=f.end + base,
+                            )
+                        )
+            if not block:
+                break
+            lines_before += data.count(b"\n", 0, keep)
+            base += keep
+            carry = data[keep:]
+        counts: dict[str, int] = {}
+        for f in found:
+            counts[f.fingerprint] = counts.get(f.fingerprint, 0) + 1
+        return [replace(f, occurrences=counts[f.fingerprint]) for f in found]
+
     def scan_text(self, text: str, path: str = "-", redacted: bool = True) -> list[Finding]:
         """Scan text; ``start``/``end`` of the findings are offsets into its UTF-8 bytes."""
         return self.scan_bytes(text.encode("utf-8", errors="surrogateescape"), path, redacted)
@@ -281,6 +368,38 @@ def _window(raw: str, anchor: int, rule: Rule, length: int) -> tuple[int, int]:
     return lo, hi
 
 
+_BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_")
+
+
+def _base64_run(raw: str, position: int) -> tuple[int, int]:
+    """The run of base64 (either alphabet) around ``position``, padding included."""
+    start = position
+    while start > 0 and raw[start - 1] in _BASE64_CHARS:
+        start -= 1
+    end = position
+    while end < len(raw) and raw[end] in _BASE64_CHARS:
+        end += 1
+    while end < len(raw) and raw[end] == "=" and end - start < (end - start + 3) // 4 * 4:
+        end += 1
+    return start, end
+
+
+def _decodings(run: str) -> list[bytes]:
+    """The run decoded at each alignment (a run may start mid-group: ``key=QUJD…``)."""
+    body = run.rstrip("=")
+    urlsafe = "-" in body or "_" in body
+    out = []
+    for skip in range(4):
+        part = body[skip:]
+        part = part[: len(part) - len(part) % 4] if len(part) % 4 == 1 else part
+        try:
+            padded = part + "=" * (-len(part) % 4)
+            out.append(base64.urlsafe_b64decode(padded) if urlsafe else base64.b64decode(padded))
+        except (binascii.Error, ValueError):
+            continue
+    return out
+
+
 def _near(sorted_starts: list[int], position: int, distance: int) -> bool:
     index = bisect.bisect_left(sorted_starts, position - distance + 1)
     return index < len(sorted_starts) and sorted_starts[index] < position + distance
@@ -305,9 +424,6 @@ class _LineIndex:
         line_end = data.find(b"\n", position)
         column = len(data[line_start:position].decode("utf-8", errors="replace")) + 1
         return self._line, column, data[line_start : line_end if line_end != -1 else len(data)]
-
-
-GENERIC_FAMILIES = frozenset({"assignment"})
 
 
 def _passes(rule: Rule, secret: str, text: str, start: int, end: int) -> bool:

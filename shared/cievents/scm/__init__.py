@@ -14,8 +14,10 @@ Settings (all optional; an SCM without credentials can only be previewed):
 ``GITHUB_APP_INSTALLATION_ID``, ``GITHUB_ENTERPRISE_HOSTS``; ``GITLAB_API_URL``,
 ``GITLAB_TOKEN``, ``GITLAB_HOSTS``; ``BITBUCKET_API_URL``, ``BITBUCKET_TOKEN`` or
 ``BITBUCKET_USERNAME`` + ``BITBUCKET_APP_PASSWORD``; ``BITBUCKET_SERVER_URL``,
-``BITBUCKET_SERVER_TOKEN``, ``BITBUCKET_SERVER_HOSTS``; ``AZURE_DEVOPS_API_URL``
-(default ``https://dev.azure.com``), ``AZURE_DEVOPS_PAT``; ``SCM_MAX_PAGES`` (default 20
+``BITBUCKET_SERVER_TOKEN``, ``BITBUCKET_SERVER_HOSTS``; ``AZURE_DEVOPS_PAT``, and
+``AZURE_DEVOPS_API_URL`` (the server, default ``https://dev.azure.com``) or
+``AZURE_DEVOPS_ORG_URL`` (``https://dev.azure.com/ORG``, whose server is taken; the
+organization of each request comes from the repository); ``SCM_MAX_PAGES`` (default 20
 pages of 100 per list).
 """
 
@@ -59,6 +61,7 @@ __all__ = [
     "PullRequest",
     "ScmClient",
     "ScmSettings",
+    "azure_root",
     "hidden_marker",
     "paginate",
     "pull_request_of",
@@ -128,7 +131,8 @@ class ScmSettings:
             bitbucket_server_url=server_url.rstrip("/") if server_url else None,
             bitbucket_server_token=env_opt("BITBUCKET_SERVER_TOKEN", environ=e),
             bitbucket_server_hosts=server_hosts,
-            azure_api=env_str("AZURE_DEVOPS_API_URL", "https://dev.azure.com", environ=e),
+            azure_api=env_opt("AZURE_DEVOPS_API_URL", environ=e)
+            or azure_root(env_opt("AZURE_DEVOPS_ORG_URL", environ=e)),
             azure_pat=env_opt("AZURE_DEVOPS_PAT", environ=e),
             max_pages=env_int("SCM_MAX_PAGES", 20, minimum=1, environ=e),
         )
@@ -200,6 +204,18 @@ class ScmSettings:
                 max_pages=self.max_pages,
             )
         raise ValueError(f"unknown SCM provider {provider!r}")
+
+
+def azure_root(org_url: str | None) -> str:
+    """The server an Azure DevOps organization URL is on: ``https://dev.azure.com/fabrikam``
+    → ``https://dev.azure.com`` (legacy ``https://fabrikam.visualstudio.com`` too)."""
+    if not org_url:
+        return "https://dev.azure.com"
+    parts = urlsplit(org_url.rstrip("/"))
+    if not parts.path.strip("/"):
+        return "https://dev.azure.com"  # {org}.visualstudio.com: the same organization
+    parent = parts.path.rstrip("/").rsplit("/", 1)[0]
+    return f"{parts.scheme}://{parts.netloc}{parent}"
 
 
 def pull_request_of(event: PullRequestEvent, settings: ScmSettings) -> PullRequest | None:

@@ -187,7 +187,9 @@ class AzureReposClient:
         comments = [c for c in thread.get("comments") or [] if isinstance(c, dict)]
         return comments[0] if comments else {}
 
-    def upsert_comment(self, pr: PullRequest, key: str, body: str) -> str:
+    def upsert_comment(
+        self, pr: PullRequest, key: str, body: str, *, create: bool = True
+    ) -> str | None:
         """One thread per PR and key; its first comment is edited in place."""
         marker = self.marker(key)
         text = f"{body}\n\n{marker}"
@@ -202,6 +204,8 @@ class AzureReposClient:
                         f"azure-repos: comment in thread {thread['id']}",
                     )
                 return str(thread["id"])
+        if not create:
+            return None
         answer = self._send(
             "POST",
             f"{self._pr(pr)}/threads",

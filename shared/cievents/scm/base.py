@@ -3,8 +3,9 @@
 A function that reports on a pull request needs three things from the SCM,
 whichever it is:
 
-* ``upsert_comment(pr, key, body)``: one comment per PR and ``key``, found again
-  by a hidden marker and edited in place (never a second one);
+* ``upsert_comment(pr, key, body, create=True)``: one comment per PR and ``key``,
+  found again by a hidden marker and edited in place (never a second one); with
+  ``create=False`` only an existing one is edited (None when there is none);
 * ``set_status(repo, sha, state, context, description, target_url)``: a commit
   status a branch protection rule can require;
 * ``publish_check(pr, report)``: a check with line annotations, in the SCM's own
@@ -120,7 +121,9 @@ class ScmClient(Protocol):
 
     def marker(self, key: str) -> str: ...
 
-    def upsert_comment(self, pr: PullRequest, key: str, body: str) -> str: ...
+    def upsert_comment(
+        self, pr: PullRequest, key: str, body: str, *, create: bool = True
+    ) -> str | None: ...
 
     def set_status(
         self,

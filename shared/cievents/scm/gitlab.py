@@ -63,8 +63,11 @@ class GitLabClient:
         headers = {"PRIVATE-TOKEN": token} if token else {}
         self._token = token
         self.max_pages = max_pages
-        self.api = HttpClient(sink="gitlab", base_url=api_url, headers=headers)
+        self.api = HttpClient(
+            sink="gitlab", base_url=api_url, headers=headers, credential="GITLAB_TOKEN"
+        )
         self.http = HttpClient(
+            credential="GITLAB_TOKEN",
             sink="gitlab",
             base_url=api_url,
             headers=headers,
@@ -185,7 +188,9 @@ class GitLabClient:
         )
 
     # -- the summary note ----------------------------------------------------------
-    def upsert_comment(self, pr: PullRequest, key: str, body: str) -> str:
+    def upsert_comment(
+        self, pr: PullRequest, key: str, body: str, *, create: bool = True
+    ) -> str | None:
         mr, marker = self._mr(pr), self.marker(key)
         text = f"{body}\n\n{marker}"
         notes = [
@@ -202,6 +207,8 @@ class GitLabClient:
                     what=f"gitlab: note {note_id}",
                 )
             return note_id
+        if not create:
+            return None
         answer = self.http.post(
             f"{mr}/notes", json_body={"body": text}, what=f"gitlab: note on !{pr.number}"
         )

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from tests.support.fakehttp import Reply, Request
 
-__all__ = ["link_paged", "query_int"]
+__all__ = ["link_paged", "next_paged", "query_int"]
 
 
 def query_int(req: Request, name: str, default: int) -> int:
@@ -39,3 +39,21 @@ def link_paged(req: Request, items: list[Any], page_size: int, max_per_page: int
         headers["Link"] = f'<http://{req.headers["host"]}{req.path}?{urlencode(query)}>; rel="next"'
         headers["X-Next-Page"] = str(page + 1)
     return Reply(200, chunk, headers=headers)
+
+
+def next_paged(req: Request, items: list[Any], page_size: int, max_per_page: int = 100) -> Reply:
+    """One page of ``items`` in Bitbucket Cloud's shape: ``values``, ``page``, ``pagelen``,
+    ``size`` and the ``next`` URL while more remain."""
+    pagelen = min(query_int(req, "pagelen", 10), max_per_page, page_size)
+    page = max(1, query_int(req, "page", 1))
+    body: dict[str, Any] = {
+        "pagelen": pagelen,
+        "page": page,
+        "size": len(items),
+        "values": items[(page - 1) * pagelen : page * pagelen],
+    }
+    if page * pagelen < len(items):
+        query = {k: v[0] for k, v in req.query.items()}
+        query.update(pagelen=str(pagelen), page=str(page + 1))
+        body["next"] = f"http://{req.headers['host']}{req.path}?{urlencode(query)}"
+    return Reply(200, body)

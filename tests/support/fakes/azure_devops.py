@@ -49,6 +49,11 @@ class PullRequestState:
     base: str = "e" * 40
     iterations: int = 1
     status: str = "active"
+    # What compliance reads: the rest of the PR object (a service hook's ``resource`` is the
+    # REST object), reviewers with votes, and commits (``commitId``, ``parents``).
+    api: dict[str, Any] = field(default_factory=dict)
+    reviewers: list[dict[str, Any]] = field(default_factory=list)
+    commits: list[dict[str, Any]] = field(default_factory=list)
 
 
 class FakeAzureDevOps(FakeServer):
@@ -63,6 +68,7 @@ class FakeAzureDevOps(FakeServer):
         self.commit_statuses: list[dict[str, Any]] = []
         self._ids = itertools.count(40)
         self._routes_()
+        self._read_routes_()
         # Pipelines: timelines and task logs by build id, build tags, timeline record issues.
         self.timelines: dict[int, dict[str, Any]] = {}
         self.build_logs: dict[tuple[int, int], bytes] = {}
@@ -78,23 +84,42 @@ class FakeAzureDevOps(FakeServer):
                 if text is not None:
                     self.blobs[blob_id(text)] = text
 
+    def vote(self, repo: str, number: int, unique_name: str, vote: int) -> None:
+        """A reviewer's vote (10 approved, 5 with suggestions, -5 waiting, -10 rejected)."""
+        pr = self.pulls[(repo, number)]
+        for reviewer in pr.reviewers:
+            if reviewer["uniqueName"] == unique_name:
+                reviewer["vote"] = vote
+                return
+        pr.reviewers.append(
+            {
+                "id": f"id-{unique_name}",
+                "uniqueName": unique_name,
+                "displayName": unique_name.split("@")[0].title(),
+                "vote": vote,
+                "isRequired": False,
+            }
+        )
+
     def threads_on(self, repo: str, number: int) -> list[dict[str, Any]]:
         return [t for t in self.threads if (t["repo"], t["pr"]) == (repo, number)]
+
+    def _denied(self, req: Request) -> Reply | None:
+        auth = req.headers.get("authorization", "")
+        try:
+            pat = base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)[1]
+        except (ValueError, IndexError):
+            pat = ""
+        if pat not in self.pats:
+            return Reply(401, raw=b"", headers={"Content-Type": "text/html"})
+        if not req.query.get("api-version"):
+            return Reply(400, {"message": "No api-version was supplied for the request."})
+        return None
 
     def _routes_(self) -> None:
         route = self.route
 
-        def denied(req: Request) -> Reply | None:
-            auth = req.headers.get("authorization", "")
-            try:
-                pat = base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)[1]
-            except (ValueError, IndexError):
-                pat = ""
-            if pat not in self.pats:
-                return Reply(401, raw=b"", headers={"Content-Type": "text/html"})
-            if not req.query.get("api-version"):
-                return Reply(400, {"message": "No api-version was supplied for the request."})
-            return None
+        denied = self._denied
 
         def repo_of(req: Request) -> str:
             assert req.match is not None
@@ -117,6 +142,8 @@ class FakeAzureDevOps(FakeServer):
             return Reply(
                 200,
                 {
+                    **pr.api,
+                    "reviewers": pr.reviewers,
                     "pullRequestId": pr_of(req)[1],
                     "status": pr.status,
                     "lastMergeSourceCommit": {"commitId": pr.head},
@@ -276,6 +303,78 @@ class FakeAzureDevOps(FakeServer):
             )
             return Reply(201, {"id": len(self.commit_statuses), **body})
 
+    def _read_routes_(self) -> None:
+        """Reads pr_compliance makes: PR commits (no parents, as Azure lists them), a commit
+        (with parents), commit statuses (newest first) and PR statuses."""
+        route = self.route
+
+        denied = self._denied
+
+        def repo_of(req: Request) -> str:
+            assert req.match is not None
+            g = req.match.group
+            return "/".join(unquote(g(k)) for k in ("org", "project", "repo"))
+
+        def paged(req: Request, items: list[Any]) -> Reply:
+            top = min(query_int(req, "$top", 100), self.page_size)
+            skip = query_int(req, "$skip", 0)
+            chunk = items[skip : skip + top]
+            return Reply(200, {"value": chunk, "count": len(chunk)})
+
+        @route("GET", PR + r"/commits")
+        def commits(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            pr = self.pulls[(repo_of(req), int(req.match.group("id")))]
+            listed = [{k: v for k, v in c.items() if k != "parents"} for c in pr.commits]
+            return paged(req, listed)
+
+        @route("GET", REPO + r"/commits/(?P<sha>[0-9a-f]{40})")
+        def commit(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            for (repo, _), pr in self.pulls.items():
+                for c in pr.commits:
+                    if repo == repo_of(req) and c["commitId"] == req.match.group("sha"):
+                        return Reply(200, c)
+            return Reply(404, {"message": "TF401175: The commit was not found."})
+
+        @route("GET", REPO + r"/commits/(?P<sha>[0-9a-f]{40})/statuses")
+        def commit_statuses(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            found = [
+                {k: v for k, v in st.items() if k not in ("repo", "sha")}
+                for st in reversed(self.commit_statuses)
+                if (st["repo"], st["sha"]) == (repo_of(req), req.match.group("sha"))
+            ]
+            if (req.query.get("latestOnly") or ["false"])[0] == "true":
+                seen: set[tuple[str, str]] = set()
+                latest = []
+                for st in found:
+                    context = (st["context"].get("genre", ""), st["context"]["name"])
+                    if context not in seen:
+                        seen.add(context)
+                        latest.append(st)
+                found = latest
+            return paged(req, found)
+
+        @route("GET", PR + r"/statuses")
+        def pr_statuses(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            number = int(req.match.group("id"))
+            found = [
+                {k: v for k, v in st.items() if k not in ("repo", "pr")}
+                for st in self.pr_statuses
+                if (st["repo"], st["pr"]) == (repo_of(req), number)
+            ]
+            return paged(req, found)
+
     # -- Pipelines: build timeline, task logs, tags, timeline record issues ----------------
     def add_build(self, build_id: int, jobs: dict[str, list[tuple[str, int]]]) -> None:
         """A build's timeline: each job with its tasks as (name, log id)."""
@@ -319,17 +418,7 @@ class FakeAzureDevOps(FakeServer):
             r"/timelines/(?P<timeline>[^/]+)/records"
         )
 
-        def denied(req: Request) -> Reply | None:
-            auth = req.headers.get("authorization", "")
-            try:
-                pat = base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)[1]
-            except (ValueError, IndexError):
-                pat = ""
-            if pat not in self.pats:
-                return Reply(401, raw=b"", headers={"Content-Type": "text/html"})
-            if not req.query.get("api-version"):
-                return Reply(400, {"message": "No api-version was supplied for the request."})
-            return None
+        denied = self._denied
 
         @route("GET", build + r"/timeline")
         def timeline(req: Request) -> Reply:

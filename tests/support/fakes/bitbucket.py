@@ -19,12 +19,12 @@ Pipelines (https://developer.atlassian.com/cloud/bitbucket/rest/api-group-pipeli
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
 from tests.support.fakehttp import FakeServer, Reply, Request
-from tests.support.fakes import query_int
+from tests.support.fakes import next_paged, query_int
 
 __all__ = ["FakeBitbucket", "PullRequestState"]
 
@@ -39,6 +39,12 @@ class PullRequestState:
     diff: str
     base: str = "d" * 12
     state: str = "OPEN"
+    # What compliance reads: the rest of the PR object (a webhook fixture's ``pullrequest``
+    # is the REST object), participants (approvals), commits and the diffstat.
+    api: dict[str, Any] = field(default_factory=dict)
+    participants: list[dict[str, Any]] = field(default_factory=list)
+    commits: list[dict[str, Any]] = field(default_factory=list)
+    diffstat: list[dict[str, Any]] = field(default_factory=list)
 
 
 class FakeBitbucket(FakeServer):
@@ -54,6 +60,7 @@ class FakeBitbucket(FakeServer):
         self.server_statuses: list[dict[str, Any]] = []
         self._ids = itertools.count(300)
         self._routes_()
+        self._read_routes_()
         # Pipelines: pipelines per repo (newest first), steps per pipeline UUID, step logs.
         self.pipelines: dict[str, list[dict[str, Any]]] = {}
         self.steps: dict[str, list[dict[str, Any]]] = {}
@@ -67,14 +74,29 @@ class FakeBitbucket(FakeServer):
         found = [s for s in self.statuses if (s["repo"], s["sha"], s["key"]) == (repo, sha, key)]
         return found[-1] if found else None
 
+    def approve(self, repo: str, number: int, user: dict[str, Any], at: str) -> None:
+        """A participant's approval as Bitbucket lists it on the pull request."""
+        self.pulls[(repo, number)].participants.append(
+            {
+                "type": "participant",
+                "user": user,
+                "role": "REVIEWER",
+                "approved": True,
+                "state": "approved",
+                "participated_on": at,
+            }
+        )
+
+    def _denied(self, req: Request) -> Reply | None:
+        token = req.headers.get("authorization", "").removeprefix("Bearer ")
+        if token not in self.tokens:
+            return Reply(401, {"type": "error", "error": {"message": "Unauthorized"}})
+        return None
+
     def _routes_(self) -> None:
         route = self.route
 
-        def denied(req: Request) -> Reply | None:
-            token = req.headers.get("authorization", "").removeprefix("Bearer ")
-            if token not in self.tokens:
-                return Reply(401, {"type": "error", "error": {"message": "Unauthorized"}})
-            return None
+        denied = self._denied
 
         def key(req: Request) -> tuple[str, int]:
             assert req.match is not None
@@ -87,13 +109,16 @@ class FakeBitbucket(FakeServer):
             pr = self.pulls.get(key(req))
             if pr is None:
                 return Reply(404, {"type": "error", "error": {"message": "Not found"}})
+            api = pr.api
             return Reply(
                 200,
                 {
+                    **api,
                     "id": key(req)[1],
                     "state": pr.state,
-                    "source": {"commit": {"hash": pr.head}},
-                    "destination": {"commit": {"hash": pr.base}},
+                    "participants": pr.participants,
+                    "source": {**api.get("source", {}), "commit": {"hash": pr.head}},
+                    "destination": {**api.get("destination", {}), "commit": {"hash": pr.base}},
                 },
             )
 
@@ -228,6 +253,62 @@ class FakeBitbucket(FakeServer):
             self.server_statuses.append({**req.match.groupdict(), **body})
             return Reply(204)
 
+    def _read_routes_(self) -> None:
+        """Reads pr_compliance makes: commits, diffstat, a commit's statuses and its PRs."""
+        route = self.route
+
+        denied = self._denied
+
+        def pull_of(req: Request) -> PullRequestState | None:
+            assert req.match is not None
+            return self.pulls.get((req.match.group("repo"), int(req.match.group("id"))))
+
+        @route("GET", PR + r"/commits")
+        def commits(req: Request) -> Reply:
+            pr = pull_of(req)
+            return denied(req) or (
+                next_paged(req, pr.commits, self.page_size) if pr else Reply(404, {})
+            )
+
+        @route("GET", PR + r"/diffstat")
+        def diffstat(req: Request) -> Reply:
+            pr = pull_of(req)
+            return denied(req) or (
+                next_paged(req, pr.diffstat, self.page_size) if pr else Reply(404, {})
+            )
+
+        @route("GET", REPO + r"/commit/(?P<sha>[0-9a-f]+)/statuses")
+        def statuses(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            repo, sha = req.match.group("repo"), req.match.group("sha")
+            latest: dict[str, dict[str, Any]] = {}
+            for st in self.statuses:
+                if st["repo"] == repo and (st["sha"].startswith(sha) or sha.startswith(st["sha"])):
+                    latest[st["key"]] = {
+                        "type": "build",
+                        "key": st["key"],
+                        "name": st.get("name"),
+                        "state": st["state"],
+                        "url": st.get("url"),
+                    }
+            return next_paged(req, list(latest.values()), self.page_size)
+
+        @route("GET", REPO + r"/commit/(?P<sha>[0-9a-f]+)/pullrequests")
+        def pulls_of_commit(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            sha = req.match.group("sha")
+            found = [
+                {"type": "pullrequest", "id": n, "state": pr.state}
+                for (repo, n), pr in self.pulls.items()
+                if repo == req.match.group("repo")
+                and (pr.head.startswith(sha) or sha.startswith(pr.head))
+            ]
+            return next_paged(req, found, self.page_size)
+
     # -- Pipelines: pipelines, steps, step logs -------------------------------------------
     def add_pipeline(self, repo: str, number: int, uuid: str, steps: list[dict[str, Any]]) -> None:
         self.pipelines.setdefault(repo, []).insert(
@@ -238,18 +319,14 @@ class FakeBitbucket(FakeServer):
     def _pipelines_routes_(self) -> None:
         route = self.route
 
-        def denied(req: Request) -> Reply | None:
-            token = req.headers.get("authorization", "").removeprefix("Bearer ")
-            if token not in self.tokens:
-                return Reply(401, {"type": "error", "error": {"message": "Unauthorized"}})
-            return None
+        denied = self._denied
 
         @route("GET", REPO + r"/pipelines/")
         def pipelines(req: Request) -> Reply:
             assert req.match is not None
             if bad := denied(req):
                 return bad
-            return self._values_page(req, self.pipelines.get(req.match["repo"], []))
+            return next_paged(req, self.pipelines.get(req.match["repo"], []), self.page_size)
 
         @route("GET", REPO + r"/pipelines/(?P<uuid>[^/]+)/steps/")
         def steps(req: Request) -> Reply:
@@ -259,7 +336,7 @@ class FakeBitbucket(FakeServer):
             found = self.steps.get(unquote(req.match["uuid"]))
             if found is None:
                 return Reply(404, {"type": "error", "error": {"message": "Pipeline not found"}})
-            return self._values_page(req, found)
+            return next_paged(req, found, self.page_size)
 
         @route("GET", REPO + r"/pipelines/(?P<uuid>[^/]+)/steps/(?P<step>[^/]+)/log")
         def step_log(req: Request) -> Reply:
@@ -270,17 +347,3 @@ class FakeBitbucket(FakeServer):
             if data is None:
                 return Reply(404, {"type": "error", "error": {"message": "Log not found"}})
             return Reply(200, raw=data, headers={"Content-Type": "application/octet-stream"})
-
-    def _values_page(self, req: Request, values: list[dict[str, Any]]) -> Reply:
-        """A Bitbucket page: ``{"values", "page", "pagelen", "size", "next"}``."""
-        pagelen = min(int(req.query.get("pagelen", ["10"])[0]), 100, self.page_size)
-        page = int(req.query.get("page", ["1"])[0])
-        body: dict[str, Any] = {
-            "page": page,
-            "pagelen": pagelen,
-            "size": len(values),
-            "values": values[(page - 1) * pagelen : page * pagelen],
-        }
-        if page * pagelen < len(values):
-            body["next"] = f"{self.url}{req.path}?pagelen={pagelen}&page={page + 1}"
-        return Reply(200, body)

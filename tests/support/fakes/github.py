@@ -6,7 +6,15 @@ unified diff with ``Accept: application/vnd.github.diff``; 406 when the diff is 
 ``/pulls/{n}/files``, ``/issues/{n}/comments`` (``Link`` pagination), ``PATCH
 /issues/comments/{id}``, ``POST /statuses/{sha}``, ``POST /check-runs`` and ``PATCH
 /check-runs/{id}`` (annotations appended, 50 at most per request), ``GET
-/commits/{sha}/check-runs``, ``POST /app/installations/{id}/access_tokens``.
+/commits/{sha}/check-runs``, ``POST /app/installations/{id}/access_tokens``. A check run
+keeps the ``external_id`` it was created with.
+
+Secondary rate limit: with ``writes_per_window``, content-creating requests (every
+POST/PATCH/PUT/DELETE but App token exchanges) beyond that many in any ``window_s`` seconds
+are refused as GitHub refuses them: 403 with "You have exceeded a secondary rate limit"
+and ``retry-after`` saying when the oldest write leaves the window (whole seconds, or
+tenths when the window is under a minute, for benchmarks that scale time). Refusals are
+counted in ``refused``; every accepted status carries ``at``, the moment it was accepted.
 
 Tokens: ``tokens`` are personal/deploy tokens (no check runs: 403, as GitHub answers a
 token that is not an App's); ``app_tokens`` are installation tokens (check runs allowed).
@@ -20,6 +28,11 @@ the text or the zip; logs that are gone answer ``410``.
 from __future__ import annotations
 
 import itertools
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +42,10 @@ from tests.support.fakes import link_paged
 __all__ = ["FakeGitHub", "PullRequestState"]
 
 REPO = r"/repos/(?P<repo>[^/]+/[^/]+)"
+SECONDARY_LIMIT = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+)
+WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 
 @dataclass
@@ -39,6 +56,11 @@ class PullRequestState:
     state: str = "open"
     too_large: bool = False
     files: list[dict[str, Any]] = field(default_factory=list)
+    # What compliance reads: the rest of the PR object (e.g. a webhook fixture's
+    # ``pull_request``, which is the REST object), its reviews and commits.
+    api: dict[str, Any] = field(default_factory=dict)
+    reviews: list[dict[str, Any]] = field(default_factory=list)
+    commits: list[dict[str, Any]] = field(default_factory=list)
 
 
 class FakeGitHub(FakeServer):
@@ -50,8 +72,15 @@ class FakeGitHub(FakeServer):
         app_key: Any = None,
         installation: str = "77",
         page_size: int = 100,
+        writes_per_window: int | None = None,
+        window_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
+        self.writes_per_window, self.window_s, self.clock = writes_per_window, window_s, clock
+        self.refused = 0
+        self._writes: deque[float] = deque()
+        self._pace = threading.Lock()
         self.tokens, self.app_tokens = set(tokens), set(app_tokens)
         self.app_key, self.installation = app_key, installation
         self.page_size = page_size
@@ -59,8 +88,11 @@ class FakeGitHub(FakeServer):
         self.comments: list[dict[str, Any]] = []
         self.statuses: list[dict[str, Any]] = []
         self.check_runs: list[dict[str, Any]] = []
+        self.teams: dict[str, list[str]] = {}  # "org/slug" → member logins
+        self.contents: dict[tuple[str, str], str] = {}  # (repo, path) → file text
         self._ids = itertools.count(1000)
         self._routes_()
+        self._read_routes_()
         # Actions: jobs by (repo, run id), job logs and run log archives (zip) by id.
         self.runs_jobs: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.job_logs: dict[int, bytes] = {}
@@ -68,6 +100,20 @@ class FakeGitHub(FakeServer):
         self._actions_routes_()
 
     # -- helpers for tests -----------------------------------------------------------
+    def review(self, repo: str, number: int, login: str, state: str, commit: str) -> None:
+        """A review as GitHub lists it (``APPROVED``, ``CHANGES_REQUESTED``, ``DISMISSED``…)."""
+        self.pulls[(repo, number)].reviews.append(
+            {
+                "id": next(self._ids),
+                "user": {"login": login, "type": "User"},
+                "body": "",
+                "state": state,
+                "commit_id": commit,
+                "submitted_at": "2026-11-20T10:00:00Z",
+                "author_association": "MEMBER",
+            }
+        )
+
     def comments_on(self, repo: str, number: int) -> list[dict[str, Any]]:
         return [c for c in self.comments if c["repo"] == repo and c["number"] == number]
 
@@ -81,6 +127,38 @@ class FakeGitHub(FakeServer):
         return [
             r for r in self.check_runs if (r["repo"], r["head_sha"], r["name"]) == (repo, sha, name)
         ]
+
+    # -- secondary rate limit ----------------------------------------------------------
+    def _dispatch(self, request: Request) -> Reply:
+        if request.method in WRITES and not request.path.startswith("/app/"):
+            refused = self._limited()
+            if refused is not None:
+                with self._lock:
+                    self.requests.append(request)
+                return refused
+        return super()._dispatch(request)
+
+    def _limited(self) -> Reply | None:
+        if self.writes_per_window is None:
+            return None
+        with self._pace:
+            now = self.clock()
+            while self._writes and self._writes[0] <= now - self.window_s:
+                self._writes.popleft()
+            if len(self._writes) < self.writes_per_window:
+                self._writes.append(now)
+                return None
+            self.refused += 1
+            wait = self._writes[0] + self.window_s - now
+        seconds = math.ceil(wait) if self.window_s >= 60 else math.ceil(wait * 10) / 10
+        return Reply(
+            403,
+            {
+                "message": SECONDARY_LIMIT,
+                "documentation_url": "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api",
+            },
+            {"retry-after": str(seconds)},
+        )
 
     # -- auth ------------------------------------------------------------------------
     def _who(self, req: Request) -> str | None:
@@ -136,10 +214,11 @@ class FakeGitHub(FakeServer):
             return Reply(
                 200,
                 {
+                    **pr.api,
                     "number": int(req.match.group("n")),
                     "state": pr.state,
-                    "head": {"sha": pr.head_sha},
-                    "base": {"sha": pr.base_sha},
+                    "head": {**pr.api.get("head", {}), "sha": pr.head_sha},
+                    "base": {**pr.api.get("base", {}), "sha": pr.base_sha},
                 },
             )
 
@@ -196,7 +275,12 @@ class FakeGitHub(FakeServer):
             if body.get("state") not in ("error", "failure", "pending", "success"):
                 return Reply(422, {"message": "Validation Failed"})
             self.statuses.append(
-                {"repo": req.match.group("repo"), "sha": req.match.group("sha"), **body}
+                {
+                    "repo": req.match.group("repo"),
+                    "sha": req.match.group("sha"),
+                    **body,
+                    "at": self.clock(),
+                }
             )
             return Reply(201, {"id": len(self.statuses), **body})
 
@@ -213,7 +297,7 @@ class FakeGitHub(FakeServer):
             notes = output.get("annotations") or []
             if len(notes) > 50:
                 return Reply(422, {"message": "Only 50 annotations are allowed per request"})
-            for key in ("name", "status", "conclusion", "details_url"):
+            for key in ("name", "status", "conclusion", "details_url", "external_id"):
                 if key in body:
                     run[key] = body[key]
             if output:
@@ -273,6 +357,95 @@ class FakeGitHub(FakeServer):
             ]
             page = link_paged(req, runs, self.page_size)
             return Reply(200, {"total_count": len(runs), "check_runs": page.body}, page.headers)
+
+    def _read_routes_(self) -> None:
+        """Reads pr_compliance makes: reviews, commits, combined status, PRs of a commit,
+        team members, repository contents (``Accept: application/vnd.github.raw``)."""
+        route = self.route
+
+        def allowed(req: Request) -> Reply | None:
+            return None if self._who(req) else Reply(401, {"message": "Bad credentials"})
+
+        def pull_of(req: Request) -> PullRequestState | None:
+            assert req.match is not None
+            return self.pulls.get((req.match.group("repo"), int(req.match.group("n"))))
+
+        @route("GET", REPO + r"/pulls/(?P<n>\d+)/reviews")
+        def reviews(req: Request) -> Reply:
+            pr = pull_of(req)
+            return allowed(req) or (
+                link_paged(req, pr.reviews, self.page_size) if pr else Reply(404, {})
+            )
+
+        @route("GET", REPO + r"/pulls/(?P<n>\d+)/commits")
+        def commits(req: Request) -> Reply:
+            pr = pull_of(req)
+            return allowed(req) or (
+                link_paged(req, pr.commits[:250], self.page_size) if pr else Reply(404, {})
+            )
+
+        @route("GET", REPO + r"/commits/(?P<sha>[0-9a-f]{40})/status")
+        def combined(req: Request) -> Reply:
+            if bad := allowed(req):
+                return bad
+            assert req.match is not None
+            latest: dict[str, dict[str, Any]] = {}
+            for st in self.statuses:
+                if (st["repo"], st["sha"]) == (req.match.group("repo"), req.match.group("sha")):
+                    latest[st["context"]] = st
+            statuses = [
+                {"context": c, "state": st["state"], "description": st.get("description")}
+                for c, st in latest.items()
+            ]
+            states = {st["state"] for st in statuses}
+            state = (
+                "failure"
+                if states & {"failure", "error"}
+                else "pending"
+                if "pending" in states or not states
+                else "success"
+            )
+            return Reply(
+                200,
+                {
+                    "state": state,
+                    "sha": req.match.group("sha"),
+                    "statuses": statuses,
+                    "total_count": len(statuses),
+                },
+            )
+
+        @route("GET", REPO + r"/commits/(?P<sha>[0-9a-f]{40})/pulls")
+        def pulls_of_commit(req: Request) -> Reply:
+            if bad := allowed(req):
+                return bad
+            assert req.match is not None
+            found = [
+                {"number": n, "state": pr.state, "head": {"sha": pr.head_sha}}
+                for (repo, n), pr in self.pulls.items()
+                if repo == req.match.group("repo") and pr.head_sha == req.match.group("sha")
+            ]
+            return link_paged(req, found, self.page_size)
+
+        @route("GET", r"/orgs/(?P<org>[^/]+)/teams/(?P<slug>[^/]+)/members")
+        def members(req: Request) -> Reply:
+            if bad := allowed(req):
+                return bad
+            assert req.match is not None
+            team = self.teams.get(f"{req.match.group('org')}/{req.match.group('slug')}")
+            if team is None:
+                return Reply(404, {"message": "Not Found"})
+            return link_paged(req, [{"login": m, "type": "User"} for m in team], self.page_size)
+
+        @route("GET", REPO + r"/contents/(?P<path>.+)")
+        def contents(req: Request) -> Reply:
+            if bad := allowed(req):
+                return bad
+            assert req.match is not None
+            text = self.contents.get((req.match.group("repo"), req.match.group("path")))
+            if text is None:
+                return Reply(404, {"message": "Not Found"})
+            return Reply(200, text, headers={"Content-Type": "application/vnd.github.raw"})
 
     # -- Actions: workflow run jobs, job logs, run log archives ---------------------------
     def add_run(self, repo: str, run_id: int, jobs: list[dict[str, Any]]) -> None:

@@ -39,6 +39,12 @@ class MergeRequestState:
     base_sha: str = "b" * 40
     start_sha: str = "c" * 40
     state: str = "opened"
+    # What compliance reads: the rest of the MR object, who approved (usernames, in
+    # order), its commits (``id``, ``created_at``, ``parent_ids``) and diff versions.
+    api: dict[str, Any] = field(default_factory=dict)
+    approved_by: list[str] = field(default_factory=list)
+    commits: list[dict[str, Any]] = field(default_factory=list)
+    versions: list[dict[str, Any]] = field(default_factory=list)
 
 
 class FakeGitLab(FakeServer):
@@ -50,8 +56,10 @@ class FakeGitLab(FakeServer):
         self.notes: list[dict[str, Any]] = []
         self.discussions: list[dict[str, Any]] = []
         self.statuses: list[dict[str, Any]] = []
+        self.groups: dict[str, list[str]] = {}  # group path → member usernames
         self._ids = itertools.count(500)
         self._routes_()
+        self._read_routes_()
         # CI: jobs by (project, pipeline id), job traces by job id, commit discussions.
         self.pipeline_jobs: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.traces: dict[int, bytes] = {}
@@ -67,17 +75,34 @@ class FakeGitLab(FakeServer):
         ]
         return found[-1] if found else None
 
+    def approve(self, project: str, iid: int, username: str, at: str) -> None:
+        """An approval, and the system note GitLab writes with it."""
+        self.mrs[(project, iid)].approved_by.append(username)
+        self.notes.append(
+            {
+                "id": next(self._ids),
+                "project": project,
+                "iid": iid,
+                "body": "approved this merge request",
+                "system": True,
+                "author": {"username": username},
+                "created_at": at,
+            }
+        )
+
     def _key(self, req: Request) -> tuple[str, int]:
         assert req.match is not None
         return unquote(req.match.group("project")), int(req.match.group("iid"))
 
+    def _denied(self, req: Request) -> Reply | None:
+        if req.headers.get("private-token") not in self.tokens:
+            return Reply(401, {"message": "401 Unauthorized"})
+        return None
+
     def _routes_(self) -> None:
         route = self.route
 
-        def denied(req: Request) -> Reply | None:
-            if req.headers.get("private-token") not in self.tokens:
-                return Reply(401, {"message": "401 Unauthorized"})
-            return None
+        denied = self._denied
 
         @route("GET", MR)
         def mr(req: Request) -> Reply:
@@ -89,6 +114,7 @@ class FakeGitLab(FakeServer):
             return Reply(
                 200,
                 {
+                    **state.api,
                     "iid": self._key(req)[1],
                     "sha": state.sha,
                     "state": state.state,
@@ -126,7 +152,8 @@ class FakeGitLab(FakeServer):
                 return bad
             project, iid = self._key(req)
             public = [
-                {k: n[k] for k in ("id", "body", "system")} for n in self.notes_on(project, iid)
+                {k: n[k] for k in ("id", "body", "system", "author", "created_at") if k in n}
+                for n in self.notes_on(project, iid)
             ]
             return link_paged(req, public, self.page_size)
 
@@ -229,14 +256,90 @@ class FakeGitLab(FakeServer):
             self.statuses.append(entry)
             return Reply(201, {"id": len(self.statuses), "status": body["state"]})
 
+    def _read_routes_(self) -> None:
+        """Reads pr_compliance makes: approvals, commits (and one commit), versions, commit
+        statuses (newest first), group members."""
+        route = self.route
+        project_re = r"/projects/(?P<project>[^/]+)"
+
+        denied = self._denied
+
+        def mr_of(req: Request) -> MergeRequestState | None:
+            return self.mrs.get(self._key(req))
+
+        @route("GET", MR + r"/approvals")
+        def approvals(req: Request) -> Reply:
+            mr = mr_of(req)
+            if bad := denied(req) or (None if mr else Reply(404, {"message": "404 Not found"})):
+                return bad
+            assert mr is not None
+            return Reply(
+                200,
+                {
+                    "iid": self._key(req)[1],
+                    "approved": bool(mr.approved_by),
+                    "approved_by": [{"user": {"username": u}} for u in mr.approved_by],
+                },
+            )
+
+        @route("GET", MR + r"/commits")
+        def commits(req: Request) -> Reply:
+            mr = mr_of(req)
+            if bad := denied(req) or (None if mr else Reply(404, {"message": "404 Not found"})):
+                return bad
+            assert mr is not None
+            listed = [{k: v for k, v in c.items() if k != "parent_ids"} for c in mr.commits]
+            return link_paged(req, listed, self.page_size)
+
+        @route("GET", MR + r"/versions")
+        def versions(req: Request) -> Reply:
+            mr = mr_of(req)
+            if bad := denied(req) or (None if mr else Reply(404, {"message": "404 Not found"})):
+                return bad
+            assert mr is not None
+            return link_paged(req, mr.versions, self.page_size)
+
+        @route("GET", project_re + r"/repository/commits/(?P<sha>[0-9a-f]{40})")
+        def commit(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            for (project, _), mr in self.mrs.items():
+                for c in mr.commits:
+                    if project == unquote(req.match.group("project")) and c[
+                        "id"
+                    ] == req.match.group("sha"):
+                        return Reply(200, c)
+            return Reply(404, {"message": "404 Commit Not Found"})
+
+        @route("GET", project_re + r"/repository/commits/(?P<sha>[0-9a-f]{40})/statuses")
+        def statuses(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            key = (unquote(req.match.group("project")), req.match.group("sha"))
+            found = [
+                {"id": i, "sha": st["sha"], "name": st["name"], "status": st["state"]}
+                for i, st in enumerate(self.statuses)
+                if (st["project"], st["sha"]) == key
+            ]
+            return link_paged(req, list(reversed(found)), self.page_size)
+
+        @route("GET", r"/groups/(?P<group>[^/]+)/members/all")
+        def members(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            group = self.groups.get(unquote(req.match.group("group")))
+            if group is None:
+                return Reply(404, {"message": "404 Group Not Found"})
+            return link_paged(req, [{"username": u} for u in group], self.page_size)
+
     # -- CI: pipeline jobs and job traces -------------------------------------------------
     def _ci_routes_(self) -> None:
         route = self.route
 
-        def denied(req: Request) -> Reply | None:
-            if req.headers.get("private-token") not in self.tokens:
-                return Reply(401, {"message": "401 Unauthorized"})
-            return None
+        denied = self._denied
 
         @route("GET", r"/projects/(?P<project>[^/]+)/pipelines/(?P<pipeline>\d+)/jobs")
         def jobs(req: Request) -> Reply:

@@ -137,7 +137,7 @@ class AzureFetcher:
         return []  # Azure status changes arrive as git.pullrequest.updated, which names the PR
 
     def fetch(self, number: int, needs: Needs) -> PullRequestState:
-        pr = f"{self.base}/pullrequests/{number}"
+        pr = f"{self.base}/pullRequests/{number}"
         body = self.api.get(pr, self.version, what=f"azure-devops: {self.repository}!{number}")
         state = parse_pull(body, self.repository)
         changes: dict[str, Any] = {}
@@ -171,15 +171,24 @@ class AzureFetcher:
                 if isinstance(i, Mapping) and isinstance(i.get("id"), int)
             ]
             if ids:
-                changed = self.api.get(
-                    f"{pr}/iterations/{max(ids)}/changes", {**self.version, "$top": 2000}
-                )
-                entries = [
-                    e for e in (changed or {}).get("changeEntries") or [] if isinstance(e, Mapping)
-                ]
-                paths = [str(dig(e, "item", "path") or "") for e in entries]
+                paths, skip, cut = [], 0, True
+                for _ in range(self.api.max_pages):
+                    changed = self.api.get(
+                        f"{pr}/iterations/{max(ids)}/changes",
+                        {**self.version, "$top": 100, "$skip": skip},
+                    )
+                    entries = [
+                        e
+                        for e in (changed or {}).get("changeEntries") or []
+                        if isinstance(e, Mapping)
+                    ]
+                    paths += [str(dig(e, "item", "path") or "") for e in entries]
+                    if not isinstance((changed or {}).get("nextSkip"), int):
+                        cut = False
+                        break
+                    skip = int(changed["nextSkip"])
                 changes["files"] = tuple(p.lstrip("/") for p in paths if p)
-                changes["files_count"] = len(paths)
+                changes["files_count"] = None if cut else len(paths)
             unsupported["files"] = "Azure Repos' API does not count lines changed"
         if needs.statuses:
             commit = self.api.pages(
