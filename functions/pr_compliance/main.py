@@ -16,9 +16,10 @@ credentials of ``cievents.scm``; ``JIRA_URL`` + ``JIRA_EMAIL`` + ``JIRA_API_TOKE
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from cievents import clock
 from cievents.compliance import (
     COMMENT_KEY,
     CONTEXT,
@@ -56,7 +57,7 @@ _metrics: Any = None
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now_utc()
 
 
 def metrics() -> Any:

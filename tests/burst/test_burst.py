@@ -9,11 +9,11 @@ channels, 10 instances) runs in ``make bench`` (bench/burst.py).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
+from cievents import clock
 from cievents.notify.digest import Entry, digest_blocks, headline
 from cievents.notify.render import BuildSummary
 from tests.support.burst import Burst, run_burst
@@ -59,7 +59,7 @@ def summary(n: int, branch: str = "main") -> BuildSummary:
 
 
 def test_digest_headline_links_every_build_within_slack_limits() -> None:
-    now = time.time()
+    now = clock.now()
     entries = [Entry(f"b{n}", now - 30, summary(n)) for n in range(37)]
     assert headline(entries, now) == "37 builds failed on main in the last minute"
     text, blocks = digest_blocks(entries, now)

@@ -26,12 +26,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from cievents import clock
 from tests.support.emulators import free_port, stop_process_group, wait_for_port
 from tests.support.fakes.github import FakeGitHub
 from tests.support.fakes.slack import TOKEN as SLACK_TOKEN
@@ -95,7 +95,7 @@ def _channels(n: int) -> dict[str, str]:
 def _events(burst: Burst) -> list[tuple[str, str, bytes]]:
     """(build url, commit, body) of every failed build, on ``main`` of its pipeline."""
     template = json.loads(FIXTURE.read_text())
-    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    now = clock.now_iso()
     out = []
     for i in range(burst.builds):
         slug = f"mono-{i % burst.pipelines + 1:02d}"

@@ -31,9 +31,10 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import requests
+
+from cievents import clock
 
 __all__ = ["Delivery", "PushSubscription"]
 
@@ -130,7 +131,7 @@ class PushSubscription:
             return None
 
     def _body(self, delivery: Delivery) -> dict[str, object]:
-        published = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        published = clock.now_iso()
         return {
             "message": {
                 "data": base64.b64encode(delivery.data).decode("ascii"),

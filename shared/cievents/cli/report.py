@@ -23,13 +23,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.db.exists():
         print(f"cievents report: no metrics database at {args.db}", file=sys.stderr)
         return 2
-    from datetime import UTC, datetime
-
+    from cievents import clock
     from cievents.metrics.duckdb_store import DuckDBStore
     from cievents.metrics.report import compliance_section, quarter_bounds, render
 
     store = DuckDBStore(args.db)
-    start, end, quarter = quarter_bounds(datetime.now(UTC))
+    start, end, quarter = quarter_bounds(clock.now_utc())
     section = compliance_section(
         store.query("SELECT * FROM compliance_latest ORDER BY repository, pull_request"),
         store.query(
