@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar, cast
 
-from cievents import envelope, log
+from cievents import envelope, log, tracing
 from cievents.config import CommonSettings
 from cievents.envelope import Message
 from cievents.errors import (
@@ -190,11 +190,14 @@ class PubSubFunction(Generic[E]):
 
     def process(self, message: Message, started: float | None = None) -> Processed:
         started = time.perf_counter() if started is None else started
-        with log.context(
-            function=self.name,
-            message_id=message.id,
-            delivery_attempt=message.delivery_attempt,
-            trace=message.attributes.get("trace_id"),
+        with (
+            tracing.consume(self.name, message.attributes, **{"messaging.message.id": message.id}),
+            log.context(
+                function=self.name,
+                message_id=message.id,
+                delivery_attempt=message.delivery_attempt,
+                trace=tracing.trace_id(),
+            ),
         ):
             return self._process(message, started)
 
@@ -216,6 +219,7 @@ class PubSubFunction(Generic[E]):
             event=getattr(event, "event", None) or message.attributes.get("event"),
             pipeline=getattr(event, "pipeline", None) or message.attributes.get("pipeline"),
         )
+        log.bind(**operations_fields(event))
         if self.accepts is not None and not self.accepts(event):
             return self._finish("skipped", started, reason="not for this function")
         age = self._age(message)
@@ -420,6 +424,19 @@ class EntryPoint(Protocol):
     def process(self, message: Message, started: float | None = None) -> Processed: ...
 
     def process_call(self, *args: Any) -> Processed: ...
+
+
+def operations_fields(event: Any) -> dict[str, Any]:
+    """What an operator filters outcome lines by: commit SHA, PR number, integration."""
+    pr = getattr(event, "pull_request", None)
+    if pr is None and getattr(event, "kind", "") == "pull_request":
+        pr = getattr(event, "number", None)
+    fields = {
+        "commit_sha": getattr(event, "commit", None),
+        "pr_number": pr,
+        "integration": getattr(event, "source", None),
+    }
+    return {k: v for k, v in fields.items() if v not in (None, "")}
 
 
 def pubsub_function(

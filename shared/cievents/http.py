@@ -43,7 +43,7 @@ from typing import Any
 import requests
 import tenacity
 
-from cievents import clock
+from cievents import clock, tracing
 from cievents.errors import (
     AuthError,
     CIEventsError,
@@ -257,6 +257,10 @@ class HttpClient:
         self.session.headers["User-Agent"] = USER_AGENT
         if headers:
             self.session.headers.update(headers)
+        if tracing.enabled():  # one CLIENT span per call (retries and dry runs included)
+            self.request = tracing.traced(  # type: ignore[method-assign]
+                sink, self.request, lambda method, path, *_, **__: (method, self.url(path))
+            )
 
     @property
     def dry_run(self) -> bool:

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from cievents import tracing
 from cievents.errors import ConfigError, TransientError
 
 PUBLISH_TIMEOUT_S = 10.0
@@ -108,6 +109,19 @@ class PubSubPublisher:
             raise
 
 
+class TracedPublisher:
+    """Carries the trace: W3C context into the attributes, a CLIENT span per publish."""
+
+    def __init__(self, inner: Publisher, target: str) -> None:
+        self.inner, self.target = inner, target
+
+    def publish(self, data: bytes, attributes: Mapping[str, str]) -> str:
+        with tracing.outgoing("pubsub", "publish", self.target):
+            carried = dict(attributes)
+            tracing.inject(carried)
+            return self.inner.publish(data, carried)
+
+
 _cache: dict[str, Publisher] = {}
 _cache_lock = threading.Lock()
 
@@ -167,5 +181,6 @@ def publisher_for(target: str) -> Publisher:
             publisher = HttpBusPublisher(target)
         else:
             publisher = PubSubPublisher(topic_path(target))
+        publisher = TracedPublisher(publisher, target)
         _cache[target] = publisher
         return publisher

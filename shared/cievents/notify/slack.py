@@ -44,7 +44,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cievents import clock
+from cievents import clock, tracing
 from cievents.errors import (
     AuthError,
     CIEventsError,
@@ -123,6 +123,10 @@ class SlackClient:
         self._policy = _SlackPolicy(
             retries=1, max_inline_wait_s=max_inline_wait_s, min_interval_s=min_interval_s
         )
+        if tracing.enabled():  # one CLIENT span per Web API call, dry runs included
+            self.call = tracing.traced(  # type: ignore[method-assign]
+                "slack", self.call, lambda method, *_, **__: ("POST", self.base_url + method)
+            )
 
     @property
     def dry_run(self) -> bool:

@@ -104,20 +104,22 @@ class FakeAzureDevOps(FakeServer):
     def threads_on(self, repo: str, number: int) -> list[dict[str, Any]]:
         return [t for t in self.threads if (t["repo"], t["pr"]) == (repo, number)]
 
+    def _denied(self, req: Request) -> Reply | None:
+        auth = req.headers.get("authorization", "")
+        try:
+            pat = base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)[1]
+        except (ValueError, IndexError):
+            pat = ""
+        if pat not in self.pats:
+            return Reply(401, raw=b"", headers={"Content-Type": "text/html"})
+        if not req.query.get("api-version"):
+            return Reply(400, {"message": "No api-version was supplied for the request."})
+        return None
+
     def _routes_(self) -> None:
         route = self.route
 
-        def denied(req: Request) -> Reply | None:
-            auth = req.headers.get("authorization", "")
-            try:
-                pat = base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)[1]
-            except (ValueError, IndexError):
-                pat = ""
-            if pat not in self.pats:
-                return Reply(401, raw=b"", headers={"Content-Type": "text/html"})
-            if not req.query.get("api-version"):
-                return Reply(400, {"message": "No api-version was supplied for the request."})
-            return None
+        denied = self._denied
 
         def repo_of(req: Request) -> str:
             assert req.match is not None
@@ -306,17 +308,7 @@ class FakeAzureDevOps(FakeServer):
         (with parents), commit statuses (newest first) and PR statuses."""
         route = self.route
 
-        def denied(req: Request) -> Reply | None:
-            auth = req.headers.get("authorization", "")
-            try:
-                pat = base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)[1]
-            except (ValueError, IndexError):
-                pat = ""
-            if pat not in self.pats:
-                return Reply(401, raw=b"", headers={"Content-Type": "text/html"})
-            if not req.query.get("api-version"):
-                return Reply(400, {"message": "No api-version was supplied for the request."})
-            return None
+        denied = self._denied
 
         def repo_of(req: Request) -> str:
             assert req.match is not None
@@ -426,17 +418,7 @@ class FakeAzureDevOps(FakeServer):
             r"/timelines/(?P<timeline>[^/]+)/records"
         )
 
-        def denied(req: Request) -> Reply | None:
-            auth = req.headers.get("authorization", "")
-            try:
-                pat = base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)[1]
-            except (ValueError, IndexError):
-                pat = ""
-            if pat not in self.pats:
-                return Reply(401, raw=b"", headers={"Content-Type": "text/html"})
-            if not req.query.get("api-version"):
-                return Reply(400, {"message": "No api-version was supplied for the request."})
-            return None
+        denied = self._denied
 
         @route("GET", build + r"/timeline")
         def timeline(req: Request) -> Reply:
