@@ -19,7 +19,7 @@ from cievents.events import (
     PushEvent,
     WorkItemEvent,
 )
-from cievents.payload import duration, obj
+from cievents.payload import ascii_digits, duration, obj
 from cievents.sources._common import branch_of, dig, lenient_time, o, real_sha, s, tag_of
 
 _RESULTS = {
@@ -48,7 +48,7 @@ def event_name(body: Mapping[str, Any], headers: Mapping[str, str]) -> str:
 def _int(value: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and ascii_digits(value):
         return int(value)
     return None
 
