@@ -117,9 +117,9 @@ def first_request(name: str) -> bytes:
 
 def vendors(stack: ExitStack) -> dict[str, str]:
     """Loopback fakes of every vendor the functions call, and the environment naming them."""
-    from tests.jira.jira_fake import API_TOKEN, EMAIL, jira_server
-    from tests.notify.slack_fake import TOKEN, slack_server
     from tests.support.fakehttp import FakeServer, Reply
+    from tests.support.fakes.jira import API_TOKEN, EMAIL, jira_server
+    from tests.support.fakes.slack import TOKEN, slack_server
 
     slack = stack.enter_context(slack_server())
     jira = stack.enter_context(jira_server())
