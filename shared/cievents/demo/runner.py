@@ -216,8 +216,12 @@ def wire_emulator(
 
 
 def start_functions(
-    opts: Options, functions: list[LocalFunction], env: Mapping[str, str]
+    opts: Options,
+    functions: list[LocalFunction],
+    env: Mapping[str, str],
+    own: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, processes.Child]:
+    """Start every function; ``own`` adds settings for one function only."""
     children = {}
     for function in functions:
         port = processes.free_port()
@@ -241,7 +245,7 @@ def start_functions(
             argv,
             port,
             opts.out / "logs" / f"{function.name}.log",
-            env,
+            {**env, **(own or {}).get(function.name, {})},
             cwd=opts.root,
         )
     for child in children.values():
@@ -316,9 +320,12 @@ def run(opts: Options) -> Report:
         env = child_env(opts, router_port, f"127.0.0.1:{emulator.port}" if emulator else None)
         stand_in = f"http://127.0.0.1:{logs_port}"
         env["BUILDKITE_API_URL"] = f"{stand_in}/v2"
-        for api in ("GITHUB", "GITLAB", "AZURE_DEVOPS", "BITBUCKET"):  # their CI logs
-            env[f"{api}_API_URL"] = stand_in
-        children = start_functions(opts, functions, env)
+        # secret_scan reads the other CIs' job logs from the stand-in too (only it: the other
+        # functions' dry-run requests keep the vendors' own URLs).
+        ci_apis = {
+            f"{api}_API_URL": stand_in for api in ("GITHUB", "GITLAB", "AZURE_DEVOPS", "BITBUCKET")
+        }
+        children = start_functions(opts, functions, env, {"secret_scan": ci_apis})
         router = Router(
             pushed,
             {n: c.port for n, c in children.items()},
