@@ -32,9 +32,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from cievents import clock, log
+from cievents import clock, jsonsafe, log, tracing
 from cievents.config import env_float, env_int, env_list, env_opt, env_str
-from cievents.errors import CIEventsError
+from cievents.errors import CIEventsError, ValidationError
 from cievents.publish import Publisher, publisher_for
 from cievents.webhooks import SOURCES, Refusal, verify
 from cievents.webhooks.attributes import attributes_for
@@ -143,7 +143,10 @@ def handle_request(
     """The whole policy, free of Flask so tests and the benchmark can call it directly."""
     started = time.perf_counter()
     source = path.strip("/").split("/", 1)[0]
-    with log.context(function="ingest", source=source or None):
+    with (
+        tracing.serve("ingest", headers, **{"http.request.method": method, "url.path": path}),
+        log.context(function="ingest", source=source or None, trace=tracing.trace_id()),
+    ):
         if source not in SOURCES:
             return _answer(404, "refused", started, reason="unknown source")
         if method != "POST":
@@ -168,9 +171,11 @@ def handle_request(
         except Refusal as refusal:
             return _answer(refusal.status, "refused", started, reason=refusal.reason)
         try:
-            payload = json.loads(body.decode("utf-8-sig"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return _answer(400, "refused", started, reason="body is not JSON")
+            payload = jsonsafe.loads(body.decode("utf-8-sig"))
+        except UnicodeDecodeError:
+            return _answer(400, "refused", started, reason="body is not UTF-8")
+        except ValidationError as exc:
+            return _answer(400, "refused", started, reason=exc.message)
         if not isinstance(payload, dict):
             return _answer(400, "refused", started, reason="body is not a JSON object")
         attributes = attributes_for(source, headers, payload, body)
