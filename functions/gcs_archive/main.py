@@ -67,5 +67,5 @@ def handle(message: Any, ctx: Context) -> Result:
     written = target.write(name, archive.record(message), archive.metadata(message), SETTINGS.gzip)
     ctx.fields["object"] = f"{target.location}/{name}"
     if not written.created:
-        return Result("skipped", "already archived", provider="gcs", operation="create")
+        return Result("duplicate", "already archived", provider="gcs", operation="create")
     return Result("acted", provider="gcs", operation="create")

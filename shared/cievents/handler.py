@@ -51,9 +51,10 @@ E = TypeVar("E")
 
 @dataclass
 class Result:
-    """What ``act`` reports. Returning None means ``Result("acted")``."""
+    """What ``act`` reports. Returning None means ``Result("acted")``; ``duplicate`` when the
+    side effect was already there (a redelivery), as the handler's own claim check says."""
 
-    outcome: Literal["acted", "skipped"] = "acted"
+    outcome: Literal["acted", "skipped", "duplicate"] = "acted"
     detail: str = ""
     provider: str | None = None
     operation: str | None = None

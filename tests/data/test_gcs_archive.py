@@ -90,7 +90,7 @@ def test_archives_once_in_hive_layout(
         "state": "passed",
     }
     assert blob.content_type == "application/x-ndjson"
-    assert [o["outcome"] for o in captured_log.outcomes()] == ["acted", "skipped", "skipped"]
+    assert [o["outcome"] for o in captured_log.outcomes()] == ["acted", "duplicate", "duplicate"]
 
 
 def test_gzip_and_non_utf8_bodies(gcs: Any, client_for: Callable[..., FlaskClient]) -> None:

@@ -296,6 +296,7 @@ def test_the_printed_plan_runs_on_an_empty_project(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 20+ gcloud starts in a row: minutes on a busy 2-core machine
 @pytest.mark.skipif(shutil.which("gcloud") is None, reason="gcloud is not on PATH: skipped")
 def test_every_gcloud_command_gets_past_gclouds_own_parser(tmp_path: Path) -> None:
     """No login: gcloud parses the arguments, then stops for want of credentials."""

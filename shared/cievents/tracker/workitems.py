@@ -39,8 +39,8 @@ def title(finding: FindingMessage) -> str:
 def description(finding: FindingMessage) -> str:
     loc = finding.location
     lines = [
-        f"A {finding.family} credential ({finding.rule_id}, "
-        f"confidence {finding.confidence}) was found.",
+        f"Leaked {finding.family} credential found ({finding.rule_id}, "
+        f"confidence {finding.confidence}).",
         f"Preview (redacted): {finding.preview}",
         f"Where: {loc.get('kind')} {loc.get('path')} line {loc.get('line')}",
         f"Build: {finding.build_url or '-'}",
