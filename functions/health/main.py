@@ -19,7 +19,7 @@ from typing import Any
 from cievents import log
 from cievents.checks.base import CheckResult, run_checks
 from cievents.checks.registry import configured_checks
-from cievents.config import env_float, env_opt
+from cievents.config import env_float, env_opt, store_spec
 from cievents.errors import CIEventsError
 from cievents.http import HttpClient
 from cievents.idempotency import Store, open_store
@@ -27,6 +27,7 @@ from cievents.outbox import Outbox
 
 TIMEOUT_S = env_float("HEALTH_CHECK_TIMEOUT_S", 10.0, minimum=1)
 ALERT_CHANNEL = env_opt("HEALTH_SLACK_CHANNEL")
+STORE_URL = store_spec(env_opt("CIEVENTS_STORE"))  # checked for form at cold start
 log.register_secrets_from_env()
 _store: Store | None = None
 

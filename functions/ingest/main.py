@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cievents import clock, jsonsafe, log, tracing
-from cievents.config import env_float, env_int, env_list, env_opt, env_str
+from cievents.config import env_float, env_int, env_list, env_opt, env_str, store_spec
 from cievents.errors import CIEventsError, ValidationError
 from cievents.publish import Publisher, publisher_for
 from cievents.webhooks import SOURCES, Refusal, verify
@@ -52,6 +52,7 @@ class Settings:
     replay_window_s: float
     dedupe_ttl_s: float
     recent: int
+    store_url: str | None = None  # checked for form here; opened on first use
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -64,6 +65,7 @@ class Settings:
             replay_window_s=env_float("WEBHOOK_REPLAY_WINDOW_S", 300.0, minimum=1),
             dedupe_ttl_s=env_float("CIEVENTS_DEDUPE_TTL_S", 7 * 24 * 3600.0, minimum=60),
             recent=env_int("CIEVENTS_INGEST_RECENT", 10_000, minimum=0),
+            store_url=store_spec(env_opt("CIEVENTS_STORE")),
         )
 
 

@@ -8,10 +8,13 @@ of on the first event.
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import TracebackType
 
 from cievents.errors import ConfigError
 
@@ -37,12 +40,14 @@ def _env(environ: Env | None) -> Env:
     return os.environ if environ is None else environ
 
 
-def env_str(name: str, default: str | None = None, *, environ: Env | None = None) -> str:
+def env_str(
+    name: str, default: str | None = None, *, example: str = "", environ: Env | None = None
+) -> str:
     value = _env(environ).get(name, "").strip()
     if value:
         return value
     if default is None:
-        raise ConfigError(name, "is required but not set")
+        raise ConfigError(name, "is required but not set", example)
     return default
 
 
@@ -60,9 +65,9 @@ def env_int(
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigError(name, f"expected an integer, got {raw!r}") from None
+        raise ConfigError(name, f"expected an integer, got {raw!r}", str(default)) from None
     if minimum is not None and value < minimum:
-        raise ConfigError(name, f"must be at least {minimum}, got {value}")
+        raise ConfigError(name, f"must be at least {minimum}, got {value}", str(default))
     return value
 
 
@@ -75,9 +80,9 @@ def env_float(
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(name, f"expected a number, got {raw!r}") from None
+        raise ConfigError(name, f"expected a number, got {raw!r}", f"{default:g}") from None
     if minimum is not None and value < minimum:
-        raise ConfigError(name, f"must be at least {minimum}, got {value}")
+        raise ConfigError(name, f"must be at least {minimum:g}, got {value:g}", f"{default:g}")
     return value
 
 
@@ -89,13 +94,30 @@ def env_bool(name: str, default: bool = False, *, environ: Env | None = None) ->
         return True
     if raw in ("0", "false", "no", "off"):
         return False
-    raise ConfigError(name, f"expected true or false, got {raw!r}")
+    raise ConfigError(name, f"expected true or false, got {raw!r}", "true")
 
 
 def env_list(name: str, *, environ: Env | None = None) -> tuple[str, ...]:
     """Comma-separated values, blanks dropped."""
     raw = _env(environ).get(name, "")
     return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+STORE_FORMS = "memory:, sqlite:PATH, firestore:[COLLECTION] or gcs:BUCKET[/PREFIX]"
+
+
+def store_spec(spec: str | None) -> str | None:
+    """``CIEVENTS_STORE`` checked for form (no client is imported): the value, or None."""
+    if not spec:
+        return None
+    scheme, sep, rest = spec.partition(":")
+    if not sep or scheme not in ("memory", "sqlite", "firestore", "gcs"):
+        raise ConfigError(
+            "CIEVENTS_STORE", f"unknown backend {spec!r}; use {STORE_FORMS}", "firestore:cievents"
+        )
+    if scheme == "gcs" and not rest.removeprefix("//").partition("/")[0]:
+        raise ConfigError("CIEVENTS_STORE", "gcs: needs a bucket", "gcs:my-bucket/cievents")
+    return spec
 
 
 @dataclass(frozen=True)
@@ -125,8 +147,52 @@ class CommonSettings:
                 "CIEVENTS_MAX_EVENT_AGE_S", 3 * 24 * 3600.0, minimum=1, environ=environ
             ),
             lease_s=env_float("CIEVENTS_LEASE_S", 120.0, minimum=1, environ=environ),
-            store_url=env_opt("CIEVENTS_STORE", environ=environ),
+            store_url=store_spec(env_opt("CIEVENTS_STORE", environ=environ)),
             dead_letter=env_opt("CIEVENTS_DEAD_LETTER", environ=environ),
             dry_run=env_bool("CIEVENTS_DRY_RUN", False, environ=environ),
             outbox_dir=env_str("CIEVENTS_OUTBOX", ".cievents/outbox", environ=environ),
         )
+
+
+# -- cold start: a bad setting is one line, not a traceback ------------------------------------
+
+
+def config_error_in(exc: BaseException | None) -> ConfigError | None:
+    """The ConfigError that caused ``exc`` (itself, or one in its cause/context chain)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, ConfigError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+Hook = Callable[[type[BaseException], BaseException, TracebackType | None], object]
+
+
+def _one_line_hook(previous: Hook) -> Hook:
+    def excepthook(
+        kind: type[BaseException], value: BaseException, tb: TracebackType | None
+    ) -> object:
+        error = config_error_in(value)
+        if error is None:
+            return previous(kind, value, tb)
+        line = {
+            "severity": "ERROR",
+            "message": f"cold start stopped: {error.message}",
+            "reason": "config",
+            "variable": error.variable,
+        }
+        sys.stderr.write(json.dumps(line) + "\n")
+        return None
+
+    excepthook.cievents = True  # type: ignore[attr-defined]
+    return excepthook
+
+
+if not getattr(sys.excepthook, "cievents", False):
+    # A function reads its settings at import; functions-framework lets the error escape, so
+    # Python's last-resort hook is where one line (the variable, its problem, an example)
+    # replaces a 37-line traceback. Every other exception keeps the default report.
+    sys.excepthook = _one_line_hook(sys.excepthook)

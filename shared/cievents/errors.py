@@ -118,14 +118,17 @@ class RateLimitedError(TransientError):
 
 
 class ConfigError(CIEventsError):
-    """A setting is missing or invalid. Raised at cold start, naming the variable."""
+    """A setting is missing or invalid. Raised at cold start, naming the variable, what is
+    wrong with its value and (``example``) a value it accepts: one line."""
 
     reason = "config"
 
-    def __init__(self, variable: str, problem: str) -> None:
-        super().__init__(f"{variable}: {problem}", reason="config")
+    def __init__(self, variable: str, problem: str, example: str = "") -> None:
+        hint = f" (e.g. {variable}={example})" if example else ""
+        super().__init__(f"{variable}: {problem}{hint}", reason="config")
         self.variable = variable
         self.problem = problem
+        self.example = example
 
 
 def classify_status(status: int) -> type[CIEventsError] | None:

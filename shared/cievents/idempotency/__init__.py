@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from cievents.errors import ConfigError
+from cievents.config import store_spec
 from cievents.idempotency.base import Claim, State, Store, update_state
 
 __all__ = ["Claim", "State", "Store", "open_store", "update_state"]
@@ -32,7 +32,7 @@ def open_store(url: str | None = None, environ: Mapping[str, str] | None = None)
     spec = url if url is not None else env.get("CIEVENTS_STORE", "")
     if not spec:
         spec = "firestore:" if env.get("K_SERVICE") else f"sqlite:{DEFAULT_LOCAL_PATH}"
-    scheme, _, rest = spec.partition(":")
+    scheme, _, rest = (store_spec(spec) or spec).partition(":")
     if scheme == "memory":
         from cievents.idempotency.memory import MemoryStore
 
@@ -49,11 +49,5 @@ def open_store(url: str | None = None, environ: Mapping[str, str] | None = None)
         from cievents.idempotency.gcs import GCSStore
 
         bucket, _, prefix = rest.removeprefix("//").partition("/")
-        if not bucket:
-            raise ConfigError("CIEVENTS_STORE", "gcs: needs a bucket, e.g. gcs:my-bucket/cievents")
         return GCSStore(bucket=bucket, prefix=prefix or "cievents")
-    raise ConfigError(
-        "CIEVENTS_STORE",
-        f"unknown backend {scheme!r}; use memory:, sqlite:PATH, firestore:[COLLECTION] "
-        "or gcs:BUCKET[/PREFIX]",
-    )
+    raise AssertionError(f"store_spec accepted {spec!r}")  # unreachable

@@ -1,0 +1,95 @@
+"""A bad setting stops a function at cold start with one line (the variable, what is wrong
+with its value, an accepted example), not a traceback: each function is served as
+function.yaml deploys it, by the functions-framework command, with a bad CIEVENTS_STORE."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from cievents.config import CommonSettings, store_spec
+from cievents.deploy import manifest
+from cievents.errors import ConfigError
+from tests.support.emulators import free_port
+from tests.support.tools import ROOT
+
+FUNCTIONS = manifest.load().functions
+
+
+def _serve(function: manifest.Function, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            str(ROOT / ".venv/bin/functions-framework"),
+            "--source",
+            str(ROOT / function.source / "main.py"),
+            "--target",
+            function.entry_point,
+            "--signature-type",
+            function.signature_type,
+            "--port",
+            str(free_port()),
+        ],
+        env={**os.environ, **dict(function.environment), **env},
+        capture_output=True,
+        text=True,
+        timeout=240,  # a cold import on a busy machine; a server that started would hang here
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_every_function_stops_with_one_line_naming_the_bad_setting() -> None:
+    with ThreadPoolExecutor(4) as pool:
+        done = dict(
+            zip(
+                [f.name for f in FUNCTIONS],
+                pool.map(lambda f: _serve(f, {"CIEVENTS_STORE": "redis://x"}), FUNCTIONS),
+                strict=True,
+            )
+        )
+    for name, result in done.items():
+        output = (result.stdout + result.stderr).strip()
+        assert result.returncode != 0, f"{name} started with CIEVENTS_STORE=redis://x"
+        assert "Traceback" not in output, f"{name}:\n{output}"
+        lines = output.splitlines()
+        assert len(lines) == 1, f"{name} printed {len(lines)} lines:\n{output}"
+        line = json.loads(lines[0])
+        assert line["severity"] == "ERROR" and line["variable"] == "CIEVENTS_STORE"
+        assert "redis://x" in line["message"] and "e.g. CIEVENTS_STORE=" in line["message"]
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        (
+            {"CIEVENTS_STORE": "redis://x"},
+            "CIEVENTS_STORE: unknown backend 'redis://x'; use memory:",
+        ),
+        ({"CIEVENTS_STORE": "sqlite"}, "CIEVENTS_STORE: unknown backend 'sqlite'"),
+        (
+            {"CIEVENTS_STORE": "gcs:"},
+            "CIEVENTS_STORE: gcs: needs a bucket (e.g. CIEVENTS_STORE=gcs:",
+        ),
+        ({"CIEVENTS_LEASE_S": "2m"}, "CIEVENTS_LEASE_S: expected a number, got '2m' (e.g. "),
+        ({"CIEVENTS_LEASE_S": "0"}, "CIEVENTS_LEASE_S: must be at least 1, got 0 (e.g. "),
+        ({"CIEVENTS_DRY_RUN": "maybe"}, "CIEVENTS_DRY_RUN: expected true or false, got 'maybe'"),
+    ],
+)
+def test_common_settings_name_the_variable_and_an_example(
+    environ: dict[str, str], expected: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        CommonSettings.from_env(environ)
+    assert caught.value.message.startswith(expected)
+    assert "\n" not in caught.value.message and "(e.g. " in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "spec", ["memory:", "sqlite:/tmp/x.db", "firestore:", "firestore:claims", "gcs:b/p"]
+)
+def test_every_documented_store_form_is_accepted(spec: str) -> None:
+    assert store_spec(spec) == spec
