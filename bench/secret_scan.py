@@ -37,10 +37,10 @@ from bench.table import render
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = int(os.environ.get("BENCH_SCAN_SEED", "90210"))
-MEGABYTES = float(os.environ.get("BENCH_SCAN_MB", "20"))
+MEGABYTES = float(os.environ.get("BENCH_SCAN_MB", "50"))
 REPEAT = 3  # timed runs per scanner (median); an anchor slower than 10 s runs once
-GOAL_RATIO = 4.0
-GOAL_QUALITY = 0.97
+GOAL_RATIO = 5.0  # issue 18: >= 5x betterleaks, start-up included, on a 50 MB CI log
+GOAL_QUALITY = 0.99
 
 
 @dataclass
@@ -192,6 +192,11 @@ def main(argv: list[str]) -> int:
     )
     _goals(results, size_mb)
     _save(results, size_mb, notes)
+    if os.environ.get("BENCH_SCAN_EVAL", "1") == "1":
+        from bench import secret_eval
+
+        print("\n## secret_scan accuracy on data we did not write (bench/secret_eval.py)\n")
+        secret_eval.main([])
     return 0
 
 
@@ -199,14 +204,21 @@ def _goals(results: dict[str, tuple[float, float | None, Score]], size_mb: float
     anchors = {n: r for n, r in results.items() if not n.startswith("cievents")}
     ours_name = "cievents (hyperscan, in process)"
     seconds, _, mine = results[ours_name]
-    print("\ngoals (issue 6):")
+    print("\ngoals (issue 18):")
     if anchors:
         fastest = max(anchors, key=lambda n: size_mb / anchors[n][0])
         ratio = anchors[fastest][0] / seconds
-        print(
-            f"  throughput: {ratio:.1f}x the fastest anchor ({fastest}); goal {GOAL_RATIO:.0f}x: "
-            f"{'met' if ratio >= GOAL_RATIO else 'NOT met'}"
-        )
+        print(f"  scanning only: {ratio:.1f}x the fastest anchor ({fastest})")
+        cli_wall = results["cievents scan (CLI process)"][1]
+        walls = {n: r[1] for n, r in anchors.items() if r[1]}
+        if cli_wall and walls:
+            quickest = min(walls, key=lambda n: walls[n] or 0.0)
+            wall_ratio = (walls[quickest] or 0.0) / cli_wall
+            print(
+                f"  start-up included: `cievents scan` {cli_wall:.2f} s, {quickest} "
+                f"{walls[quickest]:.2f} s: {wall_ratio:.1f}x; goal {GOAL_RATIO:.0f}x: "
+                f"{'met' if wall_ratio >= GOAL_RATIO else 'NOT met'}"
+            )
         best_recall = max(s.recall for _, _, s in anchors.values())
         best_precision = max(s.precision for _, _, s in anchors.values())
     else:
