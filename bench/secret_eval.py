@@ -145,7 +145,7 @@ def anchor_flags(anchor: Anchor, folder: Path, cached: bool) -> tuple[Flags | No
     exe = anchor.ensure()
     if exe is None:
         return None, 0.0
-    seconds, result = _run(anchor, exe, folder)
+    seconds, _, result = _run(anchor, exe, folder)
     report = anchor.report_for(folder)
     flags: Flags = []
     try:

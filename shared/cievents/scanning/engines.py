@@ -196,9 +196,9 @@ def make_engine(name: str | None, patterns: Sequence[Pattern]) -> Engine:
 
 def _build(name: str, patterns: Sequence[Pattern]) -> Engine:
     if name == "hyperscan":
-        from cievents.scanning.database import load_database
+        from cievents.scanning.database import packaged_or_cached
 
-        return HyperscanEngine(patterns, load_database(patterns))
+        return HyperscanEngine(patterns, packaged_or_cached(patterns))
     if name == "aho-corasick":
         return AhoCorasickEngine(patterns)
     raise RuntimeError(f"unknown scanning engine {name!r}: install hyperscan or pyahocorasick")

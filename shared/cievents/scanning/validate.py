@@ -100,10 +100,15 @@ _SEQUENCES = (
 )
 
 
+_RUN_OF_FOUR = re.compile(
+    "|".join(seq[i : i + 4] for seq in _SEQUENCES for i in range(len(seq) - 3))
+)
+
+
 def _longest_run(secret: str) -> int:
     """The longest stretch of ``secret`` that is a stretch of a keyboard or alphabet run
     (0 when there is none of four or more: the common case, decided by ``in``)."""
-    if not any(seq[i : i + 4] in secret for seq in _SEQUENCES for i in range(0, len(seq) - 3)):
+    if not _RUN_OF_FOUR.search(secret):
         return 0
     best = 0
     for seq in _SEQUENCES:
