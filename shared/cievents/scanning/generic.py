@@ -120,6 +120,8 @@ _VENDOR_PREFIXES = tuple(
 
 
 _CAMEL = re.compile(r"[A-Z][a-z]{2,}")
+_VOWEL = re.compile(r"[aeiouy]")
+_LETTER = re.compile(r"[A-Za-z]")
 _HOME_ROW = frozenset("asdfghjkl")
 _KEYBOARD_RUNS = tuple(
     row[i : i + 3] for row in ("qwertyuiop", "asdfghjkl", "zxcvbnm") for i in range(len(row) - 2)
@@ -128,10 +130,8 @@ _KEYBOARD_RUNS = tuple(
 
 def _camel_case(value: str) -> bool:
     """A type or class name (``PKCS7PrivateKeyTypes``): capitalised words, most of it."""
-    pieces = [
-        p for p in _CAMEL.findall(value) if 0.2 <= sum(c in "aeiouy" for c in p) / len(p) <= 0.7
-    ]
-    letters = sum(c.isalpha() for c in value)
+    pieces = [p for p in _CAMEL.findall(value) if 0.2 <= len(_VOWEL.findall(p)) / len(p) <= 0.7]
+    letters = len(_LETTER.findall(value))
     return len(pieces) >= 2 and sum(map(len, pieces)) >= 0.75 * letters
 
 

@@ -187,11 +187,12 @@ class Scanner:
             done_until = end
             if end - start < 16:
                 continue
-            for decoded in _decodings(raw[start:end]):
-                found = self.matches(decoded, decode=False)  # decoded text: no log markers
-                if found:
-                    out += [_Match(m.rule, start, end, m.secret) for m in found]
-                    break
+            # every alignment's decoding in one scan (one line each): a match in any of them
+            # points at the run; decoded text holds no log markers and is not decoded again
+            decoded = b"\n".join(_decodings(raw[start:end]))
+            out += [
+                _Match(m.rule, start, end, m.secret) for m in self.matches(decoded, decode=False)
+            ]
         return out
 
     def _verify(
