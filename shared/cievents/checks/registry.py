@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from cievents.checks import google, vendors
+from cievents.checks import compliance, google, vendors
 from cievents.checks.base import Check
 
 
@@ -34,6 +34,7 @@ def configured_checks(
         *vendors.jira_checks(environ, timeout_s),
         *vendors.azure_devops_checks(environ, timeout_s),
         *vendors.buildkite_checks(environ, timeout_s),
+        *compliance.compliance_checks(environ, timeout_s, function),
         *google.bigquery_checks(environ, timeout_s),
         *google.gcs_checks(environ, timeout_s),
         *google.pubsub_checks(environ, timeout_s),

@@ -23,15 +23,17 @@ from typing import Any
 
 import requests
 
-from cievents.demo import preview, processes
+from cievents.demo import preview, processes, traces
 from cievents.demo.bus import Router
 from cievents.demo.manifest import LocalFunction, load
+from cievents.demo.scm import GitHubStandIn
 from cievents.sources import detect_source, lower_headers
 from cievents.webhooks.signing import sign_headers
 
 PROJECT = "cievents-local"
 # Signs the bundled events for the local ingest; never a real credential.
 LOCAL_SECRET = "local-demo-secret"  # noqa: S105
+SCM_READER = "pr_compliance"  # the function that reads pull requests from the GitHub stand-in
 OUTCOMES = ("acted", "skipped", "duplicate", "stale", "retried", "failed", "dead_lettered")
 
 
@@ -67,6 +69,7 @@ class Report:
     events: int = 0
     deliveries: int = 0
     seconds: float = 0.0
+    trace: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -147,6 +150,8 @@ def child_env(opts: Options, router_port: int, emulator_host: str | None) -> dic
         "SECURITY_SLACK_CHANNEL": "#security",
         "BUILDKITE_API_TOKEN": "local-demo",
         "PYTHONUNBUFFERED": "1",
+        # Every function's spans, one JSON line each: one build's trace is drawn in the summary.
+        "CIEVENTS_TRACING": f"file:{out / 'traces.jsonl'}",
     }
     for source in ("buildkite", "github", "gitlab", "bitbucket", "azure-devops", "jira"):
         env["WEBHOOK_SECRET_" + source.upper().replace("-", "_")] = LOCAL_SECRET
@@ -216,8 +221,12 @@ def wire_emulator(
 
 
 def start_functions(
-    opts: Options, functions: list[LocalFunction], env: Mapping[str, str]
+    opts: Options,
+    functions: list[LocalFunction],
+    env: Mapping[str, str],
+    extra: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, processes.Child]:
+    """Every function as a real HTTP server; ``extra`` adds settings for one function only."""
     children = {}
     for function in functions:
         port = processes.free_port()
@@ -241,7 +250,7 @@ def start_functions(
             argv,
             port,
             opts.out / "logs" / f"{function.name}.log",
-            env,
+            {**env, "OTEL_SERVICE_NAME": function.name, **(extra or {}).get(function.name, {})},
             cwd=opts.root,
         )
     for child in children.values():
@@ -250,7 +259,11 @@ def start_functions(
 
 
 def deliver_all(
-    deliveries: list[Delivery], ingest_port: int, opts: Options, router: Router | None = None
+    deliveries: list[Delivery],
+    ingest_port: int,
+    opts: Options,
+    router: Router | None = None,
+    scm: GitHubStandIn | None = None,
 ) -> int:
     """Post every delivery to ingest. Between deliveries the pipeline settles (a real day's
     events are minutes apart), so effects that chain through topics keep their order."""
@@ -258,7 +271,20 @@ def deliver_all(
     if opts.shuffle:
         random.Random(opts.seed).shuffle(plan)  # noqa: S311 - ordering, not secrecy
     session = requests.Session()
+    first_posts: set[str] = set()
     for delivery in plan:
+        watched = None
+        if scm is not None:
+            scm.delivered(delivery.name)  # the SCM's state moves on before its webhook arrives
+            if (
+                router is not None
+                and scm.concerns(delivery.name)
+                and delivery.name not in first_posts
+            ):
+                # A reviewer acts after reading the verdict: let pr_compliance see this change
+                # before the next one happens (the first post only: ingest drops repeats).
+                watched = router.delivered.get(SCM_READER, 0)
+            first_posts.add(delivery.name)
         event = delivery.headers.get("X-Buildkite-Event")
         headers = {
             **delivery.headers,
@@ -272,6 +298,10 @@ def deliver_all(
         )
         if response.status_code >= 500:
             raise RuntimeError(f"ingest answered {response.status_code} for {delivery.name}")
+        if watched is not None and router is not None:
+            until = time.monotonic() + 15
+            while router.delivered.get(SCM_READER, 0) <= watched and time.monotonic() < until:
+                time.sleep(0.05)
         if router is not None:
             settle = time.monotonic() + 10
             while router.quiet_for() < 0.25 and time.monotonic() < settle:
@@ -312,13 +342,30 @@ def run(opts: Options) -> Report:
     children: dict[str, processes.Child] = {}
     router: Router | None = None
     logs_server, logs_port = serve_job_logs(deliveries, opts.events)
+    scm = GitHubStandIn(
+        [
+            (d.name, d.headers.get("X-GitHub-Event", ""), json.loads(d.body))
+            for d in deliveries
+            if d.source == "github"
+        ]
+    )
+    scm_port = scm.serve()
     try:
         env = child_env(opts, router_port, f"127.0.0.1:{emulator.port}" if emulator else None)
         stand_in = f"http://127.0.0.1:{logs_port}"
         env["BUILDKITE_API_URL"] = f"{stand_in}/v2"
         for api in ("GITHUB", "GITLAB", "AZURE_DEVOPS", "BITBUCKET"):  # their CI logs
             env[f"{api}_API_URL"] = stand_in
-        children = start_functions(opts, functions, env)
+        # pr_compliance reads the pull request's state from the GitHub stand-in; its writes
+        # (the comment, the status) still go to the outbox, as every demo write does.
+        extra = {
+            "pr_compliance": {
+                "GITHUB_API_URL": f"http://127.0.0.1:{scm_port}",
+                "GITHUB_TOKEN": "local-demo",
+                "COMPLIANCE_POLICY_FILE": str(opts.root / "examples" / "compliance-policy.yaml"),
+            }
+        }
+        children = start_functions(opts, functions, env, extra)
         router = Router(
             pushed,
             {n: c.port for n, c in children.items()},
@@ -330,13 +377,14 @@ def run(opts: Options) -> Report:
             wire_emulator(f"127.0.0.1:{emulator.port}", pushed, topics, router_port)
         if "ingest" not in children:
             raise RuntimeError("the demo needs functions/ingest")
-        report.deliveries = deliver_all(deliveries, children["ingest"].port, opts, router)
+        report.deliveries = deliver_all(deliveries, children["ingest"].port, opts, router, scm)
         deadline = time.monotonic() + opts.timeout_s
         while time.monotonic() < deadline and router.quiet_for() < opts.quiet_s:
             time.sleep(0.2)
         report.dead_letters = sum(router.dead.values())
     finally:
         logs_server.shutdown()
+        scm.stop()
         if router is not None:
             router.stop()
         for child in children.values():
@@ -349,6 +397,9 @@ def run(opts: Options) -> Report:
         )
     report.ingest = report.functions.pop("ingest", {})
     report.outbox = preview.write(opts.out)
+    spans = traces.load(opts.out / "traces.jsonl")
+    richest = traces.richest(spans)
+    report.trace = traces.render(spans, richest) if richest else ""
     report.seconds = round(time.monotonic() - started, 1)
     (opts.out / "summary.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return report
@@ -376,6 +427,7 @@ def render(report: Report, out: Path) -> str:
         lines.append(f"not built yet, so not run: {', '.join(report.skipped_functions)}")
     lines += [
         f"dead letters: {report.dead_letters}",
+        *(["", "one build's trace (spans in traces.jsonl):", report.trace] if report.trace else []),
         "outbox (what would have been sent): "
         + (", ".join(f"{k} {v}" for k, v in sorted(report.outbox.items())) or "empty"),
         "",
@@ -384,6 +436,7 @@ def render(report: Report, out: Path) -> str:
         f"  {out / 'outbox'}/<sink>.jsonl   the requests, one JSON object per line",
         f"  {out / 'archive'}               the raw-payload archive (source=/event=/dt=)",
         f"  {out / 'logs'}                  each function's JSON log lines",
+        f"  {out / 'traces.jsonl'}          every span, one JSON object per line",
         f"  {out / 'summary.json'}          these figures",
         f"finished in {report.seconds} s",
     ]

@@ -22,6 +22,15 @@ def s(value: Any) -> str | None:
     return None
 
 
+def integer(value: Any) -> int | None:
+    """An int, or a string of digits as one (ids some vendors send as strings); else None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
 def o(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 

@@ -11,9 +11,11 @@ The package is imported on first use.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cievents.config import Env, env_int, env_opt
 from cievents.errors import (
     AuthError,
     CIEventsError,
@@ -42,6 +44,18 @@ class JiraSettings:
     api_token: str | None = None
     pat: str | None = None
     timeout_s: int = 10
+
+    @classmethod
+    def from_env(cls, environ: Env | None = None) -> JiraSettings:
+        """``JIRA_URL``, ``JIRA_EMAIL`` + ``JIRA_API_TOKEN`` (Cloud) or ``JIRA_PAT`` (Data
+        Center), ``JIRA_TIMEOUT_S`` (default 10)."""
+        return cls(
+            url=(env_opt("JIRA_URL", environ=environ) or "").rstrip("/"),
+            email=env_opt("JIRA_EMAIL", environ=environ),
+            api_token=env_opt("JIRA_API_TOKEN", environ=environ),
+            pat=env_opt("JIRA_PAT", environ=environ),
+            timeout_s=env_int("JIRA_TIMEOUT_S", 10, minimum=1, environ=environ),
+        )
 
     @property
     def has_credentials(self) -> bool:
@@ -123,3 +137,21 @@ def issue_exists(client: Any, key: str) -> bool:
             return False
         raise error from None
     return True
+
+
+def issue_lookup(settings: JiraSettings) -> Callable[[str], bool] | None:
+    """Whether a key names an issue, asked once per key, the client made on first use;
+    None when Jira is not configured (the caller says so rather than guessing)."""
+    if not (settings.url and settings.has_credentials):
+        return None
+    client: list[Any] = []
+    seen: dict[str, bool] = {}
+
+    def exists(key: str) -> bool:
+        if key not in seen:
+            if not client:
+                client.append(make_client(settings))
+            seen[key] = issue_exists(client[0], key)
+        return seen[key]
+
+    return exists
