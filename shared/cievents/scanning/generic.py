@@ -185,10 +185,8 @@ def assignment(match: re.Match[str]) -> bool:
     if not credential_name(match.group("name")):
         return False
     # prose names the kind of token in the word before: "Next page token: …"
-    before = _WORD_BEFORE.search(
-        match.string, max(0, match.start("name") - 24), match.start("name")
-    )
-    if before and before.group(1).lower() in _NOT_CREDENTIAL:
+    prose = _WORD_BEFORE.search(match.string, max(0, match.start("name") - 24), match.start("name"))
+    if prose and prose.group(1).lower() in _NOT_CREDENTIAL:
         return False
     value = match.group("secret")
     quoted = match.group("q") is not None
