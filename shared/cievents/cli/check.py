@@ -47,6 +47,17 @@ def render_table(results: list[CheckResult]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.function:
+        from cievents.deploy import manifest
+
+        known = sorted(f.name for f in manifest.load().functions)
+        if args.function not in known:
+            print(
+                f"cievents check: --function {args.function}: unknown function; "
+                f"known: {', '.join(known)}",
+                file=sys.stderr,
+            )
+            return 2
     checks = configured_checks(timeout_s=args.timeout, function=args.function)
     if not checks:
         print(

@@ -40,9 +40,16 @@ def run(args: argparse.Namespace) -> int:
     if args.times < 1:
         print("cievents demo: --times must be at least 1", file=sys.stderr)
         return 2
-    if not (ROOT / "function.yaml").exists() or not args.events.is_dir():
+    if not (ROOT / "function.yaml").exists():
         print(
-            f"cievents demo: needs the repository checkout (function.yaml) and {args.events}",
+            f"cievents demo: needs the repository checkout ({ROOT / 'function.yaml'})",
+            file=sys.stderr,
+        )
+        return 2
+    if not args.events.is_dir():
+        print(
+            f"cievents demo: --events {args.events}: no such folder "
+            f"(e.g. --events {ROOT / 'examples' / 'events'})",
             file=sys.stderr,
         )
         return 2

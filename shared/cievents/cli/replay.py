@@ -61,12 +61,13 @@ def run(args: argparse.Namespace) -> int:
             **headers,
             **sign_headers(source, body, secret, event=headers.get("X-Buildkite-Event")),
         }
+        url = f"{args.url.rstrip('/')}/{source}"
         try:
-            response = requests.post(
-                f"{args.url.rstrip('/')}/{source}", data=body, headers=signed, timeout=args.timeout
-            )
+            response = requests.post(url, data=body, headers=signed, timeout=args.timeout)
         except requests.RequestException as exc:
-            print(f"{path.name}: {type(exc).__name__}", file=sys.stderr)
+            from cievents.neterrors import describe
+
+            print(f"cievents replay: {path.name}: {describe(exc, url)}", file=sys.stderr)
             return 2
         print(f"{response.status_code} {source:<12} {path.name}")
         refused += response.status_code >= 300

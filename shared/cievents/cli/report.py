@@ -16,13 +16,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the local metrics database (default .cievents/metrics.duckdb; "
         "make demo writes .demo/metrics.duckdb)",
     )
-    parser.add_argument("--out", type=Path, default=Path("build-health.html"))
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="the page to write (default: build-health.html beside the database)",
+    )
+
+
+DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
 
 
 def run(args: argparse.Namespace) -> int:
+    out: Path = args.out or args.db.parent / "build-health.html"
     if not args.db.exists():
         print(f"cievents report: no metrics database at {args.db}", file=sys.stderr)
         return 2
+    if not out.parent.is_dir():
+        print(f"cievents report: --out {out}: no such folder {out.parent}", file=sys.stderr)
+        return 2
+    with args.db.open("rb") as fh:
+        if fh.read(12)[8:12] != DUCKDB_MAGIC:
+            print(f"cievents report: --db {args.db}: not a DuckDB database", file=sys.stderr)
+            return 2
     from cievents import clock
     from cievents.metrics.duckdb_store import DuckDBStore
     from cievents.metrics.report import compliance_section, quarter_bounds, render
@@ -43,6 +58,6 @@ def run(args: argparse.Namespace) -> int:
         store.query("SELECT * FROM dora ORDER BY pipeline"),
         section,
     )
-    args.out.write_text(page, "utf-8")
-    print(f"wrote {args.out}")
+    out.write_text(page, "utf-8")
+    print(f"wrote {out}")
     return 0

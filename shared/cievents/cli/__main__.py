@@ -1,0 +1,5 @@
+"""``python -m cievents.cli``: the ``cievents`` command."""
+
+from cievents.cli import main
+
+raise SystemExit(main())
