@@ -36,6 +36,15 @@ PR = REPO + r"/pullRequests/(?P<id>\d+)"
 STATES = ("error", "failed", "notApplicable", "notSet", "pending", "succeeded")
 
 
+def pat_of(req: Request) -> str:
+    """The PAT of a Basic ``:PAT`` authorization header, or ""."""
+    auth = req.headers.get("authorization", "")
+    try:
+        return base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)[1]
+    except (ValueError, IndexError):
+        return ""
+
+
 def blob_id(text: str) -> str:
     return hashlib.sha1(f"blob {len(text.encode())}\0{text}".encode()).hexdigest()
 
@@ -108,12 +117,7 @@ class FakeAzureDevOps(FakeServer):
         route = self.route
 
         def denied(req: Request) -> Reply | None:
-            auth = req.headers.get("authorization", "")
-            try:
-                pat = base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)[1]
-            except (ValueError, IndexError):
-                pat = ""
-            if pat not in self.pats:
+            if pat_of(req) not in self.pats:
                 return Reply(401, raw=b"", headers={"Content-Type": "text/html"})
             if not req.query.get("api-version"):
                 return Reply(400, {"message": "No api-version was supplied for the request."})
@@ -127,6 +131,15 @@ class FakeAzureDevOps(FakeServer):
         def pr_of(req: Request) -> tuple[str, int]:
             assert req.match is not None
             return repo_of(req), int(req.match.group("id"))
+
+        @route("GET", r"/(?P<org>[^/]+)/_apis/connectionData")
+        def connection_data(req: Request) -> Reply:
+            if pat_of(req) not in self.pats:
+                return Reply(401, raw=b"", headers={"Content-Type": "text/html"})
+            return Reply(
+                200,
+                {"authenticatedUser": {"providerDisplayName": "CI Bot"}, "instanceId": "i"},
+            )
 
         @route("GET", PR)
         def pull(req: Request) -> Reply:
@@ -307,12 +320,7 @@ class FakeAzureDevOps(FakeServer):
         route = self.route
 
         def denied(req: Request) -> Reply | None:
-            auth = req.headers.get("authorization", "")
-            try:
-                pat = base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)[1]
-            except (ValueError, IndexError):
-                pat = ""
-            if pat not in self.pats:
+            if pat_of(req) not in self.pats:
                 return Reply(401, raw=b"", headers={"Content-Type": "text/html"})
             if not req.query.get("api-version"):
                 return Reply(400, {"message": "No api-version was supplied for the request."})
@@ -427,12 +435,7 @@ class FakeAzureDevOps(FakeServer):
         )
 
         def denied(req: Request) -> Reply | None:
-            auth = req.headers.get("authorization", "")
-            try:
-                pat = base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)[1]
-            except (ValueError, IndexError):
-                pat = ""
-            if pat not in self.pats:
+            if pat_of(req) not in self.pats:
                 return Reply(401, raw=b"", headers={"Content-Type": "text/html"})
             if not req.query.get("api-version"):
                 return Reply(400, {"message": "No api-version was supplied for the request."})

@@ -6,7 +6,8 @@ unified diff with ``Accept: application/vnd.github.diff``; 406 when the diff is 
 ``/pulls/{n}/files``, ``/issues/{n}/comments`` (``Link`` pagination), ``PATCH
 /issues/comments/{id}``, ``POST /statuses/{sha}``, ``POST /check-runs`` and ``PATCH
 /check-runs/{id}`` (annotations appended, 50 at most per request), ``GET
-/commits/{sha}/check-runs``, ``POST /app/installations/{id}/access_tokens``.
+/commits/{sha}/check-runs``, ``POST /app/installations/{id}/access_tokens`` (with the
+installation's ``permissions``), ``GET /user`` (``X-OAuth-Scopes`` for a classic token).
 
 Tokens: ``tokens`` are personal/deploy tokens (no check runs: 403, as GitHub answers a
 token that is not an App's); ``app_tokens`` are installation tokens (check runs allowed).
@@ -55,9 +56,19 @@ class FakeGitHub(FakeServer):
         app_key: Any = None,
         installation: str = "77",
         page_size: int = 100,
+        token_scopes: str = "repo",
+        app_permissions: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.tokens, self.app_tokens = set(tokens), set(app_tokens)
+        self.token_scopes = token_scopes  # X-OAuth-Scopes of a classic token ("" fine-grained)
+        self.app_permissions = app_permissions or {
+            "checks": "write",
+            "pull_requests": "write",
+            "statuses": "write",
+            "contents": "read",
+            "metadata": "read",
+        }
         self.app_key, self.installation = app_key, installation
         self.page_size = page_size
         self.pulls: dict[tuple[str, int], PullRequestState] = {}
@@ -138,7 +149,23 @@ class FakeGitHub(FakeServer):
                 return Reply(404, {"message": "Not Found"})
             token = f"ghs_{next(self._ids)}installation"
             self.app_tokens.add(token)
-            return Reply(201, {"token": token, "expires_at": "2999-01-01T00:00:00Z"})
+            return Reply(
+                201,
+                {
+                    "token": token,
+                    "expires_at": "2999-01-01T00:00:00Z",
+                    "permissions": self.app_permissions,
+                    "repository_selection": "all",
+                },
+            )
+
+        @route("GET", r"/user")
+        def user(req: Request) -> Reply:
+            who = self._who(req)
+            if who != "token":
+                return unauthorized() if who is None else Reply(403, {"message": "Forbidden"})
+            headers = {"X-OAuth-Scopes": self.token_scopes} if self.token_scopes else {}
+            return Reply(200, {"login": "ci-bot", "type": "User"}, headers=headers)
 
         @route("GET", REPO + r"/pulls/(?P<n>\d+)")
         def pull(req: Request) -> Reply:
