@@ -312,32 +312,59 @@ def day() -> None:
             None,
         )
     )
+    pull_request = {
+        "number": 87,
+        "state": "open",
+        "title": "SHOP-412 Add cart totals with tax",
+        "body": "Adds the cart totals with tax; the preview credentials now come from the "
+        "secret store.",
+        "html_url": "https://github.com/acme-inc/web-app/pull/87",
+        "draft": False,
+        "merged": False,
+        "user": {"login": "ravi"},
+        "head": {"ref": branch, "sha": head},
+        "base": {"ref": "main", "sha": sha("main-base")},
+    }
+    web_app = {
+        "id": 1296269,
+        "name": "web-app",
+        "full_name": "acme-inc/web-app",
+        "html_url": "https://github.com/acme-inc/web-app",
+    }
     events.append(
         (
             "1031-github-pull-request-opened",
             {
                 "action": "opened",
                 "number": 87,
-                "pull_request": {
-                    "number": 87,
-                    "state": "open",
-                    "title": "SHOP-412 Add cart totals with tax",
-                    "html_url": "https://github.com/acme-inc/web-app/pull/87",
-                    "draft": False,
-                    "merged": False,
-                    "user": {"login": "ravi"},
-                    "head": {"ref": branch, "sha": head},
-                    "base": {"ref": "main", "sha": sha("main-base")},
-                },
-                "repository": {
-                    "id": 1296269,
-                    "name": "web-app",
-                    "full_name": "acme-inc/web-app",
-                    "html_url": "https://github.com/acme-inc/web-app",
-                },
+                "pull_request": pull_request,
+                "repository": web_app,
                 "sender": {"login": "ravi", "id": 42},
             },
             {"X-GitHub-Event": "pull_request", "X-GitHub-Delivery": uuid("pr-1031")},
+            None,
+        )
+    )
+    # Jane approves the PR (until now it lacked an approval, so pr_compliance failed it).
+    events.append(
+        (
+            "1040-github-pull-request-review-approved",
+            {
+                "action": "submitted",
+                "review": {
+                    "id": 80001,
+                    "user": {"login": "jane", "id": 43, "type": "User"},
+                    "body": "Looks good.",
+                    "commit_id": head,
+                    "submitted_at": "2026-11-20T10:40:12Z",
+                    "state": "approved",
+                    "html_url": "https://github.com/acme-inc/web-app/pull/87#pullrequestreview-80001",
+                },
+                "pull_request": pull_request,
+                "repository": web_app,
+                "sender": {"login": "jane", "id": 43},
+            },
+            {"X-GitHub-Event": "pull_request_review", "X-GitHub-Delivery": uuid("review-1040")},
             None,
         )
     )
@@ -418,7 +445,10 @@ def main() -> None:
         (OUT / f"{name}.headers.json").write_text(json.dumps(headers, indent=2) + "\n")
         if log is not None:
             (OUT / f"{name}.log").write_text(log)
-    print(f"wrote {len(events)} events to {OUT}")
+    from ci_logs import write as write_ci_logs  # the other CIs' job logs (examples/ci_logs.py)
+
+    count = len(events) + write_ci_logs(OUT)
+    print(f"wrote {count} events to {OUT}")
 
 
 if __name__ == "__main__":

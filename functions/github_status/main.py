@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cievents import effects
 from cievents.config import env_str
 from cievents.errors import ConfigError, TransientError
 from cievents.events import BuildEvent, JobEvent
@@ -160,20 +161,30 @@ def _check_run(event: BuildEvent, repo: Repository, state: str, context: str, ct
         else None
     )
     run_key = ctx.state_key("check_run", repo.path, event.commit, context)
-    existing = ctx.store.get_state(run_key).value.get("id")
-    run_id = github.upsert_check_run(
-        repo.path,
-        str(event.commit),
-        context,
-        check_run_id=int(existing) if existing else None,
-        status="completed" if completed else "in_progress",
-        conclusion=conclusion,
-        details_url=event.url,
-        title=description(event, state),
-        summary=summary,
-    )
-    if not existing:
-        ctx.store.set_state(run_key, {"id": run_id})
+    fields: dict[str, Any] = {
+        "status": "completed" if completed else "in_progress",
+        "conclusion": conclusion,
+        "details_url": event.url,
+        "title": description(event, state),
+        "summary": summary,
+    }
+
+    def create(marker: str) -> Mapping[str, Any]:
+        run_id = github.upsert_check_run(
+            repo.path, str(event.commit), context, check_run_id=None, external_id=marker, **fields
+        )
+        return {"id": run_id, "fields": fields}
+
+    def find(marker: str, _since: float) -> Mapping[str, Any] | None:
+        run = github.find_check_run(repo.path, str(event.commit), context)
+        return {"id": run["id"]} if run and run.get("external_id") == marker else None
+
+    # A create whose answer is lost is found again by its external_id, not made twice.
+    made = effects.once(ctx.store, run_key, create, find)
+    if made.how != "created" or made.result.get("fields") != fields:
+        github.upsert_check_run(
+            repo.path, str(event.commit), context, check_run_id=int(made.result["id"]), **fields
+        )
 
 
 @pubsub_function(
@@ -203,6 +214,15 @@ def handle(event: Any, ctx: Context) -> Result:
         before = ctx.store.get_state(status_key)
         new = _decide(before.value, event.number, state)
         if new is None:
+            same = before.value.get("number") == event.number and before.value.get("state") == state
+            if same and repo.provider == "github" and client("github", ctx).can_check_runs:
+                _check_run(event, repo, state, context, ctx)  # a retry after the status landed
+                return Result(
+                    "acted",
+                    f"check run {context} brought up to date on {repo.path}@{event.commit[:7]}",
+                    provider="github",
+                    operation="check_run",
+                )
             return skipped(f"status {context} already {before.value.get('state')} for this build")
         client(repo.provider, ctx).set_status(
             repo, event.commit, state, context, description(event, state), event.url

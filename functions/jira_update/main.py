@@ -21,17 +21,18 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cievents import jirakeys, log
+from cievents import effects, jirakeys, log
 from cievents.config import env_int, env_list, env_opt
-from cievents.errors import ConfigError, PermanentError, TransientError
+from cievents.errors import AuthError, ConfigError, PermanentError, TransientError
 from cievents.events import BuildEvent
 from cievents.handler import Context, Result, pubsub_function, skipped
 from cievents.notify.render import duration_text
 from cievents.outbox import Outbox
-from cievents.tracker.jira import JiraSettings, classify, make_client
+from cievents.tracker.jira import JiraSettings, classify, hidden_marker, make_client
 
 
 @dataclass(frozen=True)
@@ -93,21 +94,39 @@ class JiraActions:
     """Comment and transition, for real or into the outbox."""
 
     def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
         self.dry = ctx.settings.dry_run or not (JIRA.url and JIRA.has_credentials)
         self.outbox = Outbox(ctx.settings.outbox_dir) if self.dry else None
         self.base = JIRA.url or "https://jira.invalid"
 
-    def comment(self, key: str, text: str) -> str:
-        if self.outbox is not None:
-            self.outbox.record(
-                "jira", "POST", f"{self.base}/rest/api/2/issue/{key}/comment", {"body": text}
-            )
-            return "commented"
-        try:
-            client().add_comment(key, text)
-        except Exception as exc:
-            raise classify(exc, f"jira: comment on {key}") from None
-        return "commented"
+    def comment(self, build: str, key: str, text: str) -> str:
+        """One comment per (build, issue): a lost answer is reconciled by the comment's
+        hidden marker before commenting again."""
+
+        def create(marker: str) -> Mapping[str, Any]:
+            body = f"{text}\n{hidden_marker(marker)}"
+            if self.outbox is not None:
+                self.outbox.record(
+                    "jira", "POST", f"{self.base}/rest/api/2/issue/{key}/comment", {"body": body}
+                )
+                return {"id": "dry-run"}
+            try:
+                return {"id": str(client().add_comment(key, body).id)}
+            except Exception as exc:
+                raise classify(exc, f"jira: comment on {key}") from None
+
+        def find(marker: str, _since: float) -> Mapping[str, Any] | None:
+            if self.outbox is not None:
+                return None
+            try:
+                comments = client().comments(key)
+            except Exception as exc:
+                raise classify(exc, f"jira: comments of {key}") from None
+            mine = [c for c in comments if hidden_marker(marker) in str(getattr(c, "body", ""))]
+            return {"id": str(mine[0].id)} if mine else None
+
+        done = effects.once(self.ctx.store, self.ctx.state_key("comment", build, key), create, find)
+        return "commented" if done.how != "found" else "commented (reconciled)"
 
     def transition(self, key: str, name: str) -> bool:
         if self.outbox is not None:
@@ -145,12 +164,14 @@ def _once(ctx: Context, key: str, action: Any) -> str:
         raise TransientError(f"another execution is working on {key}")
     try:
         outcome = str(action())
-    except TransientError:
+    except (TransientError, AuthError):
+        # An auth failure is not the issue's fault: the whole message is dead-lettered and
+        # replayed once the credential is fixed, so nothing is marked done.
         ctx.store.release(f"jira_update:{key}", claim.token)
         raise
     except PermanentError as exc:
         ctx.store.complete(f"jira_update:{key}", claim.token, f"failed:{exc.reason}")
-        return f"failed: {exc.message}"
+        return f"failed [{exc.reason}]: {exc.message}"
     ctx.store.complete(f"jira_update:{key}", claim.token, outcome)
     return outcome
 
@@ -173,7 +194,9 @@ def handle(event: Any, ctx: Context) -> Result:
     done: dict[str, str] = {}
     text = comment_text(event)
     for key in keys:
-        done[key] = _once(ctx, f"comment:{build}:{key}", lambda key=key: actions.comment(key, text))
+        done[key] = _once(
+            ctx, f"comment:{build}:{key}", lambda key=key: actions.comment(build, key, text)
+        )
         state = "blocked" if event.blocked else event.state
         for rule in TRANSITIONS:
             if rule.state == state and fnmatch.fnmatchcase(event.branch or "", rule.branch):
@@ -190,7 +213,7 @@ def handle(event: Any, ctx: Context) -> Result:
     if failed and len(failed) == len(keys):
         raise PermanentError(
             f"no issue could be updated: {'; '.join(done[k] for k in failed)}",
-            reason="unknown_target",
+            reason=done[failed[0]].split("[", 1)[1].split("]", 1)[0],
         )
     return Result(
         "acted",

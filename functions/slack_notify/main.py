@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cievents import log, routing
+from cievents import effects, log, routing
 from cievents.config import env_bool, env_float, env_opt
 from cievents.envelope import Message
 from cievents.errors import TransientError
@@ -143,6 +143,30 @@ class BuildMessage:
         finally:
             self.store.release(lock, claim.token)
 
+    def _post_once(
+        self,
+        effect: tuple[str, ...],
+        channel: str,
+        text: str,
+        message_blocks: list[dict[str, Any]],
+        thread_ts: str | None = None,
+    ) -> tuple[str, str]:
+        """Post exactly once: a lost answer is reconciled from the message's metadata."""
+        slack = client(self.ctx)
+
+        def create(marker: str) -> Mapping[str, Any]:
+            channel_id, ts = slack.post(channel, text, message_blocks, thread_ts, marker=marker)
+            return {"id": channel_id, "ts": ts}
+
+        def find(marker: str, since: float) -> Mapping[str, Any] | None:
+            found = slack.find_post(channel, marker, since, thread_ts)
+            return {"id": found[0], "ts": found[1]} if found else None
+
+        done = effects.once(self.store, self.ctx.state_key(*effect), create, find)
+        if done.how == "found":
+            log.logger.info("reconciled a post whose answer was lost", ts=done.result["ts"])
+        return str(done.result["id"]), str(done.result["ts"])
+
     def _sync_locked(self, channel: str, summary: BuildSummary | None, mention: str | None) -> str:
         slack = client(self.ctx)
         record = dict(self.channels().get(channel) or {})
@@ -154,7 +178,9 @@ class BuildMessage:
                 blocks.build_blocks(summary, mention),
             )
             if not record.get("ts"):
-                channel_id, ts = slack.post(channel, text, message_blocks)
+                channel_id, ts = self._post_once(
+                    ("post", self.key, channel), channel, text, message_blocks
+                )
                 record = {
                     "id": channel_id,
                     "ts": ts,
@@ -178,7 +204,8 @@ class BuildMessage:
             for job_id, reply in self.failed_jobs().items():
                 if job_id in threaded:
                     continue
-                slack.post(
+                self._post_once(
+                    ("reply", self.key, channel, job_id),
                     str(record["id"]),
                     str(reply["text"]),
                     list(reply["blocks"]),

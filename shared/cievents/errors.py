@@ -8,6 +8,7 @@ error *is* the retry decision:
     │   ├── ValidationError   the message or payload is malformed
     │   ├── UnknownTargetError   the repo / channel / issue does not exist
     │   └── RejectedError     a downstream 4xx that is not a rate limit
+    │       └── AuthError     401/403: a credential is revoked, wrong or lacks a scope
     ├── TransientError        raise, so Pub/Sub redelivers with backoff
     │   └── RateLimitedError  429 / rate-limit 403, with the wait the server asked for
     └── ConfigError           bad settings: fail at cold start, naming the variable
@@ -64,8 +65,34 @@ class RejectedError(PermanentError):
         self.status = status
 
 
+class AuthError(RejectedError):
+    """401/403 (not a rate limit): the credential is revoked, wrong or lacks a scope.
+
+    Permanent for this delivery, but not the message's fault: the handler
+    dead-letters it (for replay once the credential is fixed) and raises the
+    health alert. ``credential`` names the setting to fix.
+    """
+
+    reason = "auth"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        reason: str | None = None,
+        credential: str = "",
+    ) -> None:
+        super().__init__(message, status=status, reason=reason)
+        self.credential = credential
+
+
 class TransientError(CIEventsError):
-    """A retry may succeed (timeout, connection error, 5xx): the handler re-raises it."""
+    """A retry may succeed (timeout, connection error, 5xx): the handler re-raises it.
+
+    ``unsent`` is True only when the request provably never reached the server
+    (connection refused, 429/503): only then may a create be retried in-call.
+    """
 
     reason = "transient"
 
@@ -76,10 +103,12 @@ class TransientError(CIEventsError):
         status: int | None = None,
         retry_after: float | None = None,
         reason: str | None = None,
+        unsent: bool = False,
     ) -> None:
         super().__init__(message, reason=reason)
         self.status = status
         self.retry_after = retry_after
+        self.unsent = unsent
 
 
 class RateLimitedError(TransientError):
@@ -103,7 +132,8 @@ def classify_status(status: int) -> type[CIEventsError] | None:
     """Map an HTTP status to the error class it implies, or None for success.
 
     429 is a rate limit, 408 and every 5xx are transient, 404/410 mean the
-    target is gone, any other 4xx is a permanent rejection.
+    target is gone, 401/403 a broken credential, any other 4xx is a permanent
+    rejection.
     """
     if status < 400:
         return None
@@ -113,4 +143,6 @@ def classify_status(status: int) -> type[CIEventsError] | None:
         return TransientError
     if status in (404, 410):
         return UnknownTargetError
+    if status in (401, 403):
+        return AuthError
     return RejectedError

@@ -1,12 +1,30 @@
 """HTTP for functions: timeouts always, short bounded retries, errors classified.
 
 A function has seconds, not minutes: a request waits at most
-``connect_timeout`` + ``read_timeout``; a transient failure (connection
-error, timeout, 408/429/5xx) is retried at most ``retries`` times in-call,
-with exponential backoff and full jitter, honouring ``Retry-After`` when the
-server's wait fits in ``max_inline_wait_s``. Past that the error is raised as
-a ``TransientError``/``RateLimitedError`` so Pub/Sub does the waiting, not
-our billable instance. Any other 4xx is a ``PermanentError`` subclass.
+``connect_timeout`` + ``read_timeout``. Whether a failed call is retried
+in-call depends on what the call does (``RetryPolicy.should_retry``, applied
+through ``tenacity``):
+
+* an *idempotent* call (GET/HEAD/OPTIONS, PUT/PATCH/DELETE to a known id, or
+  a POST its caller marks ``idempotent=True``, e.g. Slack ``chat.update``) is
+  retried on any transient failure (connection error, timeout, 408/429/5xx);
+* a *create* (any other POST) is retried in-call only when the request
+  provably never reached the server: the connection could not be opened, or
+  the answer was 429/503, which commit nothing. A read timeout, a reset
+  after sending, a 500/502/504 or an unreadable 2xx may hide a committed
+  write: the error is raised (``TransientError.unsent`` is False) so the
+  caller's intent record (``cievents.effects``) reconciles on redelivery
+  instead of creating blind.
+
+Retries are at most ``retries``, with exponential backoff and full jitter,
+honouring ``Retry-After`` / ``X-RateLimit-Reset`` when the wait fits in
+``max_inline_wait_s``. Past that the error is raised as a
+``TransientError``/``RateLimitedError`` so Pub/Sub does the waiting, not our
+billable instance. Any other 4xx is a ``PermanentError`` subclass (401/403 are
+``AuthError``: a broken credential, dead-lettered for replay).
+
+The policy is pluggable: pass a ``RetryPolicy`` subclass overriding ``wait``
+(e.g. to wait for a shared rate-limit reset) or ``should_retry``.
 
 With an ``Outbox`` the client is in dry-run mode: it records the request and
 answers with a canned response instead of sending.
@@ -23,17 +41,28 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+import tenacity
 
 from cievents import clock
 from cievents.errors import (
+    AuthError,
     CIEventsError,
     RateLimitedError,
+    RejectedError,
     TransientError,
     classify_status,
 )
 from cievents.outbox import Outbox
 
 USER_AGENT = "ci-event-functions/0.1 (+https://github.com/ci-event-functions)"
+
+
+def default_read_timeout() -> float:
+    """``CIEVENTS_HTTP_READ_TIMEOUT_S`` (default 10): how long any vendor call waits for
+    its answer. An answer not in by then is a write of unknown outcome."""
+    from cievents.config import env_float
+
+    return env_float("CIEVENTS_HTTP_READ_TIMEOUT_S", 10.0, minimum=0.1)
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
@@ -43,14 +72,17 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
     current = clock.now() if now is None else now
     if value:
         value = value.strip()
-        if value.replace(".", "", 1).isdigit():
+        if value.replace(".", "", 1).isascii() and value.replace(".", "", 1).isdigit():
             return max(0.0, float(value))
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        try:
+            parsed = email.utils.parsedate_to_datetime(value) if value else None
+        except (TypeError, ValueError):
+            parsed = None
         if parsed is not None:
             return max(0.0, parsed.timestamp() - current)
     remaining = headers.get("X-RateLimit-Remaining") or headers.get("x-ratelimit-remaining")
     reset = headers.get("X-RateLimit-Reset") or headers.get("x-ratelimit-reset")
-    if remaining == "0" and reset and reset.isdigit():
+    if remaining == "0" and reset and reset.isascii() and reset.isdigit():
         return max(0.0, float(reset) - current)
     return None
 
@@ -69,8 +101,10 @@ def is_rate_limited(response: requests.Response) -> bool:
     return False
 
 
-def error_for(response: requests.Response, what: str) -> CIEventsError | None:
-    """The classified error a response means, or None when it succeeded."""
+def error_for(response: requests.Response, what: str, credential: str = "") -> CIEventsError | None:
+    """The classified error a response means, or None when it succeeded.
+
+    ``credential`` names the setting a 401/403 says is broken."""
     status = response.status_code
     detail = _short_detail(response)
     if is_rate_limited(response):
@@ -78,16 +112,45 @@ def error_for(response: requests.Response, what: str) -> CIEventsError | None:
             f"{what}: rate limited ({status}){detail}",
             status=status,
             retry_after=retry_after_seconds(response.headers),
+            unsent=True,
         )
     cls = classify_status(status)
     if cls is None:
         return None
     message = f"{what}: HTTP {status}{detail}"
     if issubclass(cls, TransientError):
-        return cls(message, status=status, retry_after=retry_after_seconds(response.headers))
-    if cls.__name__ == "RejectedError":
-        return cls(message, status=status)  # type: ignore[call-arg]
+        return cls(
+            message,
+            status=status,
+            retry_after=retry_after_seconds(response.headers),
+            unsent=status in NOTHING_COMMITTED,
+        )
+    if cls is AuthError:
+        fix = f"; check {credential}" if credential else ""
+        return AuthError(f"{message}{fix}", status=status, credential=credential)
+    if cls is RejectedError:
+        return RejectedError(message, status=status)
     return cls(message)
+
+
+# Answers that say the server refused the request without acting on it.
+NOTHING_COMMITTED = frozenset({429, 503})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+
+
+def never_sent(exc: BaseException) -> bool:
+    """True when a requests error proves the request never reached the server:
+    the connection was refused, timed out while connecting, or the host did not resolve."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+
+    reason: object = exc.args[0] if exc.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
 def _short_detail(response: requests.Response) -> str:
@@ -101,10 +164,52 @@ def _short_detail(response: requests.Response) -> str:
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How one client retries in-call. Subclass and override ``wait`` or ``should_retry``."""
+
     retries: int = 2
     base_delay_s: float = 0.25
     max_delay_s: float = 4.0
     max_inline_wait_s: float = 5.0
+
+    def should_retry(self, error: BaseException, idempotent: bool) -> bool:
+        """Whether this failure may be retried in-call at all (before the wait is considered)."""
+        if not isinstance(error, TransientError):
+            return False
+        return idempotent or error.unsent
+
+    def wait(self, attempt: int, error: TransientError) -> float | None:
+        """Seconds to wait before retry number ``attempt`` (1-based), or None to give up
+        in-call (the server asked for longer than ``max_inline_wait_s``)."""
+        if error.retry_after is not None:
+            return error.retry_after if error.retry_after <= self.max_inline_wait_s else None
+        ceiling = min(self.max_delay_s, self.base_delay_s * (2 ** (attempt - 1)))
+        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
+
+    def retrying(
+        self, idempotent: bool, sleep: Callable[[float], None] = time.sleep
+    ) -> tenacity.Retrying:
+        """The ``tenacity`` controller for one call."""
+        waits: dict[int, float] = {}
+
+        def retry(state: tenacity.RetryCallState) -> bool:
+            outcome = state.outcome
+            error = outcome.exception() if outcome is not None else None
+            if error is None or not self.should_retry(error, idempotent):
+                return False
+            assert isinstance(error, TransientError)
+            wait = self.wait(state.attempt_number, error)
+            if wait is None:
+                return False
+            waits[state.attempt_number] = wait
+            return True
+
+        return tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.retries + 1),
+            retry=retry,
+            wait=lambda state: waits.get(state.attempt_number, 0.0),
+            sleep=sleep,
+            reraise=True,
+        )
 
 
 class DryRunResponse:
@@ -132,16 +237,18 @@ class HttpClient:
         base_url: str = "",
         headers: Mapping[str, str] | None = None,
         connect_timeout: float = 3.05,
-        read_timeout: float = 10.0,
+        read_timeout: float | None = None,
         policy: RetryPolicy | None = None,
         outbox: Outbox | None = None,
         dry_run_answer: Callable[[str, str, Any], Any] | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        credential: str = "",
     ) -> None:
         self.sink = sink
+        self.credential = credential
         self.base_url = base_url.rstrip("/")
-        self.timeout = (connect_timeout, read_timeout)
+        self.timeout = (connect_timeout, read_timeout or default_read_timeout())
         self.policy = policy or RetryPolicy()
         self.outbox = outbox
         self._dry_run_answer = dry_run_answer
@@ -172,12 +279,15 @@ class HttpClient:
         what: str | None = None,
         stream: bool = False,
         ok_statuses: tuple[int, ...] = (),
+        idempotent: bool | None = None,
     ) -> Any:
-        """Send, retrying transient failures briefly; raise a classified error otherwise.
+        """Send, retrying transient failures briefly as the policy allows; raise a
+        classified error otherwise.
 
         Returns the ``requests.Response`` (or a ``DryRunResponse`` in dry-run mode).
         ``ok_statuses`` lists non-2xx statuses the caller handles itself (e.g. 404
-        meaning "not there yet").
+        meaning "not there yet"). ``idempotent`` overrides the method's default
+        (True for GET/HEAD/OPTIONS/PUT/PATCH/DELETE, False for POST).
         """
         url = self.url(path)
         label = what or f"{self.sink} {method.upper()} {url.split('?', 1)[0]}"
@@ -188,8 +298,9 @@ class HttpClient:
             self.outbox.record(self.sink, method, url, body)
             answer = self._dry_run_answer(method, url, json_body) if self._dry_run_answer else None
             return DryRunResponse(answer)
-        attempt = 0
-        while True:
+        is_idempotent = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
+
+        def once() -> Any:
             try:
                 response = self.session.request(
                     method,
@@ -202,31 +313,38 @@ class HttpClient:
                     stream=stream,
                 )
             except (requests.Timeout, requests.ConnectionError) as exc:
-                error: CIEventsError = TransientError(
-                    f"{label}: {type(exc).__name__} (no answer within "
-                    f"{self.timeout[0]}+{self.timeout[1]} s)",
+                unsent = never_sent(exc)
+                raise TransientError(
+                    f"{label}: {type(exc).__name__} "
+                    + (
+                        "(could not connect)"
+                        if unsent
+                        else f"(no answer within {self.timeout[0]}+{self.timeout[1]} s)"
+                    ),
                     reason="network",
-                )
-            else:
-                if response.status_code in ok_statuses:
-                    return response
-                classified = error_for(response, label)
-                if classified is None:
-                    return response
-                error = classified
-            if not isinstance(error, TransientError) or attempt >= self.policy.retries:
-                raise error
-            wait = self._backoff(attempt, error.retry_after)
-            if wait is None:
-                raise error
-            attempt += 1
-            self._sleep(wait)
+                    unsent=unsent,
+                ) from None
+            if response.status_code in ok_statuses:
+                return response
+            classified = error_for(response, label, self.credential)
+            if classified is not None:
+                raise classified
+            return response
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float | None:
-        if retry_after is not None:
-            return retry_after if retry_after <= self.policy.max_inline_wait_s else None
-        ceiling = min(self.policy.max_delay_s, self.policy.base_delay_s * (2**attempt))
-        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
+        return self.policy.retrying(is_idempotent, self._sleep)(once)
+
+    def json(self, response: Any, what: str) -> Any:
+        """The JSON a 2xx answered. An unreadable body means the write may have been made
+        but its result is unknown: a ``TransientError`` (not unsent), so the redelivery
+        reconciles instead of trusting or repeating the write."""
+        try:
+            return response.json()
+        except ValueError:
+            raise TransientError(
+                f"{what}: HTTP {response.status_code} with an unreadable body; outcome unknown",
+                status=response.status_code,
+                reason="unreadable_answer",
+            ) from None
 
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs)

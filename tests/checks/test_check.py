@@ -68,11 +68,18 @@ def vendors() -> Iterator[FakeServer]:
 
     @fake.route("GET", "/github/user")
     def gh_user(req: Any) -> Reply:
+        # A classic token: GitHub lists its scopes in X-OAuth-Scopes.
         return (
             Reply(200, {"login": "ci-bot"}, headers={"X-OAuth-Scopes": "repo, read:org"})
             if authed(req)
             else Reply(401, {"message": "Bad credentials"})
         )
+
+    @fake.route("GET", "/gitlab/personal_access_tokens/self")
+    def gl_token(req: Any) -> Reply:
+        if not authed(req):
+            return Reply(401, {"message": "401 Unauthorized"})
+        return Reply(200, {"id": 4, "name": "ci", "scopes": ["api"], "active": True})
 
     @fake.route("GET", "/github/repos/acme/(?P<repo>[^/]+)")
     def gh_repo(req: Any) -> Reply:
@@ -87,10 +94,6 @@ def vendors() -> Iterator[FakeServer]:
             if authed(req)
             else Reply(401, {"message": "401 Unauthorized"})
         )
-
-    @fake.route("GET", "/gitlab/personal_access_tokens/self")
-    def gl_token(req: Any) -> Reply:
-        return Reply(200, {"scopes": ["api"]}) if authed(req) else Reply(401, {})
 
     @fake.route("GET", "/bitbucket/user")
     def bb_user(req: Any) -> Reply:
@@ -232,6 +235,25 @@ def test_slack_channel_membership(vendors: FakeServer, monkeypatch: pytest.Monke
     assert results[("slack", "channel C-builds")].status == "pass"
     assert "invite" in results[("slack", "channel C-outside")].fix
     assert results[("slack", "channel C-missing")].status == "fail"
+
+
+def test_pr_compliance_policy_and_scopes(vendors: FakeServer) -> None:
+    env = {**env_for(vendors.url), "COMPLIANCE_POLICY": "rules: [{checks: {approvals: true}}]"}
+    results = results_by_target(env)
+    for key in (
+        ("compliance", "policy"),
+        ("github", "compliance scopes"),
+        ("gitlab", "compliance scopes"),
+        ("bitbucket", "compliance scopes"),
+    ):
+        assert results[key].status == "pass", results[key]
+    teams = "rules: [{checks: {reviewers: {groups: [acme/security]}, jira_key: {verify: true}}}]"
+    narrow = results_by_target({**env, "COMPLIANCE_POLICY": teams, "JIRA_URL": ""})
+    assert narrow[("compliance", "policy")].status == "pass"
+    assert narrow[("jira", "compliance jira_key.verify")].status == "fail"
+    bad = results_by_target({**env, "COMPLIANCE_POLICY": "rules: [{checks: {aprovals: 1}}]"})
+    assert bad[("compliance", "policy")].status == "fail"
+    assert "unknown key 'checks.aprovals'" in bad[("compliance", "policy")].detail
 
 
 def test_unreachable_host_fails_within_the_timeout() -> None:

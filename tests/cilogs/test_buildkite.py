@@ -10,7 +10,7 @@ from cievents.cilogs import BuildkiteLogs, JobRef, RunRef
 from cievents.errors import RateLimitedError, RejectedError
 from tests.conftest import CapturedLog
 from tests.support.fakehttp import Reply
-from tests.support.fakes.buildkite import FakeBuildkite
+from tests.support.fakes.buildkite import FakeBuildkite, sample_jobs
 
 RUN = RunRef(system="buildkite", project="acme-inc/web-app", run_id="42", number=42)
 
@@ -18,17 +18,7 @@ RUN = RunRef(system="buildkite", project="acme-inc/web-app", run_id="42", number
 @pytest.fixture
 def bk() -> Iterator[FakeBuildkite]:
     with FakeBuildkite() as fake:
-        fake.add_build(
-            "acme-inc",
-            "web-app",
-            42,
-            jobs=[
-                {"id": "job-a", "type": "script", "name": "deploy", "state": "failed"},
-                {"id": "wait-1", "type": "waiter", "state": "passed"},
-                {"id": "job-b", "type": "script", "label": "test", "state": "passed"},
-                {"id": "gate", "type": "manual", "state": "unblocked"},
-            ],
-        )
+        fake.add_build("acme-inc", "web-app", 42, jobs=sample_jobs())
         yield fake
 
 

@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cievents.cilogs.writeback import CHECK_NAME
 from cievents.findings import FindingMessage
 from tests.cilogs.logs import RULES, job_log
 from tests.conftest import CapturedLog
 from tests.notify.events import job as buildkite_job
+from tests.scm.test_clients import KEY, PEM
 from tests.support.apps import function_client
 from tests.support.fakehttp import FakeServer
 from tests.support.fakes.azure_devops import FakeAzureDevOps
@@ -38,10 +37,6 @@ SCAN = str(ROOT / "functions" / "secret_scan" / "main.py")
 WORKITEMS = str(ROOT / "functions" / "workitem_sync" / "main.py")
 VENDOR = ROOT / "tests" / "fixtures" / "vendor"
 SHA = "9fceb02d0ae598e95dc970b74767f19372d61af8"
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-PEM = KEY.private_bytes(
-    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-).decode()
 
 
 @dataclass

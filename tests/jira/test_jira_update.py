@@ -6,6 +6,7 @@ import copy
 import itertools
 import json
 import random
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,10 @@ import pytest
 from flask.testing import FlaskClient
 
 from tests.conftest import CapturedLog
-from tests.jira.jira_fake import API_TOKEN, EMAIL, PAT, jira_server
 from tests.notify.events import build, push_body
 from tests.support.apps import function_client
 from tests.support.fakehttp import FakeServer, Reply
+from tests.support.fakes.jira import API_TOKEN, EMAIL, PAT, jira_server
 
 SOURCE = str(Path(__file__).parents[2] / "functions" / "jira_update" / "main.py")
 ids = itertools.count(1)
@@ -83,11 +84,12 @@ def test_one_comment_per_key_under_shuffled_redelivery(
         assert deliver(client, payload) == 200
     sent = comments(jira)
     assert sorted(key for key, _ in sent) == ["OPS-7", "SHOP-311"]
-    body = dict(sent)["SHOP-311"]
+    body, marker = dict(sent)["SHOP-311"].rsplit("\n", 1)
     assert body == (
         "Build #42 failed: https://buildkite.com/acme-inc/web-app/builds/42\n"
         "pipeline web-app, branch main, commit a1b2c3d, took 3m12s"
     )
+    assert re.fullmatch(r"\{anchor:cievents-[0-9a-f]{20}\}", marker)  # renders nothing
     assert jira.calls("GET", "/rest/api/2/serverInfo")  # the real client's handshake
 
 
@@ -131,8 +133,8 @@ def test_unknown_key_is_logged_and_others_still_commented(
     [
         (Reply(429, {"errorMessages": ["rate"]}, {"Retry-After": "20"}), 500, "retried"),
         (Reply(503, {"errorMessages": ["down"]}), 500, "retried"),
-        (Reply(401, {"errorMessages": ["auth"]}), 200, "failed"),
-        (Reply(403, {"errorMessages": ["forbidden"]}), 200, "failed"),
+        (Reply(401, {"errorMessages": ["auth"]}), 200, "auth"),
+        (Reply(403, {"errorMessages": ["forbidden"]}), 200, "auth"),
     ],
 )
 def test_rate_limit_and_auth_failures(
@@ -146,7 +148,12 @@ def test_rate_limit_and_auth_failures(
     jira.queue("POST", ".*/comment", reply)
     client = client_for(JIRA_PAT=PAT)
     assert deliver(client, with_message(build("build.finished", "failed"), "SHOP-311")) == status
-    assert captured_log.outcomes()[-1]["outcome"] == outcome
+    line = captured_log.outcomes()[-1]
+    if outcome == "auth":  # a broken credential, not unknown_target; no dead letter set here
+        assert line["outcome"] == "failed" and line["reason"] == "auth"
+        assert "JIRA_API_TOKEN (with JIRA_EMAIL) or JIRA_PAT" in line["error"]
+    else:
+        assert line["outcome"] == outcome
     assert len(jira.calls("POST", ".*/comment")) == 1  # no in-call retry inside the jira client
     for secret in (PAT, API_TOKEN):
         assert secret not in captured_log.text

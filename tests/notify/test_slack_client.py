@@ -14,8 +14,8 @@ import pytest
 from cievents.errors import RateLimitedError, RejectedError, UnknownTargetError
 from cievents.notify.slack import SlackClient
 from cievents.outbox import Outbox
-from tests.notify.slack_fake import TOKEN, SlackFake, slack_server
 from tests.support.fakehttp import Reply
+from tests.support.fakes.slack import TOKEN, SlackFake, slack_server
 
 BLOCKS = [{"type": "section", "text": {"type": "mrkdwn", "text": "hello"}}]
 
@@ -54,7 +54,7 @@ def test_post_returns_the_channel_id_that_updates_need(slack: SlackFake) -> None
     clock = Clock()
     slack_client = client(slack, clock)
     channel_id, ts = slack_client.post("#ci", "hello", BLOCKS)
-    assert (channel_id, ts) == ("C0CI", "1700000000.000001")
+    assert (channel_id, ts) == ("C0CI", slack.ts(1))
     slack_client.update(channel_id, ts, "bye", BLOCKS)
     assert slack.messages[("C0CI", ts)]["text"] == "bye"
     with pytest.raises(UnknownTargetError, match="channel_not_found"):

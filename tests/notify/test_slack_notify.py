@@ -15,9 +15,9 @@ from flask.testing import FlaskClient
 
 from tests.conftest import CapturedLog
 from tests.notify.events import build, job, push_body
-from tests.notify.slack_fake import TOKEN, SlackFake, slack_server
 from tests.support.apps import function_client
 from tests.support.fakehttp import FakeServer, Reply
+from tests.support.fakes.slack import TOKEN, SlackFake, slack_server
 
 SOURCE = str(Path(__file__).parents[2] / "functions" / "slack_notify" / "main.py")
 ALL_TO_CI = "rules:\n  - name: everything\n    source: buildkite\n    slack: '#ci'\n"
@@ -96,12 +96,12 @@ def test_one_message_updated_in_place_with_threaded_failures(
         ":x: :eslint: Lint failed (exit status 2)",
         ":x: :rspec: Tests failed (exit status 1)",
     ]
-    assert {r["thread_ts"] for r in replies} == {"1700000000.000001"}
+    assert {r["thread_ts"] for r in replies} == {slack.ts(1)}
     assert {r["channel"] for r in replies} == {"C0CI"}  # the ID the post returned
     final = updates(slack)[-1] if updates(slack) else top[0]
     assert final["blocks"][0]["text"]["text"].startswith(":red_circle:")
     for update in updates(slack):
-        assert update["channel"] == "C0CI" and update["ts"] == "1700000000.000001"
+        assert update["channel"] == "C0CI" and update["ts"] == slack.ts(1)
     # Whatever the order, the message only ever moves forward.
     order = [
         ":large_blue_circle:",
@@ -113,7 +113,7 @@ def test_one_message_updated_in_place_with_threaded_failures(
     assert [order.index(e) for e in shown] == sorted({order.index(e) for e in shown})
     if seed is None:  # in order: posted as scheduled, updated to running, then to failed
         assert shown == [":large_blue_circle:", ":large_yellow_circle:", ":red_circle:"]
-    assert slack.messages[("C0CI", "1700000000.000001")]["text"] == "Web App #42 failed on main"
+    assert slack.messages[("C0CI", slack.ts(1))]["text"] == "Web App #42 failed on main"
 
 
 def test_late_running_never_turns_red_back_to_yellow(
@@ -199,12 +199,20 @@ def test_configuration_errors_are_permanent_with_a_clear_log(
     assert len(posts(slack)) == 1
 
 
+def test_a_503_commits_nothing_so_the_post_is_retried_in_call(
+    client_for: Callable[..., FlaskClient], slack: FakeServer, captured_log: CapturedLog
+) -> None:
+    slack.queue("POST", "/api/chat.postMessage", Reply(503, "upstream unavailable"))
+    client = client_for()
+    assert deliver(client, build("build.finished", "failed")) == 200
+    assert deliver(client, build("build.finished", "failed")) == 200
+    assert len(posts(slack)) == 2  # the refused attempt, then the one that landed
+    assert [o["outcome"] for o in captured_log.outcomes()] == ["acted", "duplicate"]
+
+
 @pytest.mark.parametrize(
     "reply",
-    [
-        Reply(503, "upstream unavailable"),
-        Reply(200, {"ok": False, "error": "internal_error"}),
-    ],
+    [Reply(500, "upstream broke"), Reply(200, {"ok": False, "error": "internal_error"})],
 )
 def test_server_errors_are_transient_and_the_redelivery_posts_once(
     client_for: Callable[..., FlaskClient],
@@ -262,9 +270,9 @@ def test_failed_job_before_the_build_message_is_threaded_under_it(
     replies = [m for m in posts(slack) if "thread_ts" in m]
     assert len(top) == 1 and top[0]["blocks"][0]["text"]["text"].startswith(":large_orange_circle:")
     assert [r["text"] for r in replies] == [":x: :rspec: Tests failed (exit status 1)"]
-    assert replies[0]["thread_ts"] == "1700000000.000001"
+    assert replies[0]["thread_ts"] == slack.ts(1)
     assert [u["blocks"][0]["text"]["text"][:12] for u in updates(slack)] == [":red_circle:"]
-    stored = slack.messages[("C0CI", "1700000000.000001")]
+    stored = slack.messages[("C0CI", slack.ts(1))]
     assert stored["text"] == "Web App #42 failed on main"
 
 
@@ -349,7 +357,7 @@ def test_every_channel_a_rule_selects_gets_its_own_message(
     ]
     assert [u["channel"] for u in updates(slack)] == ["C0CI"]
     threads = sorted((m["channel"], m["thread_ts"]) for m in posts(slack) if "thread_ts" in m)
-    assert threads == [("C0BUILDS", "1700000000.000002"), ("C0CI", "1700000000.000001")]
+    assert threads == [("C0BUILDS", slack.ts(2)), ("C0CI", slack.ts(1))]
 
 
 def test_builds_no_rule_selects_are_skipped(
@@ -412,5 +420,5 @@ def test_concurrent_deliveries_still_post_once(
     messages = posts(slack)
     assert len([m for m in messages if "thread_ts" not in m]) == 1
     assert len([m for m in messages if "thread_ts" in m]) == 2
-    assert slack.messages[("C0CI", "1700000000.000001")]["text"] == "Web App #42 failed on main"
+    assert slack.messages[("C0CI", slack.ts(1))]["text"] == "Web App #42 failed on main"
     assert attempts.count(200) == len(deliveries)

@@ -83,14 +83,14 @@ def test_posts_once_per_destination_under_redelivery(
 def test_a_transient_failure_reposts_only_where_it_failed(
     client_for: Callable[..., FlaskClient], teams: FakeServer, captured_log: CapturedLog
 ) -> None:
-    teams.queue("POST", "/workflows/oncall", Reply(502, "bad gateway"))
-    teams.queue("POST", "/workflows/oncall", Reply(502, "bad gateway"))
+    # A 502 may hide a posted card, so a post is not repeated in-call: the redelivery
+    # posts once more, only where it failed.
     teams.queue("POST", "/workflows/oncall", Reply(502, "bad gateway"))
     client = client_for()
     assert deliver(client, build("build.finished", "failed")) == 500
     assert deliver(client, build("build.finished", "failed")) == 200
     paths = [r.path for r in teams.requests]
-    assert paths.count("/workflows/default") == 1 and paths.count("/workflows/oncall") == 4
+    assert paths.count("/workflows/default") == 1 and paths.count("/workflows/oncall") == 2
     assert [o["outcome"] for o in captured_log.outcomes()] == ["retried", "acted"]
 
 

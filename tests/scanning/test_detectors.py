@@ -50,6 +50,11 @@ CODE = [
     "capabilities = 'LOGINDISABLED AUTH=CRAM-MD5'",
     "('User:Pass', 'www.python.org:080')",
     "token: ghp_" + "a" * 36,  # a vendor's prefix with a broken checksum is not generic
+    "private_key: Ed25519PrivateKey | Ed448PrivateKey",
+    "    private_key: PKCS7PrivateKeyTypes,",
+    "HTTPDigestAuth = _HTTPDigestAuth",
+    "'oauth_token=lsdkfol23w54jlksdef&oauth_token_secret=qwe089234lkjsdf'",  # typed at random
+    '"access_token":"2YotnFZFEjr1zCsicMWpAA",',  # RFC 6749's example
 ]
 
 
@@ -173,6 +178,24 @@ def test_rule_fixes_from_the_issue(scanner: Scanner) -> None:
     ]
     # a random token that happens to contain 12345678 is still a token
     assert rules(scanner, "STRIPE=sk_live_" + rand(10) + "12345678" + rand(10)) == ["stripe-key"]
+
+
+def test_jwts_signed_with_a_documentation_key_are_examples(scanner: Scanner) -> None:
+    import hashlib
+    import hmac
+
+    def seg(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+    head = seg(b'{"alg":"HS256","typ":"JWT"}') + "." + seg(b'{"some":"payload"}')
+    for key, found in ((b"secret", []), (rand(32).encode(), ["jwt"])):
+        token = head + "." + seg(hmac.new(key, head.encode(), hashlib.sha256).digest())
+        assert rules(scanner, f"id_token={token}") == found
+
+
+def test_placeholder_words_inside_long_random_tokens_do_not_hide_them(scanner: Scanner) -> None:
+    token = f"xoxe.xoxp-1-{rand(60)}fake{rand(80)}"
+    assert rules(scanner, f"SLACK_TOKEN={token}") == ["slack-token"]
 
 
 def test_unsigned_jwts_are_found(scanner: Scanner) -> None:

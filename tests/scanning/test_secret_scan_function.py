@@ -18,7 +18,7 @@ from tests.notify.events import build, job, push_body
 from tests.scanning.samples import positives
 from tests.support.apps import function_client
 from tests.support.fakehttp import FakeServer, Reply, Request
-from tests.support.fakes.buildkite import FakeBuildkite
+from tests.support.fakes.buildkite import FakeBuildkite, sample_jobs
 
 SOURCE = str(Path(__file__).parents[2] / "functions" / "secret_scan" / "main.py")
 ids = itertools.count(1)
@@ -30,17 +30,7 @@ class LeakingBuildkite(FakeBuildkite):
 
     def __init__(self) -> None:
         super().__init__(token="bk-test-token")
-        self.add_build(
-            "acme-inc",
-            "web-app",
-            42,
-            jobs=[
-                {"id": "job-a", "type": "script", "name": "deploy", "state": "failed"},
-                {"id": "wait-1", "type": "waiter", "state": "passed"},
-                {"id": "job-b", "type": "script", "label": "test", "state": "passed"},
-                {"id": "gate", "type": "manual", "state": "unblocked"},
-            ],
-        )
+        self.add_build("acme-inc", "web-app", 42, jobs=sample_jobs())
 
     def _log(self, req: Request) -> Reply:
         body = f"_bk;t=1700000000000~~~ Running\n\x1b[33mexport GITHUB_TOKEN={LEAK}\x1b[0m\ndone\n"

@@ -13,18 +13,36 @@ Tests point the *real* client (slack_sdk, jira, requests, google-cloud-*) at
 Routes match the method and a regex on the path (query string excluded);
 ``server.queue(...)`` makes the next matching call answer a scripted reply
 (429, 500, a timeout) before falling back to the handler.
+
+Faults (``server.fault(method, pattern, FAULTS["commit_then_drop"])``) model
+what a real network does to a write, for the next matching call:
+
+* ``commit_then_drop``: the handler runs (the write is committed), then the
+  connection is reset (RST) before any answer: the client saw nothing;
+* ``timeout_after_commit``: committed, then no answer until the client's read
+  timeout has passed (``delay_s``), then the connection is closed;
+* ``reset``: the connection is reset on arrival; nothing is committed;
+* ``unreadable_200``: committed, answered 200 with a body no client can parse;
+* ``500``: committed, then answered 500 (a server that failed after writing);
+* ``429`` (with ``Retry-After``), ``503``, ``401``, ``403``, ``404``: refused,
+  nothing committed.
+
+Vendor fakes (``tests/support/fakes/<vendor>.py``) append every committed
+create to ``server.effects``, so a test counts what the vendor really holds.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -63,12 +81,54 @@ class Reply:
 
 Handler = Callable[[Request], Reply]
 
+FaultKind = Literal["commit_then_drop", "timeout_after_commit", "reset", "unreadable", "status"]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What the network does to one call. ``commits``: whether the handler runs."""
+
+    kind: FaultKind
+    status: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    delay_s: float = 0.0
+    commits: bool = True
+
+
+# Timeouts used with these faults: tests set the clients' read timeout below this.
+FAULT_TIMEOUT_S = 2.5
+FAULTS: dict[str, Fault] = {
+    "commit_then_drop": Fault("commit_then_drop"),
+    "timeout_after_commit": Fault("timeout_after_commit", delay_s=FAULT_TIMEOUT_S),
+    "reset": Fault("reset", commits=False),
+    "unreadable_200": Fault("unreadable", 200, {"Content-Type": "text/html"}, "<html>proxy"),
+    "500": Fault("status", 500, {}, {"message": "internal error after write"}),
+    "429": Fault("status", 429, {"Retry-After": "1"}, {"message": "slow down"}, commits=False),
+    "503": Fault("status", 503, {}, {"message": "unavailable"}, commits=False),
+    "401": Fault("status", 401, {}, {"message": "Bad credentials"}, commits=False),
+    "403": Fault("status", 403, {}, {"message": "Forbidden: missing scope"}, commits=False),
+    "404": Fault("status", 404, {}, {"message": "Not Found"}, commits=False),
+}
+TRANSIENT_FAULTS = (
+    "commit_then_drop",
+    "timeout_after_commit",
+    "reset",
+    "unreadable_200",
+    "500",
+    "429",
+    "503",
+)
+PERMANENT_FAULTS = ("401", "403", "404")
+
 
 class FakeServer:
     def __init__(self) -> None:
         self.requests: list[Request] = []
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._queued: list[tuple[str, re.Pattern[str], Reply]] = []
+        self._faults: list[tuple[str, re.Pattern[str], Fault]] = []
+        self.effects: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -84,6 +144,25 @@ class FakeServer:
     def queue(self, method: str, pattern: str, reply: Reply) -> None:
         with self._lock:
             self._queued.append((method.upper(), re.compile(pattern + r"\Z"), reply))
+
+    def fault(self, method: str, pattern: str, fault: Fault, times: int = 1) -> None:
+        """The next ``times`` matching calls suffer ``fault``."""
+        with self._lock:
+            for _ in range(times):
+                self._faults.append((method.upper(), re.compile(pattern + r"\Z"), fault))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def commit(self, kind: str, **fields: Any) -> None:
+        """Record a committed create (vendor fakes call this from their handlers)."""
+        with self._lock:
+            self.effects.append({"kind": kind, **fields})
+
+    def committed(self, kind: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [e for e in self.effects if kind is None or e["kind"] == kind]
 
     def calls(self, method: str | None = None, pattern: str | None = None) -> list[Request]:
         regex = re.compile(pattern + r"\Z") if pattern else None
@@ -122,7 +201,26 @@ class FakeServer:
                     {k.lower(): v for k, v in self.headers.items()},
                     body,
                 )
-                reply = fake._dispatch(request)
+                fault = fake._take_fault(request)
+                if fault is not None and not fault.commits:
+                    fake._record(request)
+                    if fault.kind == "reset":
+                        self._reset()
+                        return
+                    reply = Reply(fault.status, fault.body, dict(fault.headers))
+                else:
+                    reply = fake._dispatch(request)
+                if fault is not None and fault.commits:
+                    if fault.kind == "commit_then_drop":
+                        self._reset()
+                        return
+                    if fault.kind == "timeout_after_commit":
+                        time.sleep(fault.delay_s)
+                        self._reset()
+                        return
+                    reply = Reply(fault.status, fault.body, dict(fault.headers))
+                    if fault.kind == "unreadable":
+                        reply = Reply(200, raw=str(fault.body).encode(), headers=fault.headers)
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 if reply.raw is not None:
@@ -148,6 +246,17 @@ class FakeServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
+            def _reset(self) -> None:
+                """Drop the connection with a TCP reset: no answer at all."""
+                self.close_connection = True
+                try:
+                    self.connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                    self.connection.close()
+                except OSError:
+                    pass
+
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -169,6 +278,18 @@ class FakeServer:
         self.stop()
 
     # -- dispatch ----------------------------------------------------------------
+    def _take_fault(self, request: Request) -> Fault | None:
+        with self._lock:
+            for index, (method, pattern, fault) in enumerate(self._faults):
+                if method == request.method and pattern.match(request.path):
+                    del self._faults[index]
+                    return fault
+        return None
+
+    def _record(self, request: Request) -> None:
+        with self._lock:
+            self.requests.append(request)
+
     def _dispatch(self, request: Request) -> Reply:
         with self._lock:
             self.requests.append(request)

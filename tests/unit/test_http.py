@@ -37,11 +37,59 @@ def test_success_and_body(server: FakeServer) -> None:
     assert response.status_code == 201 and server.requests[0].json() == {"a": 1}
 
 
-def test_5xx_is_retried_then_succeeds(server: FakeServer) -> None:
+def test_5xx_is_retried_then_succeeds_for_an_idempotent_call(server: FakeServer) -> None:
     sleeps: list[float] = []
     server.queue("POST", "/ok", Reply(502, "bad gateway"))
-    assert client(server, sleeps).post("/ok").status_code == 201
+    assert client(server, sleeps).post("/ok", idempotent=True).status_code == 201
     assert len(server.requests) == 2 and len(sleeps) == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_a_create_is_not_repeated_after_a_5xx_that_may_have_committed(
+    server: FakeServer, status: int
+) -> None:
+    server.queue("POST", "/ok", Reply(status, "broke"))
+    with pytest.raises(TransientError) as info:
+        client(server, []).post("/ok")
+    assert len(server.requests) == 1 and not info.value.unsent
+
+
+def test_a_create_is_retried_after_a_503_which_commits_nothing(server: FakeServer) -> None:
+    server.queue("POST", "/ok", Reply(503, "down"))
+    assert client(server, []).post("/ok").status_code == 201
+    assert len(server.requests) == 2
+
+
+def test_a_create_is_retried_when_the_connection_could_not_be_opened() -> None:
+    sleeps: list[float] = []
+    http = HttpClient(
+        sink="test",
+        base_url="http://127.0.0.1:9",
+        policy=RetryPolicy(retries=2),
+        sleep=sleeps.append,
+    )
+    with pytest.raises(TransientError) as info:
+        http.post("/")
+    assert info.value.unsent and len(sleeps) == 2
+
+
+def test_an_unreadable_200_is_an_unknown_outcome(server: FakeServer) -> None:
+    server.queue("POST", "/ok", Reply(200, raw=b"<html>proxy</html>"))
+    http = client(server, [])
+    with pytest.raises(TransientError, match="unreadable") as info:
+        http.json(http.post("/ok"), "test")
+    assert not info.value.unsent and len(server.requests) == 1
+
+
+def test_the_policy_is_pluggable(server: FakeServer) -> None:
+    class ResetAware(RetryPolicy):
+        def wait(self, attempt: int, error: TransientError) -> float | None:
+            return 0.125 * attempt
+
+    sleeps: list[float] = []
+    server.queue("POST", "/ok", Reply(429, {}, {"Retry-After": "600"}))
+    http = HttpClient(sink="test", base_url=server.url, policy=ResetAware(), sleep=sleeps.append)
+    assert http.post("/ok").status_code == 201 and sleeps == [0.125]
 
 
 def test_retry_after_is_honoured_when_short(server: FakeServer) -> None:

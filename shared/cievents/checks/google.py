@@ -79,7 +79,7 @@ def bigquery_checks(env: Env, timeout_s: float) -> list[Check]:
             dataset,
             probe,
             "check BIGQUERY_DATASET and the service account",
-            ("bigquery_metrics",),
+            ("bigquery_metrics", "pr_compliance"),
         )
     ]
 

@@ -21,17 +21,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cievents.cilogs.base import (
-    DEFAULT_MAX_JOBS,
-    DEFAULT_MAX_LOG_BYTES,
+    HttpLogSource,
     JobLog,
     JobRef,
     RunRef,
-    bounded,
     json_of,
-    read_capped,
 )
-from cievents.errors import UnknownTargetError, ValidationError
-from cievents.http import HttpClient
+from cievents.errors import ValidationError
 from cievents.sources._common import branch_of, dig, o, s
 
 __all__ = ["API_VERSION", "AzureLogs", "project_of_url", "run_of_payload"]
@@ -73,31 +69,19 @@ def run_of_payload(body: Mapping[str, Any]) -> RunRef:
     )
 
 
-class AzureLogs:
+class AzureLogs(HttpLogSource):
     system = SYSTEM
+    sink = "azure-devops"
 
     def __init__(
-        self,
-        *,
-        token: str | None,
-        api_url: str = "https://dev.azure.com",
-        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
-        max_jobs: int = DEFAULT_MAX_JOBS,
-        http: HttpClient | None = None,
+        self, *, token: str | None, api_url: str = "https://dev.azure.com", **caps: Any
     ) -> None:
         headers: dict[str, str] = {}
         if token:
             basic = base64.b64encode(f":{token}".encode()).decode()
             headers["Authorization"] = f"Basic {basic}"
         parts = urlsplit(api_url)
-        self.http = http or HttpClient(
-            sink="azure-devops",
-            base_url=f"{parts.scheme}://{parts.netloc}",
-            headers=headers,
-            read_timeout=30.0,
-        )
-        self.max_log_bytes = max_log_bytes
-        self.max_jobs = max_jobs
+        super().__init__(api_url=f"{parts.scheme}://{parts.netloc}", headers=headers, **caps)
 
     def build_path(self, run: RunRef) -> str:
         return f"{run.project}/_apis/build/builds/{run.run_id}"
@@ -130,20 +114,11 @@ class AzureLogs:
             for r in sorted(records, key=lambda r: (str(r.get("parentId")), r.get("order") or 0))
             if r.get("type") == "Task" and isinstance(r.get("log"), Mapping) and r.get("id")
         ]
-        return bounded([tasks], max_items=self.max_jobs, max_pages=1, what=f"build {run.run_id}")
+        return self.bounded_jobs([tasks], f"build {run.run_id}")
 
     def log(self, job: JobRef) -> JobLog:
         what = f"azure-devops: log {job.extra.get('log_id')} of build {job.run.run_id}"
         path = f"{self.build_path(job.run)}/logs/{job.extra.get('log_id')}"
-        try:
-            response = self.http.get(
-                path,
-                params={"api-version": API_VERSION},
-                headers={"Accept": "text/plain"},
-                stream=True,
-                what=what,
-            )
-        except UnknownTargetError as exc:
-            return JobLog(job, b"", missing=str(exc))
-        data, truncated = read_capped(response, self.max_log_bytes, what=what)
-        return JobLog(job, data, truncated)
+        return self.download(
+            job, path, what, params={"api-version": API_VERSION}, headers={"Accept": "text/plain"}
+        )

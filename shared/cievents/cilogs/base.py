@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from cievents import log
-from cievents.errors import TransientError
+from cievents.errors import TransientError, UnknownTargetError
 from cievents.http import HttpClient
 
 __all__ = [
     "DEFAULT_MAX_JOBS",
     "DEFAULT_MAX_LOG_BYTES",
     "DEFAULT_MAX_PAGES",
+    "HttpLogSource",
     "JobLog",
     "JobRef",
     "LogSource",
@@ -95,6 +96,42 @@ class LogSource(Protocol):
     def jobs(self, run: RunRef) -> list[JobRef]: ...
 
     def log(self, job: JobRef) -> JobLog: ...
+
+
+class HttpLogSource:
+    """What the REST-API log sources share: one session, the caps, the capped download."""
+
+    system = ""
+    sink = ""
+
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        headers: dict[str, str],
+        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
+        max_jobs: int = DEFAULT_MAX_JOBS,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        http: HttpClient | None = None,
+    ) -> None:
+        self.http = http or HttpClient(
+            sink=self.sink, base_url=api_url, headers=headers, read_timeout=30.0
+        )
+        self.max_log_bytes = max_log_bytes
+        self.max_jobs = max_jobs
+        self.max_pages = max_pages
+
+    def download(self, job: JobRef, path: str, what: str, **kwargs: Any) -> JobLog:
+        """A job's log, streamed up to ``max_log_bytes``; a log that is gone is ``missing``."""
+        try:
+            response = self.http.get(path, stream=True, what=what, **kwargs)
+        except UnknownTargetError as exc:
+            return JobLog(job, b"", missing=str(exc))
+        data, truncated = read_capped(response, self.max_log_bytes, what=what)
+        return JobLog(job, data, truncated)
+
+    def bounded_jobs(self, pages: Iterable[list[JobRef]], what: str) -> list[JobRef]:
+        return bounded(pages, max_items=self.max_jobs, max_pages=self.max_pages, what=what)
 
 
 def read_capped(response: Any, limit: int, *, what: str) -> tuple[bytes, bool]:

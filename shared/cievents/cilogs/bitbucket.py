@@ -20,18 +20,13 @@ from typing import Any
 from urllib.parse import quote
 
 from cievents.cilogs.base import (
-    DEFAULT_MAX_JOBS,
-    DEFAULT_MAX_LOG_BYTES,
-    DEFAULT_MAX_PAGES,
+    HttpLogSource,
     JobLog,
     JobRef,
     RunRef,
-    bounded,
     json_of,
-    read_capped,
 )
 from cievents.errors import UnknownTargetError
-from cievents.http import HttpClient
 from cievents.sources._common import dig, o, s
 
 __all__ = ["API_URL", "BitbucketLogs", "pipeline_number", "run_of_payload"]
@@ -67,8 +62,8 @@ def run_of_payload(body: Mapping[str, Any]) -> RunRef | None:
     )
 
 
-class BitbucketLogs:
-    system = SYSTEM
+class BitbucketLogs(HttpLogSource):
+    system = sink = SYSTEM
 
     def __init__(
         self,
@@ -77,10 +72,7 @@ class BitbucketLogs:
         username: str | None = None,
         app_password: str | None = None,
         api_url: str = API_URL,
-        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
-        max_jobs: int = DEFAULT_MAX_JOBS,
-        max_pages: int = DEFAULT_MAX_PAGES,
-        http: HttpClient | None = None,
+        **caps: Any,
     ) -> None:
         headers: dict[str, str] = {}
         if token:
@@ -88,12 +80,7 @@ class BitbucketLogs:
         elif username and app_password:
             basic = base64.b64encode(f"{username}:{app_password}".encode()).decode()
             headers["Authorization"] = f"Basic {basic}"
-        self.http = http or HttpClient(
-            sink="bitbucket", base_url=api_url, headers=headers, read_timeout=30.0
-        )
-        self.max_log_bytes = max_log_bytes
-        self.max_jobs = max_jobs
-        self.max_pages = max_pages
+        super().__init__(api_url=api_url, headers=headers, **caps)
 
     @staticmethod
     def _pipelines(run: RunRef) -> str:
@@ -136,21 +123,11 @@ class BitbucketLogs:
             url, params = body.get("next"), None
 
     def jobs(self, run: RunRef) -> list[JobRef]:
-        uuid = self.pipeline_uuid(run)
-        return bounded(
-            self._pages(run, uuid),
-            max_items=self.max_jobs,
-            max_pages=self.max_pages,
-            what=f"bitbucket pipeline {run.project}#{run.run_id}",
-        )
+        what = f"bitbucket pipeline {run.project}#{run.run_id}"
+        return self.bounded_jobs(self._pages(run, self.pipeline_uuid(run)), what)
 
     def log(self, job: JobRef) -> JobLog:
         what = f"bitbucket: log of step {job.job_id}"
         uuid = str(job.extra.get("pipeline_uuid") or self.pipeline_uuid(job.run))
         path = f"{self._pipelines(job.run)}/{quote(uuid)}/steps/{quote(job.job_id)}/log"
-        try:
-            response = self.http.get(path, stream=True, what=what)
-        except UnknownTargetError as exc:
-            return JobLog(job, b"", missing=str(exc))
-        data, truncated = read_capped(response, self.max_log_bytes, what=what)
-        return JobLog(job, data, truncated)
+        return self.download(job, path, what)

@@ -13,21 +13,17 @@ stand-in of the API works with the URLs Buildkite puts in its payloads.
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
 from cievents.cilogs.base import (
-    DEFAULT_MAX_JOBS,
-    DEFAULT_MAX_LOG_BYTES,
+    HttpLogSource,
     JobLog,
     JobRef,
     RunRef,
-    bounded,
     json_of,
-    read_capped,
 )
-from cievents.errors import UnknownTargetError
 from cievents.events import BuildEvent, JobEvent
-from cievents.http import HttpClient
 
 __all__ = ["API_URL", "BuildkiteLogs", "job_of", "run_of"]
 
@@ -69,24 +65,12 @@ def job_of(event: JobEvent) -> JobRef:
     )
 
 
-class BuildkiteLogs:
-    system = SYSTEM
+class BuildkiteLogs(HttpLogSource):
+    system = sink = SYSTEM
 
-    def __init__(
-        self,
-        *,
-        token: str | None,
-        api_url: str = API_URL,
-        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
-        max_jobs: int = DEFAULT_MAX_JOBS,
-        http: HttpClient | None = None,
-    ) -> None:
+    def __init__(self, *, token: str | None, api_url: str = API_URL, **caps: Any) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = http or HttpClient(
-            sink="buildkite", base_url=api_url, headers=headers, read_timeout=30.0
-        )
-        self.max_log_bytes = max_log_bytes
-        self.max_jobs = max_jobs
+        super().__init__(api_url=api_url, headers=headers, **caps)
 
     def build_path(self, run: RunRef) -> str:
         api_url = run.extra.get("api_url")
@@ -111,7 +95,7 @@ class BuildkiteLogs:
             for j in (build.get("jobs") or [] if isinstance(build, dict) else [])
             if isinstance(j, dict) and j.get("type") == "script" and j.get("id")
         ]
-        return bounded([scripts], max_items=self.max_jobs, max_pages=1, what=what)
+        return self.bounded_jobs([scripts], what)
 
     def log_path(self, job: JobRef) -> str:
         if job.log_url:
@@ -124,11 +108,4 @@ class BuildkiteLogs:
 
     def log(self, job: JobRef) -> JobLog:
         what = f"buildkite: log of job {job.job_id}"
-        try:
-            response = self.http.get(
-                self.log_path(job), stream=True, headers={"Accept": "text/plain"}, what=what
-            )
-        except UnknownTargetError as exc:
-            return JobLog(job, b"", missing=str(exc))
-        data, truncated = read_capped(response, self.max_log_bytes, what=what)
-        return JobLog(job, data, truncated)
+        return self.download(job, self.log_path(job), what, headers={"Accept": "text/plain"})

@@ -19,9 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from cievents.cilogs.base import (
-    DEFAULT_MAX_JOBS,
-    DEFAULT_MAX_LOG_BYTES,
-    DEFAULT_MAX_PAGES,
+    HttpLogSource,
     JobLog,
     JobRef,
     RunRef,
@@ -30,7 +28,6 @@ from cievents.cilogs.base import (
     read_capped,
 )
 from cievents.errors import UnknownTargetError
-from cievents.http import HttpClient
 from cievents.sources._common import dig, o, s
 
 __all__ = ["API_URL", "GitHubLogs", "archive_logs", "job_of_payload", "run_of_payload"]
@@ -81,19 +78,16 @@ def job_of_payload(body: Mapping[str, Any]) -> JobRef:
     return _job_ref(run_of_payload(body), o(body.get("workflow_job")))
 
 
-class GitHubLogs:
-    system = SYSTEM
+class GitHubLogs(HttpLogSource):
+    system = sink = SYSTEM
 
     def __init__(
         self,
         *,
         token: str | None,
         api_url: str = API_URL,
-        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
-        max_jobs: int = DEFAULT_MAX_JOBS,
-        max_pages: int = DEFAULT_MAX_PAGES,
-        http: HttpClient | None = None,
         app_token: Callable[[], str] | None = None,
+        **caps: Any,
     ) -> None:
         """``app_token`` gives a GitHub App installation token (cached by its issuer) when
         the deploy reads logs as an App rather than with ``token``."""
@@ -101,12 +95,7 @@ class GitHubLogs:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._app_token = None if token else app_token
-        self.http = http or HttpClient(
-            sink="github", base_url=api_url, headers=headers, read_timeout=30.0
-        )
-        self.max_log_bytes = max_log_bytes
-        self.max_jobs = max_jobs
-        self.max_pages = max_pages
+        super().__init__(api_url=api_url, headers=headers, **caps)
 
     def _auth(self) -> dict[str, str] | None:
         return {"Authorization": f"Bearer {self._app_token()}"} if self._app_token else None
@@ -122,20 +111,12 @@ class GitHubLogs:
             url, params = response.links.get("next", {}).get("url"), None
 
     def jobs(self, run: RunRef) -> list[JobRef]:
-        what = f"github run {run.project}/{run.run_id}"
-        return bounded(
-            self._pages(run), max_items=self.max_jobs, max_pages=self.max_pages, what=what
-        )
+        return self.bounded_jobs(self._pages(run), f"github run {run.project}/{run.run_id}")
 
     def log(self, job: JobRef) -> JobLog:
         what = f"github: log of job {job.job_id}"
         path = f"/repos/{job.run.project}/actions/jobs/{job.job_id}/logs"
-        try:
-            response = self.http.get(path, stream=True, headers=self._auth(), what=what)
-        except UnknownTargetError as exc:
-            return JobLog(job, b"", missing=str(exc))
-        data, truncated = read_capped(response, self.max_log_bytes, what=what)
-        return JobLog(job, data, truncated)
+        return self.download(job, path, what, headers=self._auth())
 
     def archive(self, run: RunRef) -> list[JobLog]:
         """Every step's log from the run's log archive (one download for the whole run)."""

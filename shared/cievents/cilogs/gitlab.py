@@ -14,18 +14,12 @@ from typing import Any
 from urllib.parse import quote
 
 from cievents.cilogs.base import (
-    DEFAULT_MAX_JOBS,
-    DEFAULT_MAX_LOG_BYTES,
-    DEFAULT_MAX_PAGES,
+    HttpLogSource,
     JobLog,
     JobRef,
     RunRef,
-    bounded,
     json_of,
-    read_capped,
 )
-from cievents.errors import UnknownTargetError
-from cievents.http import HttpClient
 from cievents.sources._common import dig, o, s
 
 __all__ = ["API_URL", "GitLabLogs", "job_of_payload", "run_of_payload"]
@@ -96,26 +90,11 @@ def job_of_payload(body: Mapping[str, Any]) -> JobRef:
     )
 
 
-class GitLabLogs:
-    system = SYSTEM
+class GitLabLogs(HttpLogSource):
+    system = sink = SYSTEM
 
-    def __init__(
-        self,
-        *,
-        token: str | None,
-        api_url: str = API_URL,
-        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
-        max_jobs: int = DEFAULT_MAX_JOBS,
-        max_pages: int = DEFAULT_MAX_PAGES,
-        http: HttpClient | None = None,
-    ) -> None:
-        headers = {"PRIVATE-TOKEN": token} if token else {}
-        self.http = http or HttpClient(
-            sink="gitlab", base_url=api_url, headers=headers, read_timeout=30.0
-        )
-        self.max_log_bytes = max_log_bytes
-        self.max_jobs = max_jobs
-        self.max_pages = max_pages
+    def __init__(self, *, token: str | None, api_url: str = API_URL, **caps: Any) -> None:
+        super().__init__(api_url=api_url, headers={"PRIVATE-TOKEN": token} if token else {}, **caps)
 
     @staticmethod
     def project_path(project: str) -> str:
@@ -132,17 +111,10 @@ class GitLabLogs:
             page = response.headers.get("X-Next-Page") or None
 
     def jobs(self, run: RunRef) -> list[JobRef]:
-        what = f"gitlab pipeline {run.project}/{run.run_id}"
-        return bounded(
-            self._pages(run), max_items=self.max_jobs, max_pages=self.max_pages, what=what
-        )
+        return self.bounded_jobs(self._pages(run), f"gitlab pipeline {run.project}/{run.run_id}")
 
     def log(self, job: JobRef) -> JobLog:
         what = f"gitlab: trace of job {job.job_id}"
-        path = f"{self.project_path(job.run.project)}/jobs/{job.job_id}/trace"
-        try:
-            response = self.http.get(path, stream=True, what=what)
-        except UnknownTargetError as exc:
-            return JobLog(job, b"", missing=str(exc))
-        data, truncated = read_capped(response, self.max_log_bytes, what=what)
-        return JobLog(job, data, truncated)
+        return self.download(
+            job, f"{self.project_path(job.run.project)}/jobs/{job.job_id}/trace", what
+        )

@@ -271,14 +271,18 @@ class GitLabNoteWriteBack:
         marker = self.client.marker(MARKER_KEY)
         text = f"{body}\n\n{marker}"
         base = f"/projects/{project_id(run.project)}/repository/commits/{run.commit}/discussions"
-        threads = paginate(
-            self.client.api,
-            base,
-            params={"per_page": 100},
-            items=dict_list(None),
-            next_page=link_next,
-            max_pages=self.client.max_pages,
-            what=f"gitlab: discussions of {run.commit[:12]}",
+        threads = (
+            []
+            if not self.client.can_read
+            else paginate(
+                self.client.api,
+                base,
+                params={"per_page": 100},
+                items=dict_list(None),
+                next_page=link_next,
+                max_pages=self.client.max_pages,
+                what=f"gitlab: discussions of {run.commit[:12]}",
+            )
         )
         for thread in threads:
             notes = [n for n in thread.get("notes") or [] if isinstance(n, dict)]

@@ -315,4 +315,9 @@ def load(path: str | None = None, env: Mapping[str, str] | None = None) -> Polic
     except yaml.YAMLError as exc:
         problem = " ".join(str(exc).split())
         raise ConfigError(variable, f"not valid YAML: {problem}") from None
-    return parse_policy(document, environ)
+    try:
+        return parse_policy(document, environ)
+    except ConfigError as exc:
+        if variable != VARIABLE and exc.variable == VARIABLE:
+            raise ConfigError(variable, exc.problem) from None  # name where the YAML came from
+        raise

@@ -26,12 +26,14 @@ import requests
 from cievents.demo import preview, processes
 from cievents.demo.bus import Router
 from cievents.demo.manifest import LocalFunction, load
+from cievents.demo.scm import GitHubStandIn
 from cievents.sources import detect_source, lower_headers
 from cievents.webhooks.signing import sign_headers
 
 PROJECT = "cievents-local"
 # Signs the bundled events for the local ingest; never a real credential.
 LOCAL_SECRET = "local-demo-secret"  # noqa: S105
+SCM_READER = "pr_compliance"  # the function that reads pull requests from the GitHub stand-in
 OUTCOMES = ("acted", "skipped", "duplicate", "stale", "retried", "failed", "dead_lettered")
 
 
@@ -75,7 +77,7 @@ class Report:
 def load_events(directory: Path) -> list[Delivery]:
     deliveries = []
     for path in sorted(directory.glob("*.json")):
-        if path.name.endswith(".headers.json"):
+        if path.name.endswith((".headers.json", ".api.json")):
             continue
         body = path.read_bytes()
         headers_path = path.with_name(path.name.removesuffix(".json") + ".headers.json")
@@ -88,32 +90,42 @@ def load_events(directory: Path) -> list[Delivery]:
 
 
 def serve_job_logs(deliveries: list[Delivery], events_dir: Path) -> tuple[Any, int]:
-    """A stand-in for the Buildkite REST API that serves each example job's NAME.log."""
+    """A stand-in for the CI APIs secret_scan reads job logs from: each Buildkite job's
+    NAME.log at its ``raw_log_url``, and for the other CIs the paths NAME.api.json lists
+    (a JSON body, or ``"log"`` for NAME.log)."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    from urllib.parse import urlsplit
+    from urllib.parse import unquote, urlsplit
 
-    logs: dict[str, bytes] = {}
+    routes: dict[str, tuple[bytes, str]] = {}
     for delivery in deliveries:
         log_file = events_dir / f"{delivery.name}.log"
+        log = log_file.read_bytes() if log_file.exists() else b"(no output)\n"
         body = json.loads(delivery.body)
         url = (body.get("job") or {}).get("raw_log_url") if isinstance(body, dict) else None
         if url:
-            logs[urlsplit(url).path] = (
-                log_file.read_bytes() if log_file.exists() else b"(no output)\n"
-            )
+            routes[urlsplit(url).path] = (log, "text/plain")
+        api_file = events_dir / f"{delivery.name}.api.json"
+        for path, answer in (json.loads(api_file.read_text()) if api_file.exists() else {}).items():
+            if answer == "log":
+                routes[path] = (log, "text/plain")
+            elif isinstance(answer, str):
+                routes[path] = (answer.encode(), "text/plain")
+            else:
+                routes[path] = (json.dumps(answer).encode(), "application/json")
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
             pass
 
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-            data = logs.get(urlsplit(self.path).path)
-            self.send_response(200 if data is not None else 404)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(data or b"")))
+            path = unquote(urlsplit(self.path).path)
+            data, ctype = routes.get(path) or routes.get("/v2" + path) or (b"", "text/plain")
+            self.send_response(200 if path in routes or "/v2" + path in routes else 404)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data or b"")
+            self.wfile.write(data)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -206,8 +218,12 @@ def wire_emulator(
 
 
 def start_functions(
-    opts: Options, functions: list[LocalFunction], env: Mapping[str, str]
+    opts: Options,
+    functions: list[LocalFunction],
+    env: Mapping[str, str],
+    extra: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, processes.Child]:
+    """Every function as a real HTTP server; ``extra`` adds settings for one function only."""
     children = {}
     for function in functions:
         port = processes.free_port()
@@ -231,7 +247,7 @@ def start_functions(
             argv,
             port,
             opts.out / "logs" / f"{function.name}.log",
-            env,
+            {**env, **(extra or {}).get(function.name, {})},
             cwd=opts.root,
         )
     for child in children.values():
@@ -240,7 +256,11 @@ def start_functions(
 
 
 def deliver_all(
-    deliveries: list[Delivery], ingest_port: int, opts: Options, router: Router | None = None
+    deliveries: list[Delivery],
+    ingest_port: int,
+    opts: Options,
+    router: Router | None = None,
+    scm: GitHubStandIn | None = None,
 ) -> int:
     """Post every delivery to ingest. Between deliveries the pipeline settles (a real day's
     events are minutes apart), so effects that chain through topics keep their order."""
@@ -248,7 +268,20 @@ def deliver_all(
     if opts.shuffle:
         random.Random(opts.seed).shuffle(plan)  # noqa: S311 - ordering, not secrecy
     session = requests.Session()
+    first_posts: set[str] = set()
     for delivery in plan:
+        watched = None
+        if scm is not None:
+            scm.delivered(delivery.name)  # the SCM's state moves on before its webhook arrives
+            if (
+                router is not None
+                and scm.concerns(delivery.name)
+                and delivery.name not in first_posts
+            ):
+                # A reviewer acts after reading the verdict: let pr_compliance see this change
+                # before the next one happens (the first post only: ingest drops repeats).
+                watched = router.delivered.get(SCM_READER, 0)
+            first_posts.add(delivery.name)
         event = delivery.headers.get("X-Buildkite-Event")
         headers = {
             **delivery.headers,
@@ -262,6 +295,10 @@ def deliver_all(
         )
         if response.status_code >= 500:
             raise RuntimeError(f"ingest answered {response.status_code} for {delivery.name}")
+        if watched is not None and router is not None:
+            until = time.monotonic() + 15
+            while router.delivered.get(SCM_READER, 0) <= watched and time.monotonic() < until:
+                time.sleep(0.05)
         if router is not None:
             settle = time.monotonic() + 10
             while router.quiet_for() < 0.25 and time.monotonic() < settle:
@@ -302,10 +339,30 @@ def run(opts: Options) -> Report:
     children: dict[str, processes.Child] = {}
     router: Router | None = None
     logs_server, logs_port = serve_job_logs(deliveries, opts.events)
+    scm = GitHubStandIn(
+        [
+            (d.name, d.headers.get("X-GitHub-Event", ""), json.loads(d.body))
+            for d in deliveries
+            if d.source == "github"
+        ]
+    )
+    scm_port = scm.serve()
     try:
         env = child_env(opts, router_port, f"127.0.0.1:{emulator.port}" if emulator else None)
-        env["BUILDKITE_API_URL"] = f"http://127.0.0.1:{logs_port}/v2"
-        children = start_functions(opts, functions, env)
+        stand_in = f"http://127.0.0.1:{logs_port}"
+        env["BUILDKITE_API_URL"] = f"{stand_in}/v2"
+        for api in ("GITHUB", "GITLAB", "AZURE_DEVOPS", "BITBUCKET"):  # their CI logs
+            env[f"{api}_API_URL"] = stand_in
+        # pr_compliance reads the pull request's state from the GitHub stand-in; its writes
+        # (the comment, the status) still go to the outbox, as every demo write does.
+        extra = {
+            "pr_compliance": {
+                "GITHUB_API_URL": f"http://127.0.0.1:{scm_port}",
+                "GITHUB_TOKEN": "local-demo",
+                "COMPLIANCE_POLICY_FILE": str(opts.root / "examples" / "compliance-policy.yaml"),
+            }
+        }
+        children = start_functions(opts, functions, env, extra)
         router = Router(
             pushed,
             {n: c.port for n, c in children.items()},
@@ -317,13 +374,14 @@ def run(opts: Options) -> Report:
             wire_emulator(f"127.0.0.1:{emulator.port}", pushed, topics, router_port)
         if "ingest" not in children:
             raise RuntimeError("the demo needs functions/ingest")
-        report.deliveries = deliver_all(deliveries, children["ingest"].port, opts, router)
+        report.deliveries = deliver_all(deliveries, children["ingest"].port, opts, router, scm)
         deadline = time.monotonic() + opts.timeout_s
         while time.monotonic() < deadline and router.quiet_for() < opts.quiet_s:
             time.sleep(0.2)
         report.dead_letters = sum(router.dead.values())
     finally:
         logs_server.shutdown()
+        scm.stop()
         if router is not None:
             router.stop()
         for child in children.values():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 WIDTH, HEIGHT, PAD = 560, 160, 30
@@ -51,7 +52,10 @@ def _cell(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def render(health: Sequence[dict[str, Any]], dora: Sequence[dict[str, Any]]) -> str:
+def render(
+    health: Sequence[dict[str, Any]], dora: Sequence[dict[str, Any]], compliance: str = ""
+) -> str:
+    """The page; ``compliance`` is the section ``compliance_section`` rendered, if any."""
     by_pipeline: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in sorted(health, key=lambda r: (r["pipeline"], str(r["day"]))):
         by_pipeline[row["pipeline"]].append(row)
@@ -132,4 +136,49 @@ def render(health: Sequence[dict[str, Any]], dora: Sequence[dict[str, Any]]) -> 
                 + "</tr>"
             )
         parts.append("</table>")
+    parts.append(compliance)
+    return "".join(parts)
+
+
+def quarter_bounds(now: datetime) -> tuple[datetime, datetime, str]:
+    """The calendar quarter before the one ``now`` is in: [start, end) and its label."""
+    quarter = (now.month - 1) // 3
+    year, previous = (now.year, quarter - 1) if quarter else (now.year - 1, 3)
+    start = datetime(year, previous * 3 + 1, 1, tzinfo=UTC)
+    end = datetime(now.year, quarter * 3 + 1, 1, tzinfo=UTC)
+    return start, end, f"{year}-Q{previous + 1}"
+
+
+def compliance_section(
+    latest: Sequence[dict[str, Any]], merges: Sequence[dict[str, Any]], quarter: str
+) -> str:
+    """Open pull requests by verdict, and the merges of ``quarter`` that were not compliant."""
+    open_rows = [r for r in latest if r.get("pr_state") == "open"]
+    failing = sum(1 for r in open_rows if not r.get("passed"))
+    parts = [
+        "<h2>Compliance</h2>",
+        f"<p>{len(open_rows)} open pull request(s) evaluated, {failing} not compliant.</p>",
+        f"<h3>Merges in {html.escape(quarter)} that were not compliant</h3>",
+    ]
+    if not merges:
+        parts.append("<p>None.</p>")
+        return "".join(parts)
+    columns = (
+        "repository",
+        "pull_request",
+        "target_branch",
+        "author",
+        "merged_at",
+        "failed_checks",
+    )
+    parts.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in columns) + "</tr>")
+    for row in merges:
+        cells = []
+        for c in columns:
+            text = _cell(row.get(c))
+            if c == "pull_request" and row.get("url"):
+                text = f'<a href="{html.escape(str(row["url"]))}">{text}</a>'
+            cells.append(f"<td>{text}</td>")
+        parts.append("<tr>" + "".join(cells) + "</tr>")
+    parts.append("</table>")
     return "".join(parts)

@@ -119,13 +119,40 @@ _VENDOR_PREFIXES = tuple(
 )
 
 
+_CAMEL = re.compile(r"[A-Z][a-z]{2,}")
+_HOME_ROW = frozenset("asdfghjkl")
+_KEYBOARD_RUNS = tuple(
+    row[i : i + 3] for row in ("qwertyuiop", "asdfghjkl", "zxcvbnm") for i in range(len(row) - 2)
+)
+
+
+def _camel_case(value: str) -> bool:
+    """A type or class name (``PKCS7PrivateKeyTypes``): capitalised words, most of it."""
+    pieces = [
+        p for p in _CAMEL.findall(value) if 0.2 <= sum(c in "aeiouy" for c in p) / len(p) <= 0.7
+    ]
+    letters = sum(c.isalpha() for c in value)
+    return len(pieces) >= 2 and sum(map(len, pieces)) >= 0.75 * letters
+
+
+def _keyboard_mash(value: str) -> bool:
+    """Documentation's typed-at-random values (``lsdkfol23w54jlksdef``, ``h480djs93hd8``):
+    lower case and digits, and the letters mostly from the keyboard's home row, which a
+    generator draws a third of the time."""
+    letters = [c for c in value if c.isalpha()]
+    if not letters or not value.islower() or not value.isalnum() or len(value) > 24:
+        return False
+    home = sum(c in _HOME_ROW for c in letters) / len(letters)
+    return home >= 0.7 or (home >= 0.5 and any(run in value for run in _KEYBOARD_RUNS))
+
+
 def looks_random(value: str, *, min_length: int = 8) -> bool:
     """The value's own evidence that it is a generated credential."""
     if len(value) < min_length or len(set(value)) < 5 or " " in value:
         return False
     if value in DOC_EXAMPLES or value.startswith(_VENDOR_PREFIXES):
         return False
-    if _CREDENTIAL_WORD.search(value) or _HOSTLIKE.search(value):
+    if _CREDENTIAL_WORD.search(value) or _HOSTLIKE.search(value) or _keyboard_mash(value):
         return False
     if PLACEHOLDER.search(value) or _INTERPOLATION.search(value) or _FORMATS.search(value):
         return False
@@ -161,12 +188,17 @@ def assignment(match: re.Match[str]) -> bool:
             return False
     if op == "," and not (match.group("nq") and quoted):  # only setProperty("password", "v")
         return False
+    if op == "," and _WORDS.findall(match.group("name"))[-1].lower() not in _CREDENTIAL_WORDS:
+        return False  # ("password", "…") names the credential last, not ('ABPassKit', …)
     if not quoted:
         value = value.rstrip(",;")
-        if _CODE.search(value):  # an identifier path, a call, a subscript
-            return False
+        if _CODE.search(value) or value.startswith("_") or _camel_case(value):
+            return False  # an identifier path, a call, a subscript, a private or type name
         if op == ":" and not value[:1].isalnum():
             return False
+        rest = match.string[match.end("secret") : match.end("secret") + 3].lstrip(" ")
+        if op == ":" and rest[:1] in (",", "|", "=", ")", "]"):
+            return False  # a parameter's type annotation: "key: KeyType," / "key: A | B"
     return looks_random(value)
 
 

@@ -180,7 +180,8 @@ ASSIGNMENT = (
     r"(?:[ \t]+(?:string|\[\]byte))?"  # Go: var name string = "…"
     r"[ \t]*(?P<op>::=|:=|\?=|\+=|\.=|=>|=(?!=)|:(?!:)|,)[ \t]*"
     r"(?:[bBrRuU]{1,2}(?=[\"']))?"  # Python string prefixes
-    r"(?P<q>[\"'`])?(?P<secret>(?(q)[^\"'`\n]{1,1000}?|[^\s\"'`;,<>&]{1,1000}))(?(q)(?P=q))"
+    r"(?P<q>[\"'`])?(?P<secret>(?(q)[^\"'`\n]{1,1000}?|[^\s\"'`;,<>&(][^\s\"'`;,<>&]{0,999}))"
+    r"(?(q)(?P=q))"
 )
 
 RULES: tuple[Rule, ...] = (
@@ -892,9 +893,10 @@ RULES: tuple[Rule, ...] = (
         confidence="medium",
         anchor_nocase=True,
         back=r"[A-Za-z0-9_.\-]",
-        # an assignment operator later on the line (a colour code may sit in between), or
-        # a quoted name then a comma: setProperty("password", "…")
-        tail=r"[^\n]*(?:[:=]|[\"'],)",
+        # an assignment operator later on the line, then something other than "(" (a call,
+        # Terraform's "(sensitive value)"; a colour code may sit in between), or a quoted
+        # name then a comma: setProperty("password", "…")
+        tail=r"[^\n]*(?:[:=][ \t]*[^(\s]|[\"'],)",
         judge="assignment",
     ),
     Rule(

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import itertools
 import json
 import math
@@ -27,6 +29,23 @@ PLACEHOLDER = re.compile(
     r"insert[_\-]|replace[_\-]?(?:me|with)|todo|fixme|notreal|not[_\-]a[_\-]real|fake|test123|password123|"
     r"randomstring|(?:token|key|secret|string|value|password)[_\-]?here)"
 )
+
+
+def _is_placeholder(secret: str) -> bool:
+    """A placeholder marker in the secret. In a long token a placeholder *word* counts only
+    where it stands apart (``sk_live_example…``, ``…-fake-…``): 150 random characters
+    spell "fake" or "todo" now and then."""
+    for match in PLACEHOLDER.finditer(secret):
+        if len(secret) < 40 or not match.group().isalnum():
+            return True
+        start, end = match.span()
+        before = secret[start - 1] if start else "_"
+        after = secret[end] if end < len(secret) else "_"
+        if not before.isalnum() or not after.isalnum():
+            return True
+    return False
+
+
 _VARIABLE_VALUE = re.compile(r"^\$[A-Za-z_][A-Za-z0-9_]*$|^%[A-Za-z_]+%$|^[A-Za-z_]+\(.*\)$")
 # Keys vendors publish in their documentation: matching them is noise, not a leak.
 DOC_EXAMPLES = frozenset(
@@ -40,8 +59,19 @@ DOC_EXAMPLES = frozenset(
         "sk_test_BQokikJOvBiI2HlWgH4olfQ2",
         "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",
         "AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe",
+        # RFC 6749 (OAuth 2.0) examples, copied into every OAuth library's documentation
+        "2YotnFZFEjr1zCsicMWpAA",
+        "tGzv3JOkF0XG5Qx2TlKWIA",
+        "SplxlOBeZQQYbYS6WxSbIA",
+        "SlAV32hkKG",
+        "8xLOxBtZp8",
+        "mF_9.B5f-4.1JqM",
+        "h480djs93hd8",
     }
 )
+# The signing keys of the JWTs documentation prints (jwt.io's default, the libraries'
+# READMEs): a token that verifies with one of them is an example, not a leak.
+_DOC_JWT_KEYS = (b"secret", b"your-256-bit-secret", b"your-secret", b"key", b"my-secret", b"")
 
 
 def shannon_entropy(text: str) -> float:
@@ -53,7 +83,7 @@ def shannon_entropy(text: str) -> float:
 
 
 def not_placeholder(secret: str, context: str) -> bool:
-    if secret in DOC_EXAMPLES or PLACEHOLDER.search(secret) or _VARIABLE_VALUE.match(secret):
+    if secret in DOC_EXAMPLES or _VARIABLE_VALUE.match(secret) or _is_placeholder(secret):
         return False
     if len(set(secret)) <= 3:
         return False
@@ -126,7 +156,24 @@ def jwt_structure(secret: str, context: str) -> bool:
             return str(header["alg"]).lower() == "none" and isinstance(_b64json(parts[1]), dict)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         return False
-    return True
+    return not (len(parts) == 3 and _signed_with_doc_key(header, parts))
+
+
+def _signed_with_doc_key(header: dict[str, object], parts: list[str]) -> bool:
+    digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}.get(
+        str(header.get("alg"))
+    )
+    if digest is None:
+        return False
+    signed = f"{parts[0]}.{parts[1]}".encode()
+    signature = parts[2] + "=" * (-len(parts[2]) % 4)
+    try:
+        expected = base64.urlsafe_b64decode(signature)
+    except (binascii.Error, ValueError):
+        return False
+    return any(
+        hmac.compare_digest(hmac.new(k, signed, digest).digest(), expected) for k in _DOC_JWT_KEYS
+    )
 
 
 def jwt_structure_suffix(secret: str, context: str) -> bool:
@@ -272,7 +319,7 @@ def assignment_value(secret: str, context: str) -> bool:
 
 
 _SLUG_PART = re.compile(r"(?:[a-z]{2,}|[A-Z][a-z]+|[A-Z]{2,})[0-9]{0,3}|[0-9]{1,4}")
-_PIECES = re.compile(r"[A-Z]?[a-z]{2,}|[A-Z]{2,}(?![a-z])")
+_PIECES = re.compile(r"[A-Z]?[a-z]{2,}")
 _VOWELS = frozenset("aeiouyAEIOUY")
 
 
@@ -284,7 +331,9 @@ def wordy(value: str, share: float = 0.7) -> bool:
     if all(_SLUG_PART.fullmatch(p) for p in parts) and not parts[0].isdigit():
         return True  # snake_case, kebab-case, dotted.names, a lowercase word
     covered = 0
-    for piece in _PIECES.findall(value):
+    # upper-case runs count as words only in an upper-case value (in a mixed one they are
+    # acronyms, or random)
+    for piece in _PIECES.findall(value.lower() if value.isupper() else value):
         vowels = sum(c in _VOWELS for c in piece)
         if len(piece) >= 4 and 0.2 <= vowels / len(piece) <= 0.6:
             covered += len(piece)

@@ -56,6 +56,8 @@ ANNOTATIONS_PER_REQUEST = 100
 ANNOTATIONS_PER_REPORT = 1000
 SEVERITY = {"failure": "HIGH", "warning": "MEDIUM", "notice": "LOW"}
 
+CREDENTIAL = "BITBUCKET_TOKEN or BITBUCKET_USERNAME + BITBUCKET_APP_PASSWORD"
+
 
 def report_id(name: str) -> str:
     """A Code Insights report id from a check name: ``cievents/secret-scan`` →
@@ -90,8 +92,11 @@ class BitbucketClient:
         headers = _auth_headers(username, app_password, token)
         self._has_credentials = bool(headers)
         self.max_pages = max_pages
-        self.api = HttpClient(sink="bitbucket", base_url=api_url, headers=headers)
+        self.api = HttpClient(
+            sink="bitbucket", base_url=api_url, headers=headers, credential=CREDENTIAL
+        )
         self.http = HttpClient(
+            credential=CREDENTIAL,
             sink="bitbucket",
             base_url=api_url,
             headers=headers,
@@ -127,9 +132,11 @@ class BitbucketClient:
             "url": target_url or f"https://bitbucket.org/{path}/commits/{sha}",
             "description": description[:255],
         }
+        # Bitbucket overwrites the status with the same key: the POST is idempotent.
         self.http.post(
             f"/repositories/{path}/commit/{sha}/statuses/build",
             json_body=body,
+            idempotent=True,
             what=f"bitbucket: status {context} on {path}@{sha[:7]}",
         )
 

@@ -90,9 +90,17 @@ class GitHubClient:
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
         # Reads go to GitHub whenever there are credentials (a dry run still scans);
         # writes go to the outbox in a dry run.
-        self.api = HttpClient(sink="github", base_url=api_url, headers=headers)
+        credential = (
+            "the GitHub App (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY, GITHUB_APP_INSTALLATION_ID)"
+            if app
+            else "GITHUB_TOKEN"
+        )
+        self.api = HttpClient(
+            sink="github", base_url=api_url, headers=headers, credential=credential
+        )
         self.http = HttpClient(
             sink="github",
+            credential=credential,
             base_url=api_url,
             headers=headers,
             outbox=outbox,
@@ -144,8 +152,9 @@ class GitHubClient:
                 f"/app/installations/{self._app.installation_id}/access_tokens",
                 headers={"Authorization": f"Bearer {self.app_jwt()}"},
                 what="github: installation access token",
+                idempotent=True,  # another token for the same installation is harmless
             )
-            body = response.json()
+            body = self.api.json(response, "github: installation access token")
             expires = datetime.fromisoformat(str(body["expires_at"]).replace("Z", "+00:00"))
             self._installation_token = (str(body["token"]), expires.timestamp())
             self.installation_permissions = {
@@ -218,9 +227,11 @@ class GitHubClient:
         title: str,
         summary: str,
         annotations: Sequence[dict[str, Any]] = (),
+        external_id: str | None = None,
     ) -> int:
         """Create or update a check run; annotations are sent 50 per request, as GitHub requires
-        (each update appends its annotations to the run's)."""
+        (each update appends its annotations to the run's). ``external_id`` is set on a
+        created run, so it can be found again when the answer to the create is lost."""
         chunks = [
             list(annotations[i : i + ANNOTATIONS_PER_REQUEST])
             for i in range(0, len(annotations), ANNOTATIONS_PER_REQUEST)
@@ -238,13 +249,15 @@ class GitHubClient:
             if conclusion:
                 body["conclusion"] = conclusion
             if run_id is None:
+                if external_id:
+                    body["external_id"] = external_id
                 answer = self.http.post(
                     f"/repos/{repo}/check-runs",
                     json_body=body,
                     headers=self._write_auth(),
                     what=f"github: check run on {repo}",
                 )
-                run_id = int(answer.json()["id"])
+                run_id = int(self.http.json(answer, "github: check run")["id"])
             else:
                 self.http.patch(
                     f"/repos/{repo}/check-runs/{run_id}",

@@ -63,8 +63,11 @@ class GitLabClient:
         headers = {"PRIVATE-TOKEN": token} if token else {}
         self._token = token
         self.max_pages = max_pages
-        self.api = HttpClient(sink="gitlab", base_url=api_url, headers=headers)
+        self.api = HttpClient(
+            sink="gitlab", base_url=api_url, headers=headers, credential="GITLAB_TOKEN"
+        )
         self.http = HttpClient(
+            credential="GITLAB_TOKEN",
             sink="gitlab",
             base_url=api_url,
             headers=headers,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cievents.errors import (
+    AuthError,
     CIEventsError,
     RateLimitedError,
     RejectedError,
@@ -22,6 +23,16 @@ from cievents.errors import (
     UnknownTargetError,
 )
 from cievents.http import retry_after_seconds
+
+__all__ = ["CREDENTIAL", "JiraSettings", "classify", "hidden_marker", "make_client"]
+
+CREDENTIAL = "JIRA_API_TOKEN (with JIRA_EMAIL) or JIRA_PAT"
+
+
+def hidden_marker(marker: str) -> str:
+    """Wiki markup that renders nothing (an anchor), carried in a comment so the comment
+    can be found again when the answer to its creation is lost."""
+    return "{anchor:" + marker + "}"
 
 
 @dataclass(frozen=True)
@@ -65,9 +76,20 @@ def classify(exc: BaseException, what: str) -> CIEventsError:
     response = getattr(exc, "response", None)
     text = str(getattr(exc, "text", "") or "")[:200]
     if status is None:
+        # Not an HTTP answer: the requests/urllib3 error underneath (connection, timeout,
+        # a broken read) is transient; anything else is classified like any exception.
+        from cievents.handler import classify_exception
+
         name = type(exc).__name__
         if "Timeout" in name or "Connection" in name:
             return TransientError(f"{what}: {name}", reason="network")
+        if isinstance(exc, ValueError) and "JSONDecodeError" in name:
+            return TransientError(
+                f"{what}: an unreadable answer; outcome unknown", reason="unreadable_answer"
+            )
+        classified = classify_exception(exc)
+        if isinstance(classified, TransientError):
+            return TransientError(f"{what}: {classified.message}", reason="network")
         return RejectedError(f"{what}: {name}: {str(exc)[:200]}")
     headers = dict(getattr(response, "headers", {}) or {})
     if status == 429 or (status == 503 and headers.get("Retry-After")):
@@ -80,6 +102,13 @@ def classify(exc: BaseException, what: str) -> CIEventsError:
         return TransientError(f"{what}: HTTP {status}", status=status)
     if status == 404:
         return UnknownTargetError(f"{what}: not found or not visible to this account ({text})")
+    if status in (401, 403):
+        fix = "is invalid or revoked" if status == 401 else "lacks a permission"
+        return AuthError(
+            f"{what}: HTTP {status}: {CREDENTIAL} {fix} ({text})",
+            status=status,
+            credential=CREDENTIAL,
+        )
     return RejectedError(f"{what}: HTTP {status} ({text})", status=status)
 
 

@@ -192,6 +192,7 @@ class AzureBoardsTracker:
         self.max_pages = max_pages
         self.http = HttpClient(
             sink="azure-devops",
+            credential="AZURE_DEVOPS_PAT",
             base_url=f"{org_url.rstrip('/')}/{project}",
             headers=headers,
             outbox=outbox,
@@ -210,6 +211,7 @@ class AzureBoardsTracker:
             "/_apis/wit/wiql",
             json_body={"query": query},
             params={**self.params, "$top": 50 * self.max_pages},
+            idempotent=True,  # a WIQL query reads
         ).json()
         items = answer.get("workItems") or []
         return str(items[0]["id"]) if items else None

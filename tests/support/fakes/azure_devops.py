@@ -36,15 +36,6 @@ PR = REPO + r"/pullRequests/(?P<id>\d+)"
 STATES = ("error", "failed", "notApplicable", "notSet", "pending", "succeeded")
 
 
-def pat_of(req: Request) -> str:
-    """The PAT of a Basic ``:PAT`` authorization header, or ""."""
-    auth = req.headers.get("authorization", "")
-    try:
-        return base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)[1]
-    except (ValueError, IndexError):
-        return ""
-
-
 def blob_id(text: str) -> str:
     return hashlib.sha1(f"blob {len(text.encode())}\0{text}".encode()).hexdigest()
 
@@ -113,15 +104,25 @@ class FakeAzureDevOps(FakeServer):
     def threads_on(self, repo: str, number: int) -> list[dict[str, Any]]:
         return [t for t in self.threads if (t["repo"], t["pr"]) == (repo, number)]
 
+    def _pat(self, req: Request) -> str:
+        """The PAT of a Basic ``:PAT`` authorization header, or ""."""
+        auth = req.headers.get("authorization", "")
+        try:
+            return base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)[1]
+        except (ValueError, IndexError):
+            return ""
+
+    def _denied(self, req: Request) -> Reply | None:
+        if self._pat(req) not in self.pats:
+            return Reply(401, raw=b"", headers={"Content-Type": "text/html"})
+        if not req.query.get("api-version"):
+            return Reply(400, {"message": "No api-version was supplied for the request."})
+        return None
+
     def _routes_(self) -> None:
         route = self.route
 
-        def denied(req: Request) -> Reply | None:
-            if pat_of(req) not in self.pats:
-                return Reply(401, raw=b"", headers={"Content-Type": "text/html"})
-            if not req.query.get("api-version"):
-                return Reply(400, {"message": "No api-version was supplied for the request."})
-            return None
+        denied = self._denied
 
         def repo_of(req: Request) -> str:
             assert req.match is not None
@@ -134,11 +135,10 @@ class FakeAzureDevOps(FakeServer):
 
         @route("GET", r"/(?P<org>[^/]+)/_apis/connectionData")
         def connection_data(req: Request) -> Reply:
-            if pat_of(req) not in self.pats:
+            if self._pat(req) not in self.pats:  # connectionData needs no api-version
                 return Reply(401, raw=b"", headers={"Content-Type": "text/html"})
             return Reply(
-                200,
-                {"authenticatedUser": {"providerDisplayName": "CI Bot"}, "instanceId": "i"},
+                200, {"authenticatedUser": {"providerDisplayName": "CI Bot"}, "instanceId": "i"}
             )
 
         @route("GET", PR)
@@ -319,12 +319,7 @@ class FakeAzureDevOps(FakeServer):
         (with parents), commit statuses (newest first) and PR statuses."""
         route = self.route
 
-        def denied(req: Request) -> Reply | None:
-            if pat_of(req) not in self.pats:
-                return Reply(401, raw=b"", headers={"Content-Type": "text/html"})
-            if not req.query.get("api-version"):
-                return Reply(400, {"message": "No api-version was supplied for the request."})
-            return None
+        denied = self._denied
 
         def repo_of(req: Request) -> str:
             assert req.match is not None
@@ -434,12 +429,7 @@ class FakeAzureDevOps(FakeServer):
             r"/timelines/(?P<timeline>[^/]+)/records"
         )
 
-        def denied(req: Request) -> Reply | None:
-            if pat_of(req) not in self.pats:
-                return Reply(401, raw=b"", headers={"Content-Type": "text/html"})
-            if not req.query.get("api-version"):
-                return Reply(400, {"message": "No api-version was supplied for the request."})
-            return None
+        denied = self._denied
 
         @route("GET", build + r"/timeline")
         def timeline(req: Request) -> Reply:

@@ -94,14 +94,16 @@ class FakeBitbucket(FakeServer):
             }
         )
 
+    def _denied(self, req: Request) -> Reply | None:
+        token = req.headers.get("authorization", "").removeprefix("Bearer ")
+        if token not in self.tokens:
+            return Reply(401, {"type": "error", "error": {"message": "Unauthorized"}})
+        return None
+
     def _routes_(self) -> None:
         route = self.route
 
-        def denied(req: Request) -> Reply | None:
-            token = req.headers.get("authorization", "").removeprefix("Bearer ")
-            if token not in self.tokens:
-                return Reply(401, {"type": "error", "error": {"message": "Unauthorized"}})
-            return None
+        denied = self._denied
 
         def key(req: Request) -> tuple[str, int]:
             assert req.match is not None
@@ -268,11 +270,7 @@ class FakeBitbucket(FakeServer):
         """Reads pr_compliance makes: commits, diffstat, a commit's statuses and its PRs."""
         route = self.route
 
-        def denied(req: Request) -> Reply | None:
-            token = req.headers.get("authorization", "").removeprefix("Bearer ")
-            if token not in self.tokens:
-                return Reply(401, {"type": "error", "error": {"message": "Unauthorized"}})
-            return None
+        denied = self._denied
 
         def pull_of(req: Request) -> PullRequestState | None:
             assert req.match is not None
@@ -334,18 +332,14 @@ class FakeBitbucket(FakeServer):
     def _pipelines_routes_(self) -> None:
         route = self.route
 
-        def denied(req: Request) -> Reply | None:
-            token = req.headers.get("authorization", "").removeprefix("Bearer ")
-            if token not in self.tokens:
-                return Reply(401, {"type": "error", "error": {"message": "Unauthorized"}})
-            return None
+        denied = self._denied
 
         @route("GET", REPO + r"/pipelines/")
         def pipelines(req: Request) -> Reply:
             assert req.match is not None
             if bad := denied(req):
                 return bad
-            return self._values_page(req, self.pipelines.get(req.match["repo"], []))
+            return next_paged(req, self.pipelines.get(req.match["repo"], []), self.page_size)
 
         @route("GET", REPO + r"/pipelines/(?P<uuid>[^/]+)/steps/")
         def steps(req: Request) -> Reply:
@@ -355,7 +349,7 @@ class FakeBitbucket(FakeServer):
             found = self.steps.get(unquote(req.match["uuid"]))
             if found is None:
                 return Reply(404, {"type": "error", "error": {"message": "Pipeline not found"}})
-            return self._values_page(req, found)
+            return next_paged(req, found, self.page_size)
 
         @route("GET", REPO + r"/pipelines/(?P<uuid>[^/]+)/steps/(?P<step>[^/]+)/log")
         def step_log(req: Request) -> Reply:
@@ -366,17 +360,3 @@ class FakeBitbucket(FakeServer):
             if data is None:
                 return Reply(404, {"type": "error", "error": {"message": "Log not found"}})
             return Reply(200, raw=data, headers={"Content-Type": "application/octet-stream"})
-
-    def _values_page(self, req: Request, values: list[dict[str, Any]]) -> Reply:
-        """A Bitbucket page: ``{"values", "page", "pagelen", "size", "next"}``."""
-        pagelen = min(int(req.query.get("pagelen", ["10"])[0]), 100, self.page_size)
-        page = int(req.query.get("page", ["1"])[0])
-        body: dict[str, Any] = {
-            "page": page,
-            "pagelen": pagelen,
-            "size": len(values),
-            "values": values[(page - 1) * pagelen : page * pagelen],
-        }
-        if page * pagelen < len(values):
-            body["next"] = f"{self.url}{req.path}?pagelen={pagelen}&page={page + 1}"
-        return Reply(200, body)

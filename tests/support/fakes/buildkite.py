@@ -23,6 +23,17 @@ from tests.support.fakehttp import FakeServer, Reply, Request
 BUILD = r"/v2/organizations/(?P<org>[^/]+)/pipelines/(?P<pipeline>[^/]+)/builds/(?P<number>\d+)"
 
 
+def sample_jobs() -> list[dict[str, Any]]:
+    """A build's jobs of every type: two script jobs (``job-a`` deploy, ``job-b`` test), a
+    wait step and a block step (no logs)."""
+    return [
+        {"id": "job-a", "type": "script", "name": "deploy", "state": "failed"},
+        {"id": "wait-1", "type": "waiter", "state": "passed"},
+        {"id": "job-b", "type": "script", "label": "test", "state": "passed"},
+        {"id": "gate", "type": "manual", "state": "unblocked"},
+    ]
+
+
 class FakeBuildkite(FakeServer):
     def __init__(self, token: str = "bk-test-token") -> None:
         super().__init__()

@@ -7,7 +7,8 @@ unified diff with ``Accept: application/vnd.github.diff``; 406 when the diff is 
 /issues/comments/{id}``, ``POST /statuses/{sha}``, ``POST /check-runs`` and ``PATCH
 /check-runs/{id}`` (annotations appended, 50 at most per request), ``GET
 /commits/{sha}/check-runs``, ``POST /app/installations/{id}/access_tokens`` (with the
-installation's ``permissions``), ``GET /user`` (``X-OAuth-Scopes`` for a classic token).
+installation's ``permissions``), ``GET /user`` (``X-OAuth-Scopes`` for a classic token). A
+check run keeps the ``external_id`` it was created with.
 
 Tokens: ``tokens`` are personal/deploy tokens (no check runs: 403, as GitHub answers a
 token that is not an App's); ``app_tokens`` are installation tokens (check runs allowed).
@@ -263,7 +264,7 @@ class FakeGitHub(FakeServer):
             notes = output.get("annotations") or []
             if len(notes) > 50:
                 return Reply(422, {"message": "Only 50 annotations are allowed per request"})
-            for key in ("name", "status", "conclusion", "details_url"):
+            for key in ("name", "status", "conclusion", "details_url", "external_id"):
                 if key in body:
                     run[key] = body[key]
             if output:

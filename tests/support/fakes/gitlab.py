@@ -101,13 +101,15 @@ class FakeGitLab(FakeServer):
         assert req.match is not None
         return unquote(req.match.group("project")), int(req.match.group("iid"))
 
+    def _denied(self, req: Request) -> Reply | None:
+        if req.headers.get("private-token") not in self.tokens:
+            return Reply(401, {"message": "401 Unauthorized"})
+        return None
+
     def _routes_(self) -> None:
         route = self.route
 
-        def denied(req: Request) -> Reply | None:
-            if req.headers.get("private-token") not in self.tokens:
-                return Reply(401, {"message": "401 Unauthorized"})
-            return None
+        denied = self._denied
 
         @route("GET", r"/personal_access_tokens/self")
         def token_self(req: Request) -> Reply:
@@ -273,10 +275,7 @@ class FakeGitLab(FakeServer):
         route = self.route
         project_re = r"/projects/(?P<project>[^/]+)"
 
-        def denied(req: Request) -> Reply | None:
-            if req.headers.get("private-token") not in self.tokens:
-                return Reply(401, {"message": "401 Unauthorized"})
-            return None
+        denied = self._denied
 
         def mr_of(req: Request) -> MergeRequestState | None:
             return self.mrs.get(self._key(req))
@@ -353,10 +352,7 @@ class FakeGitLab(FakeServer):
     def _ci_routes_(self) -> None:
         route = self.route
 
-        def denied(req: Request) -> Reply | None:
-            if req.headers.get("private-token") not in self.tokens:
-                return Reply(401, {"message": "401 Unauthorized"})
-            return None
+        denied = self._denied
 
         @route("GET", r"/projects/(?P<project>[^/]+)/pipelines/(?P<pipeline>\d+)/jobs")
         def jobs(req: Request) -> Reply:

@@ -1,4 +1,9 @@
-"""A local server speaking the Jira REST endpoints our functions use."""
+"""A local server speaking the Jira REST endpoints our functions use.
+
+Comments are kept per issue (``GET .../comment`` lists them, as the ``jira``
+client's ``comments()`` reads them); each committed comment is in
+``server.committed("comment")``.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ def jira_server(issues: dict[str, str] | None = None) -> FakeServer:
     fake = FakeServer()
     known = dict(issues or {"SHOP-311": "In Progress", "OPS-7": "To Do"})
     comment_ids = itertools.count(10000)
+    comments: dict[str, list[dict[str, Any]]] = {}
     workflow = {
         "To Do": [("11", "Start Progress")],
         "In Progress": [("21", "Needs Review"), ("31", "Done")],
@@ -56,13 +62,25 @@ def jira_server(issues: dict[str, str] | None = None) -> FakeServer:
                 },
             )
         cid = str(next(comment_ids))
+        stored = {
+            "id": cid,
+            "self": f"http://jira/rest/api/2/issue/{key}/comment/{cid}",
+            "body": req.json()["body"],
+        }
+        comments.setdefault(key, []).append(stored)
+        fake.commit("comment", issue=key, id=cid)
+        return Reply(201, stored)
+
+    @fake.route("GET", "/rest/api/2/issue/(?P<key>[A-Z]+-\\d+)/comment")
+    def list_comments(req: Any) -> Reply:
+        key = req.match.group("key")
+        if not authorized(req):
+            return Reply(401, {"errorMessages": ["auth"]})
+        if key not in known:
+            return Reply(404, {"errorMessages": ["Issue does not exist"]})
+        found = comments.get(key, [])
         return Reply(
-            201,
-            {
-                "id": cid,
-                "self": f"http://jira/rest/api/2/issue/{key}/comment/{cid}",
-                "body": req.json()["body"],
-            },
+            200, {"startAt": 0, "maxResults": 5000, "total": len(found), "comments": found}
         )
 
     @fake.route("GET", "/rest/api/2/issue/(?P<key>[A-Z]+-\\d+)/transitions")
@@ -91,4 +109,5 @@ def jira_server(issues: dict[str, str] | None = None) -> FakeServer:
         return Reply(400, {"errorMessages": ["transition not valid"]})
 
     fake.known = known  # type: ignore[attr-defined]
+    fake.comments = comments  # type: ignore[attr-defined]
     return fake

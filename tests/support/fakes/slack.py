@@ -10,7 +10,13 @@ against the protocol rather than against our expectations:
 * ``chat.update`` takes only a channel ID and an existing ``ts``
   (``channel_not_found`` / ``message_not_found`` otherwise);
 * ``users.lookupByEmail`` reads ``email`` from the query string or a form body,
-  never from JSON (Slack ignores JSON bodies there: ``invalid_arguments``).
+  never from JSON (Slack ignores JSON bodies there: ``invalid_arguments``);
+* ``chat.postMessage`` keeps the message's ``metadata``; ``conversations.history``
+  and ``conversations.replies`` (channel ID only, ``oldest``, ``cursor`` paging of
+  ``limit``) return it only with ``include_all_metadata``;
+  ``conversations.list`` pages the channels (name → ID).
+
+Every committed post is in ``server.committed("post")``.
 
 Errors are HTTP 200 with ``{"ok": false, "error": ...}``, as Slack sends them;
 tests queue 429s and 5xx with ``server.queue``.
@@ -19,6 +25,8 @@ tests queue 429s and 5xx with ``server.queue``.
 from __future__ import annotations
 
 import itertools
+import time
+from collections.abc import Callable
 from typing import Any
 
 from tests.support.fakehttp import FakeServer, Reply
@@ -34,6 +42,12 @@ class SlackFake(FakeServer):
     def __init__(self) -> None:
         super().__init__()
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self.clock: Callable[[], float] = time.time
+        self.epoch = int(self.clock())
+
+    def ts(self, n: int) -> str:
+        """The ``ts`` of the n-th message posted (1-based), as this fake numbers them."""
+        return f"{self.epoch}.{n:06d}"
 
 
 def slack_server() -> SlackFake:
@@ -56,9 +70,64 @@ def slack_server() -> SlackFake:
             return Reply(200, {"ok": False, "error": "channel_not_found"})
         if not body.get("text") and not body.get("blocks"):
             return Reply(200, {"ok": False, "error": "no_text"})
-        ts = f"1700000000.{next(counter):06d}"
+        ts = fake.ts(next(counter))
         fake.messages[(channel, ts)] = dict(body)
+        fake.commit("post", channel=channel, ts=ts, thread_ts=body.get("thread_ts"))
         return Reply(200, {"ok": True, "channel": channel, "ts": ts, "message": body})
+
+    def query(req: Any) -> dict[str, str]:
+        sent = {k: v[0] for k, v in req.query.items()}
+        if req.body:
+            sent.update({str(k): str(v) for k, v in req.data().items()})
+        return sent
+
+    def page(req: Any, thread: bool) -> Reply:
+        if (denied := authorized(req)) is not None:
+            return denied
+        sent = query(req)
+        channel = sent.get("channel", "")
+        if channel not in CHANNELS.values():
+            return Reply(200, {"ok": False, "error": "channel_not_found"})
+        oldest = float(sent.get("oldest") or 0)
+        found = []
+        for (cid, ts), body in fake.messages.items():
+            in_thread = body.get("thread_ts") == sent.get("ts") or ts == sent.get("ts")
+            if cid != channel or float(ts) < oldest:
+                continue
+            if (thread and not in_thread) or (not thread and body.get("thread_ts")):
+                continue
+            item: dict[str, Any] = {"type": "message", "ts": ts, "text": body.get("text")}
+            if body.get("thread_ts"):
+                item["thread_ts"] = body["thread_ts"]
+            if body.get("metadata") and sent.get("include_all_metadata") in ("true", "1"):
+                item["metadata"] = body["metadata"]
+            found.append(item)
+        found.sort(key=lambda m: float(m["ts"]), reverse=not thread)
+        start = int(sent.get("cursor") or 0)
+        limit = int(sent.get("limit") or 100)
+        chunk = found[start : start + limit]
+        more = start + limit < len(found)
+        answer: dict[str, Any] = {"ok": True, "messages": chunk, "has_more": more}
+        answer["response_metadata"] = {"next_cursor": str(start + limit) if more else ""}
+        return Reply(200, answer)
+
+    @fake.route("GET", "/api/conversations.history")
+    @fake.route("POST", "/api/conversations.history")
+    def history(req: Any) -> Reply:
+        return page(req, thread=False)
+
+    @fake.route("GET", "/api/conversations.replies")
+    @fake.route("POST", "/api/conversations.replies")
+    def replies(req: Any) -> Reply:
+        return page(req, thread=True)
+
+    @fake.route("GET", "/api/conversations.list")
+    @fake.route("POST", "/api/conversations.list")
+    def listing(req: Any) -> Reply:
+        if (denied := authorized(req)) is not None:
+            return denied
+        channels = [{"id": cid, "name": name.lstrip("#")} for name, cid in CHANNELS.items()]
+        return Reply(200, {"ok": True, "channels": channels, "response_metadata": {}})
 
     @fake.route("POST", "/api/chat.update")
     def update(req: Any) -> Reply:
