@@ -16,8 +16,6 @@ from cievents.checks.base import run_checks
 from cievents.checks.scm import pr_gate_checks
 from cievents.demo.filters import compile_filter
 from cievents.deploy.manifest import Function, load
-from tests.notify.slack_fake import TOKEN as SLACK_TOKEN
-from tests.notify.slack_fake import slack_server
 from tests.scanning.test_secret_scan_pr_gate import (
     FIXED,
     H1,
@@ -29,6 +27,8 @@ from tests.scanning.test_secret_scan_pr_gate import (
     make_scm,
 )
 from tests.support.apps import function_client
+from tests.support.fakes.slack import TOKEN as SLACK_TOKEN
+from tests.support.fakes.slack import slack_server
 
 PR_EVENTS = {
     "github": ["pull_request"],
