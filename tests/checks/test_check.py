@@ -99,7 +99,11 @@ def vendors() -> Iterator[FakeServer]:
     def bb_user(req: Any) -> Reply:
         if not authed(req):
             return Reply(401, {})
-        return Reply(200, {"display_name": "CI"}, headers={"X-OAuth-Scopes": "pullrequest:write"})
+        return Reply(
+            200,
+            {"display_name": "CI"},
+            headers={"X-OAuth-Scopes": "pullrequest:write, repository:write"},
+        )
 
     @fake.route("GET", "/ado/acme/_apis/connectionData")
     def ado_connection(req: Any) -> Reply:
