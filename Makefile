@@ -5,8 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 OUT ?= .demo
+# The google provider's schema, offline: cdktf bindings generated from it (the deploy tests
+# check every Terraform argument name against them). Pinned; shared by checkouts.
+CDKTF_GOOGLE_VERSION := 16.12.1
+PROVIDER_SCHEMA_DIR ?= $(HOME)/.cache/ci-event-functions/cdktf-provider-google-$(CDKTF_GOOGLE_VERSION)
+PROVIDER_SCHEMA := $(PROVIDER_SCHEMA_DIR)/node_modules/@cdktf/provider-google/package.json
+export CIEVENTS_PROVIDER_SCHEMA := $(PROVIDER_SCHEMA_DIR)/node_modules/@cdktf/provider-google
 
-.PHONY: venv test test-tools apt-tools test-calendar lint typecheck unit demo bench package deploy clean fmt
+.PHONY: venv test test-tools apt-tools test-calendar lint typecheck unit demo bench package deploy clean fmt provider-schema
 
 # Tools some tests need, each in its own venv (their pins clash with ours), installed here and
 # never inside a test: a test that finds one missing skips locally and fails when CI=true.
@@ -31,6 +37,14 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+$(PROVIDER_SCHEMA):
+	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm; }
+	mkdir -p $(PROVIDER_SCHEMA_DIR)
+	npm install --silent --no-audit --no-fund --ignore-scripts --prefix $(PROVIDER_SCHEMA_DIR) \
+		@cdktf/provider-google@$(CDKTF_GOOGLE_VERSION)
+
+provider-schema: $(PROVIDER_SCHEMA)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -65,7 +79,7 @@ apt-tools:
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-test-tools: $(STAMP) $(CHECKOV) $(BQEMULATOR) $(WHEELS)/.done apt-tools
+test-tools: $(STAMP) $(CHECKOV) $(BQEMULATOR) $(WHEELS)/.done apt-tools $(PROVIDER_SCHEMA)
 
 unit: test-tools
 	$(VENV)/bin/pytest -q

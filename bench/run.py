@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["cold_start", "event_overhead", "ingest_latency", "secret_scan"]
+ORDER = ["cold_start", "event_overhead", "ingest_latency", "burst", "secret_scan"]
 
 
 def available() -> list[str]:
@@ -42,6 +42,9 @@ def main(argv: list[str]) -> int:
         code = int(module.main([]) or 0)
         print(f"\n({name}: {time.perf_counter() - started:.1f} s)", flush=True)
         status = status or code
+    from bench.summary import print_table
+
+    print_table()
     return status
 
 

@@ -11,7 +11,7 @@ resource "google_storage_bucket" "archive" {
 
   lifecycle_rule {
     condition {
-      age = var.archive_coldline_after_days
+      age = tonumber(local.variables.archive_coldline_after_days)
     }
     action {
       type          = "SetStorageClass"
@@ -20,10 +20,10 @@ resource "google_storage_bucket" "archive" {
   }
 
   dynamic "lifecycle_rule" {
-    for_each = var.archive_delete_after_days > 0 ? [1] : []
+    for_each = tonumber(local.variables.archive_delete_after_days) > 0 ? [1] : []
     content {
       condition {
-        age = var.archive_delete_after_days
+        age = tonumber(local.variables.archive_delete_after_days)
       }
       action {
         type = "Delete"

@@ -27,18 +27,6 @@ variable "vars" {
   default     = {}
 }
 
-variable "archive_coldline_after_days" {
-  description = "Move archived payloads to COLDLINE after this many days."
-  type        = number
-  default     = 30
-}
-
-variable "archive_delete_after_days" {
-  description = "Delete archived payloads after this many days (0 keeps them forever)."
-  type        = number
-  default     = 400
-}
-
 variable "alert_notification_channels" {
   description = "Monitoring notification channel IDs for the failure / dead-letter alert."
   type        = list(string)

@@ -20,7 +20,10 @@ Settings: ``GITHUB_TOKEN`` or ``GITHUB_APP_ID`` + ``GITHUB_APP_PRIVATE_KEY`` +
 ``BITBUCKET_SERVER_HOSTS``, marks its repositories); ``AZURE_DEVOPS_PAT`` (Code: status),
 ``AZURE_DEVOPS_API_URL``;
 ``STATUS_CONTEXT`` (default ``buildkite/{pipeline}``); ``STATUS_OTHER_STATE``
-(``error`` or ``neutral``, default ``error``). No credentials for the provider,
+(``error`` or ``neutral``, default ``error``); ``GITHUB_WRITES_PER_MINUTE``
+(default 80: GitHub's secondary limit on content-creating requests), the budget
+every instance shares through the store, waited for at most
+``CIEVENTS_BUDGET_MAX_WAIT_S`` in-call. No credentials for the provider,
 or ``CIEVENTS_DRY_RUN``: the requests are recorded in the outbox.
 """
 
@@ -29,15 +32,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from cievents import effects
-from cievents.config import env_str
+from cievents.config import env_int, env_str
 from cievents.errors import ConfigError, TransientError
 from cievents.events import BuildEvent, JobEvent
 from cievents.handler import Context, Result, pubsub_function, skipped
 from cievents.idempotency import update_state
 from cievents.notify.render import duration_text
 from cievents.outbox import Outbox
+from cievents.ratelimit import Budget, Limit, VendorBudget, max_wait_s
 from cievents.scm import ScmSettings
 from cievents.scm.github import GitHubClient
 from cievents.vcs.repo import Repository
@@ -50,6 +55,7 @@ class Settings:
     scm: ScmSettings
     context: str
     other_state: str
+    writes_per_minute: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -60,6 +66,7 @@ class Settings:
             scm=ScmSettings.from_env(),
             context=env_str("STATUS_CONTEXT", "buildkite/{pipeline}"),
             other_state=other,
+            writes_per_minute=env_int("GITHUB_WRITES_PER_MINUTE", 80, minimum=1),
         )
 
 
@@ -101,6 +108,15 @@ def client(provider: str, ctx: Context) -> Any:
     if key not in _clients:
         outbox = Outbox(ctx.settings.outbox_dir) if dry else None
         _clients[key] = SETTINGS.scm.client(provider, outbox)
+        if provider == "github" and outbox is None:
+            # One write budget per API host, shared by every instance through the store.
+            host = urlsplit(SETTINGS.scm.github_api).netloc
+            _clients[key].http.budget = VendorBudget(
+                Budget(ctx.store),
+                f"github:{host}:writes",
+                Limit(SETTINGS.writes_per_minute, 60.0),
+                max_wait_s(),
+            )
     return _clients[key]
 
 

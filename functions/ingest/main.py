@@ -32,7 +32,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from cievents import clock, log
+from cievents import clock, log, tracing
 from cievents.config import env_float, env_int, env_list, env_opt, env_str
 from cievents.errors import CIEventsError
 from cievents.publish import Publisher, publisher_for
@@ -143,7 +143,10 @@ def handle_request(
     """The whole policy, free of Flask so tests and the benchmark can call it directly."""
     started = time.perf_counter()
     source = path.strip("/").split("/", 1)[0]
-    with log.context(function="ingest", source=source or None):
+    with (
+        tracing.serve("ingest", headers, **{"http.request.method": method, "url.path": path}),
+        log.context(function="ingest", source=source or None, trace=tracing.trace_id()),
+    ):
         if source not in SOURCES:
             return _answer(404, "refused", started, reason="unknown source")
         if method != "POST":

@@ -15,7 +15,6 @@ credentials of ``cievents.scm``; ``JIRA_URL`` + ``JIRA_EMAIL`` + ``JIRA_API_TOKE
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,7 +37,7 @@ from cievents.errors import TransientError
 from cievents.handler import Context, Result, pubsub_function, skipped
 from cievents.metrics import MetricsSettings, open_store
 from cievents.scm import CheckReport, HeadInfo, PullRequest, ScmSettings
-from cievents.tracker.jira import JiraSettings
+from cievents.tracker.jira import JiraSettings, issue_lookup
 from cievents.vcs.repo import Repository
 
 POLICY = load()
@@ -53,6 +52,7 @@ JIRA = JiraSettings(
 )
 HOSTS = {"github": "github.com", "gitlab": "gitlab.com", "bitbucket": "bitbucket.org"}
 _metrics: Any = None
+_clients: dict[tuple[str, bool], Any] = {}  # one SCM client per instance (App tokens cached)
 
 
 def _now() -> datetime:
@@ -64,25 +64,6 @@ def metrics() -> Any:
     if _metrics is None:
         _metrics = open_store(METRICS)
     return _metrics
-
-
-def jira_lookup() -> Callable[[str], bool] | None:
-    """Whether a Jira key exists, asked once per key per execution."""
-    if not (JIRA.url and JIRA.has_credentials):
-        return None
-    from cievents.tracker.jira import issue_exists, make_client
-
-    client: list[Any] = []
-    seen: dict[str, bool] = {}
-
-    def exists(key: str) -> bool:
-        if key not in seen:
-            if not client:
-                client.append(make_client(JIRA))
-            seen[key] = issue_exists(client[0], key)
-        return seen[key]
-
-    return exists
 
 
 def _publish(client: Any, ref: PullRequestRef, number: int, state: Any, verdict: Any) -> None:
@@ -135,7 +116,7 @@ def evaluate_one(
                 f"#{number}: the SCM still reports head {state.head_sha[:7]}, older than "
                 f"{ref.head_sha[:7]} already seen; retrying until it catches up"
             )
-        verdict = evaluate(rule, state, jira_lookup() if rule.checks.jira_key else None)
+        verdict = evaluate(rule, state, issue_lookup(JIRA) if rule.checks.jira_key else None)
         change = f"{verdict.digest()}:{state.state}"
         if stored.value.get("change") == change:
             return False, f"#{number}: {verdict.result}, unchanged"
@@ -177,7 +158,10 @@ def handle(event: Any, ctx: Context) -> Result:
     provider = PROVIDERS[ref.scm]
     if not SCM.has_credentials(provider):
         return skipped(f"not evaluated: no credentials to read {ref.scm} pull requests")
-    client = SCM.client(provider, ctx.outbox)
+    key = (provider, ctx.settings.dry_run)
+    if key not in _clients:
+        _clients[key] = SCM.client(provider, ctx.outbox)
+    client = _clients[key]
     fetcher = fetcher_for(ref, SCM, client)
     numbers = (
         [ref.number] if ref.number is not None else fetcher.pulls_for_commit(str(ref.head_sha))

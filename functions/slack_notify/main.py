@@ -14,32 +14,46 @@ Work on one build message is serialized by a short claim in the
 idempotency store, so concurrent deliveries cannot post twice or update out
 of order.
 
+Posts to a channel draw on one budget shared by every instance (the store
+keeps it; ``cievents.ratelimit``). When a channel's posts are booked more than
+``SLACK_DIGEST_AFTER_S`` ahead, a new build joins the channel's digest (one
+message for many builds, details in its thread: ``cievents.notify.digest``)
+instead of queueing behind the others; builds people watch keep their own
+message: pipelines matching ``SLACK_WATCH`` (``pipeline`` or
+``pipeline@branch`` globs, comma-separated) and builds started by hand in the
+Buildkite UI.
+
 Settings: ``SLACK_BOT_TOKEN`` (without it: dry run into the outbox),
 ``SLACK_API_URL``, ``SLACK_MENTION_AUTHORS`` (default true),
 ``SLACK_MIN_POST_INTERVAL_S`` (spacing of posts per channel, default 1),
 ``SLACK_MAX_INLINE_WAIT_S`` (longest Retry-After waited in-call, default 2),
+``SLACK_DIGEST_AFTER_S`` (default 2), ``SLACK_WATCH``,
+``CIEVENTS_BUDGET_MAX_WAIT_S`` (longest in-call wait for a booked slot, default 10),
 ``SLACK_CHANNEL`` (used by the default routing rules),
 ``CIEVENTS_ROUTING_FILE``.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from cievents import effects, log, routing
-from cievents.config import env_bool, env_float, env_opt
+from cievents.config import env_bool, env_float, env_list, env_opt
 from cievents.envelope import Message
 from cievents.errors import TransientError
 from cievents.events import BuildEvent, JobEvent
 from cievents.handler import Context, Result, pubsub_function, skipped
 from cievents.idempotency import Store, update_state
 from cievents.notify import blocks, changes
+from cievents.notify.digest import Digests
 from cievents.notify.render import BuildSummary, rank, shown_state, summary_of_job
 from cievents.notify.slack import SlackClient
 from cievents.outbox import Outbox
+from cievents.ratelimit import Budget, max_wait_s
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,8 @@ class Settings:
     mention_authors: bool
     min_post_interval_s: float
     max_inline_wait_s: float
+    digest_after_s: float
+    watch: tuple[str, ...]
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -58,6 +74,8 @@ class Settings:
             mention_authors=env_bool("SLACK_MENTION_AUTHORS", True),
             min_post_interval_s=env_float("SLACK_MIN_POST_INTERVAL_S", 1.0, minimum=0),
             max_inline_wait_s=env_float("SLACK_MAX_INLINE_WAIT_S", 2.0, minimum=0),
+            digest_after_s=env_float("SLACK_DIGEST_AFTER_S", 2.0, minimum=0),
+            watch=env_list("SLACK_WATCH"),
         )
 
 
@@ -77,8 +95,18 @@ def client(ctx: Context) -> SlackClient:
             outbox=Outbox(ctx.settings.outbox_dir) if dry else None,
             min_interval_s=SETTINGS.min_post_interval_s,
             max_inline_wait_s=SETTINGS.max_inline_wait_s,
+            budget=None if dry else Budget(ctx.store),
+            max_slot_wait_s=max_wait_s(),
         )
     return _client
+
+
+def watched(event: BuildEvent) -> bool:
+    """Builds people are watching keep their own message, even in a burst."""
+    names = (event.pipeline, f"{event.pipeline}@{event.branch or ''}")
+    return event.build_source == "ui" or any(
+        fnmatch.fnmatchcase(name, pattern) for pattern in SETTINGS.watch for name in names
+    )
 
 
 def build_key(event: BuildEvent | JobEvent) -> str:
@@ -128,7 +156,13 @@ class BuildMessage:
 
         update_state(self.store, self.messages_key, put)
 
-    def sync(self, channel: str, summary: BuildSummary | None, mention: str | None) -> str:
+    def sync(
+        self,
+        channel: str,
+        summary: BuildSummary | None,
+        mention: str | None,
+        watched: bool = False,
+    ) -> str:
         """Post or update the message in ``channel``, then thread pending failed jobs.
 
         Runs under a per-(build, channel) claim so no two executions interleave.
@@ -139,7 +173,7 @@ class BuildMessage:
         if claim.status != "claimed":
             raise TransientError(f"another execution is updating build {self.key} in {channel}")
         try:
-            return self._sync_locked(channel, summary, mention)
+            return self._sync_locked(channel, summary, mention, watched)
         finally:
             self.store.release(lock, claim.token)
 
@@ -150,12 +184,15 @@ class BuildMessage:
         text: str,
         message_blocks: list[dict[str, Any]],
         thread_ts: str | None = None,
+        pace_as: str | None = None,
     ) -> tuple[str, str]:
         """Post exactly once: a lost answer is reconciled from the message's metadata."""
         slack = client(self.ctx)
 
         def create(marker: str) -> Mapping[str, Any]:
-            channel_id, ts = slack.post(channel, text, message_blocks, thread_ts, marker=marker)
+            channel_id, ts = slack.post(
+                channel, text, message_blocks, thread_ts, marker=marker, pace_as=pace_as
+            )
             return {"id": channel_id, "ts": ts}
 
         def find(marker: str, since: float) -> Mapping[str, Any] | None:
@@ -167,9 +204,28 @@ class BuildMessage:
             log.logger.info("reconciled a post whose answer was lost", ts=done.result["ts"])
         return str(done.result["id"]), str(done.result["ts"])
 
-    def _sync_locked(self, channel: str, summary: BuildSummary | None, mention: str | None) -> str:
+    def _coalesced(self, channel: str, summary: BuildSummary, watched: bool) -> str | None:
+        """'digested' when the build joined the channel's digest (or one showed it already)."""
+        digests = Digests(self.store, client(self.ctx))
+        if digests.shown(channel, self.key):
+            # A redelivery whose flush was cut short: the builds it was posting wait for it.
+            digests.flush(channel)
+            return "unchanged"
+        if watched or not digests.crowded(channel, SETTINGS.digest_after_s):
+            return None
+        digests.add(channel, self.key, summary)
+        digests.flush(channel)
+        return "digested"
+
+    def _sync_locked(
+        self, channel: str, summary: BuildSummary | None, mention: str | None, watched: bool
+    ) -> str:
         slack = client(self.ctx)
         record = dict(self.channels().get(channel) or {})
+        if summary is not None and not record.get("ts"):
+            coalesced = self._coalesced(channel, summary, watched)
+            if coalesced:
+                return coalesced
         did = "unchanged"
         if summary is not None:
             new_rank = rank(summary.state)
@@ -210,6 +266,7 @@ class BuildMessage:
                     str(reply["text"]),
                     list(reply["blocks"]),
                     thread_ts=str(record["ts"]),
+                    pace_as=channel,
                 )
                 threaded.append(job_id)
                 record["threaded"] = threaded
@@ -240,7 +297,8 @@ def _on_build(event: BuildEvent, ctx: Context) -> Result:
         return skipped("no routing rule sends this build to Slack")
     summary = BuildSummary.of(event)
     mention = _mention(event, ctx)
-    done = {channel: message.sync(channel, summary, mention) for channel in targets}
+    watch = watched(event)
+    done = {channel: message.sync(channel, summary, mention, watch) for channel in targets}
     log.logger.debug("slack messages synced", channels=done)
     acted = [f"{c}: {d}" for c, d in done.items() if d != "unchanged"]
     if not acted:

@@ -25,16 +25,18 @@ The entry point accepts every call shape functions-framework produces:
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar, cast
 
-from cievents import envelope, log
+from cievents import envelope, log, tracing
 from cievents.config import CommonSettings
 from cievents.envelope import Message
 from cievents.errors import (
+    AuthError,
     CIEventsError,
     PermanentError,
     TransientError,
@@ -188,11 +190,14 @@ class PubSubFunction(Generic[E]):
 
     def process(self, message: Message, started: float | None = None) -> Processed:
         started = time.perf_counter() if started is None else started
-        with log.context(
-            function=self.name,
-            message_id=message.id,
-            delivery_attempt=message.delivery_attempt,
-            trace=message.attributes.get("trace_id"),
+        with (
+            tracing.consume(self.name, message.attributes, **{"messaging.message.id": message.id}),
+            log.context(
+                function=self.name,
+                message_id=message.id,
+                delivery_attempt=message.delivery_attempt,
+                trace=tracing.trace_id(),
+            ),
         ):
             return self._process(message, started)
 
@@ -214,6 +219,7 @@ class PubSubFunction(Generic[E]):
             event=getattr(event, "event", None) or message.attributes.get("event"),
             pipeline=getattr(event, "pipeline", None) or message.attributes.get("pipeline"),
         )
+        log.bind(**operations_fields(event))
         if self.accepts is not None and not self.accepts(event):
             return self._finish("skipped", started, reason="not for this function")
         age = self._age(message)
@@ -253,9 +259,18 @@ class PubSubFunction(Generic[E]):
                     "retried", started, error, transient=True, ctx=ctx, original=exc
                 )
             if claim is not None and full_key:
-                self._quietly(
-                    lambda: self.store().complete(full_key, claim.token, f"failed:{error.reason}")
-                )
+                if self.settings.dead_letter:
+                    # The dead letter is the record: a replay after the fix must act, so the
+                    # claim is released, not completed.
+                    self._quietly(lambda: self.store().release(full_key, claim.token))
+                else:
+                    self._quietly(
+                        lambda: self.store().complete(
+                            full_key, claim.token, f"failed:{error.reason}"
+                        )
+                    )
+            if isinstance(error, AuthError):
+                self._credential_alert(error)
             return self._permanent(message, started, error, exc, ctx)
         if (
             claim is not None
@@ -279,6 +294,25 @@ class PubSubFunction(Generic[E]):
         if message.publish_time is None:
             return None
         return (envelope.now_utc() - message.publish_time).total_seconds()
+
+    def _credential_alert(self, error: AuthError) -> None:
+        """A broken credential: an alert line (the health alert's log-based metric counts
+        ``alert="credential"``) and a record the health function reports."""
+        credential = error.credential or "a credential"
+        log.logger.error(
+            f"{self.name}: {credential} was refused; messages are dead-lettered until it is fixed",
+            alert="credential",
+            credential=credential,
+            status=getattr(error, "status", None),
+        )
+
+        def record() -> None:
+            self.store().set_state(
+                f"health:credential:{self.name}",
+                {"status": "fail", "credential": credential, "at": time.time()},
+            )
+
+        self._quietly(record)
 
     @staticmethod
     def _quietly(action: Callable[[], object]) -> None:
@@ -306,15 +340,21 @@ class PubSubFunction(Generic[E]):
                     cievents_reason=error.reason,
                     cievents_error=log.mask(error.message)[:1000],
                     cievents_message_id=message.id,
+                    cievents_delivery_attempt=str(message.delivery_attempt or ""),
                 )
+                if isinstance(error, AuthError) and error.credential:
+                    attributes["cievents_credential"] = error.credential
                 publisher_for(target).publish(message.data, attributes)
             except Exception as exc:
+                # Not acked, so nothing is lost: Pub/Sub redelivers, and past
+                # max_delivery_attempts its own dead-letter policy keeps the message.
                 return self._finish(
                     "retried",
                     started,
                     classify_exception(exc),
                     transient=True,
-                    reason=f"dead-letter publish to {target} failed; will retry",
+                    reason=f"dead-letter publish to {target} failed (does the function's "
+                    "service account have roles/pubsub.publisher on it?); will retry",
                 )
             return self._finish("dead_lettered", started, error, ctx=ctx, original=original)
         return self._finish("failed", started, error, ctx=ctx, original=original)
@@ -386,6 +426,19 @@ class EntryPoint(Protocol):
     def process_call(self, *args: Any) -> Processed: ...
 
 
+def operations_fields(event: Any) -> dict[str, Any]:
+    """What an operator filters outcome lines by: commit SHA, PR number, integration."""
+    pr = getattr(event, "pull_request", None)
+    if pr is None and getattr(event, "kind", "") == "pull_request":
+        pr = getattr(event, "number", None)
+    fields = {
+        "commit_sha": getattr(event, "commit", None),
+        "pr_number": pr,
+        "integration": getattr(event, "source", None),
+    }
+    return {k: v for k, v in fields.items() if v not in (None, "")}
+
+
 def pubsub_function(
     name: str,
     *,
@@ -397,6 +450,12 @@ def pubsub_function(
 ) -> Callable[[Callable[[Any, Context], Result | None]], EntryPoint]:
     """Wrap ``act`` with the handler policy. Settings are read now, at cold start."""
     resolved = settings or CommonSettings.from_env()
+    if resolved.dead_letter:
+        from cievents.publish import qualified_target
+
+        resolved = dataclasses.replace(
+            resolved, dead_letter=qualified_target(resolved.dead_letter, "CIEVENTS_DEAD_LETTER")
+        )
     log.register_secrets_from_env()
     if parse is None:
         from cievents.sources import parse_message

@@ -26,6 +26,12 @@ billable instance. Any other 4xx is a ``PermanentError`` subclass (401/403 are
 The policy is pluggable: pass a ``RetryPolicy`` subclass overriding ``wait``
 (e.g. to wait for a shared rate-limit reset) or ``should_retry``.
 
+With a ``budget`` (``cievents.ratelimit.VendorBudget``), every write
+(POST/PATCH/PUT/DELETE) first takes a slot of the destination's budget shared
+by all instances, and a rate-limited answer closes the window for all of them
+until the vendor said it reopens, so a retry (in-call or Pub/Sub's) is sent
+when the window is open, not into it.
+
 With an ``Outbox`` the client is in dry-run mode: it records the request and
 answers with a canned response instead of sending.
 """
@@ -43,7 +49,7 @@ from typing import Any
 import requests
 import tenacity
 
-from cievents import clock
+from cievents import clock, tracing
 from cievents.errors import (
     AuthError,
     CIEventsError,
@@ -53,6 +59,7 @@ from cievents.errors import (
     classify_status,
 )
 from cievents.outbox import Outbox
+from cievents.ratelimit import VendorBudget
 
 USER_AGENT = "ci-event-functions/0.1 (+https://github.com/ci-event-functions)"
 
@@ -136,6 +143,7 @@ def error_for(response: requests.Response, what: str, credential: str = "") -> C
 # Answers that say the server refused the request without acting on it.
 NOTHING_COMMITTED = frozenset({429, 503})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 
 def never_sent(exc: BaseException) -> bool:
@@ -244,8 +252,10 @@ class HttpClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         credential: str = "",
+        budget: VendorBudget | None = None,
     ) -> None:
         self.sink = sink
+        self.budget = budget
         self.credential = credential
         self.base_url = base_url.rstrip("/")
         self.timeout = (connect_timeout, read_timeout or default_read_timeout())
@@ -257,6 +267,10 @@ class HttpClient:
         self.session.headers["User-Agent"] = USER_AGENT
         if headers:
             self.session.headers.update(headers)
+        if tracing.enabled():  # one CLIENT span per call (retries and dry runs included)
+            self.request = tracing.traced(  # type: ignore[method-assign]
+                sink, self.request, lambda method, path, *_, **__: (method, self.url(path))
+            )
 
     @property
     def dry_run(self) -> bool:
@@ -299,8 +313,11 @@ class HttpClient:
             answer = self._dry_run_answer(method, url, json_body) if self._dry_run_answer else None
             return DryRunResponse(answer)
         is_idempotent = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        budget = self.budget if method.upper() in WRITE_METHODS else None
 
         def once() -> Any:
+            if budget is not None:
+                budget.before_send()  # a slot of the shared budget, or RateLimitedError
             try:
                 response = self.session.request(
                     method,
@@ -328,6 +345,8 @@ class HttpClient:
                 return response
             classified = error_for(response, label, self.credential)
             if classified is not None:
+                if budget is not None and isinstance(classified, RateLimitedError):
+                    budget.refused(classified.retry_after)  # closed for every instance
                 raise classified
             return response
 

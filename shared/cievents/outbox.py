@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cievents import clock, log
+from cievents import clock, log, tracing
 
 
 class Outbox:
@@ -33,6 +33,7 @@ class Outbox:
             "event_id": event_id or log.current_context().get("message_id"),
             "time": clock.now(),
         }
+        tracing.recorded(sink, method, url)
         self.directory.mkdir(parents=True, exist_ok=True)
         line = log.mask(json.dumps(entry, sort_keys=True, default=str)) + "\n"
         fd = os.open(

@@ -4,7 +4,8 @@ A target is a string:
 
 * ``file:PATH``: append ``{"data": <base64>, "attributes": {...}}`` as one line;
 * ``projects/P/topics/T`` or a bare topic name (project from
-  ``GOOGLE_CLOUD_PROJECT``): the real ``google-cloud-pubsub`` publisher, which
+  ``GOOGLE_CLOUD_PROJECT``, else ``google.auth.default()``): the real
+  ``google-cloud-pubsub`` publisher, which
   honours ``PUBSUB_EMULATOR_HOST``; imported only when such a target is used;
 * ``http://HOST:PORT/...``: the demo's built-in bus (POST of the same JSON line).
 
@@ -17,10 +18,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import threading
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from cievents import tracing
 from cievents.errors import ConfigError, TransientError
 
 PUBLISH_TIMEOUT_S = 10.0
@@ -106,19 +109,63 @@ class PubSubPublisher:
             raise
 
 
+class TracedPublisher:
+    """Carries the trace: W3C context into the attributes, a CLIENT span per publish."""
+
+    def __init__(self, inner: Publisher, target: str) -> None:
+        self.inner, self.target = inner, target
+
+    def publish(self, data: bytes, attributes: Mapping[str, str]) -> str:
+        with tracing.outgoing("pubsub", "publish", self.target):
+            carried = dict(attributes)
+            tracing.inject(carried)
+            return self.inner.publish(data, carried)
+
+
 _cache: dict[str, Publisher] = {}
 _cache_lock = threading.Lock()
 
 
-def topic_path(name: str, project: str | None = None) -> str:
+TOPIC_PATH = re.compile(r"projects/[a-z][a-z0-9.:-]{4,61}[a-z0-9]/topics/[A-Za-z][\w.~+%-]{2,254}")
+
+
+def project_id() -> str | None:
+    """The project: ``GOOGLE_CLOUD_PROJECT`` (or the older ``GCP_PROJECT``), else what
+    ``google.auth.default()`` finds (the runtime's metadata server, or gcloud's config)."""
+    found = os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCP_PROJECT")
+    if found:
+        return found
+    try:
+        import google.auth
+
+        return str(google.auth.default()[1] or "") or None
+    except Exception:  # no google-auth, or no credentials here: the caller says what to set
+        return None
+
+
+def topic_path(name: str, project: str | None = None, variable: str = "the topic") -> str:
+    """``projects/P/topics/T`` for a fully-qualified or bare topic name (resolved against
+    ``project``, else ``project_id()``). ConfigError naming ``variable`` when it cannot be."""
     if name.startswith("projects/"):
+        if not TOPIC_PATH.fullmatch(name):
+            raise ConfigError(variable, f"expected projects/<project>/topics/<topic>, got {name!r}")
         return name
-    project = project or os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCP_PROJECT")
+    project = project or project_id()
     if not project:
         raise ConfigError(
-            "GOOGLE_CLOUD_PROJECT", f"is needed to publish to the bare topic name {name!r}"
+            variable,
+            f"the bare topic name {name!r} needs a project: set GOOGLE_CLOUD_PROJECT, "
+            "or give projects/<project>/topics/<topic>",
         )
     return f"projects/{project}/topics/{name}"
+
+
+def qualified_target(target: str, variable: str) -> str:
+    """A publish target as ``publisher_for`` takes it, with a bare topic made fully
+    qualified now (at cold start), so a missing project fails here, not per message."""
+    if target.startswith(("file:", "http://", "https://")):
+        return target
+    return topic_path(target, variable=variable)
 
 
 def publisher_for(target: str) -> Publisher:
@@ -134,5 +181,6 @@ def publisher_for(target: str) -> Publisher:
             publisher = HttpBusPublisher(target)
         else:
             publisher = PubSubPublisher(topic_path(target))
+        publisher = TracedPublisher(publisher, target)
         _cache[target] = publisher
         return publisher

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cievents.deploy import gcloud, manifest, package
+from cievents.deploy import manifest, package
 from cievents.errors import ConfigError
 from tests.support import tools
 
@@ -165,41 +165,6 @@ def test_a_zip_serves_its_function_from_a_fresh_venv(tmp_path: Path) -> None:
         server.terminate()
         server.wait(timeout=10)
     assert (tmp_path / "outbox" / "teams.jsonl").exists()
-
-
-def test_gcloud_dry_run_prints_every_step(capsys: pytest.CaptureFixture[str]) -> None:
-    assert gcloud.main(["--dry-run", "--project", "demo-proj"]) == 0
-    out = capsys.readouterr().out.splitlines()
-    loaded = manifest.load()
-    assert out[0] == "gcloud pubsub topics create ci-events --project=demo-proj"
-    assert "gcloud pubsub topics create ci-events-dead-letter --project=demo-proj" in out
-    for function in loaded.functions:
-        deploys = [
-            line
-            for line in out
-            if line.startswith(f"gcloud functions deploy {function.name.replace('_', '-')} --gen2")
-        ]
-        assert len(deploys) == 1, function.name
-        assert f"--runtime={function.runtime}" in deploys[0] and "--trigger-http" in deploys[0]
-        for env_name, secret in function.secrets.items():
-            assert f"{env_name}={secret}:latest" in deploys[0]
-            assert any(
-                line.startswith(f"gcloud secrets add-iam-policy-binding {secret} ") for line in out
-            )
-    subscription = next(
-        line for line in out if line.startswith("gcloud pubsub subscriptions create slack-notify-0")
-    )
-    for flag in (
-        "--message-filter=",
-        "--dead-letter-topic=ci-events-dead-letter",
-        "--push-auth-service-account=cief-slack-notify@",
-        "--max-delivery-attempts=10",
-    ):
-        assert flag in subscription
-    archive = next(line for line in out if line.startswith("gcloud functions deploy gcs-archive"))
-    assert "ARCHIVE_BUCKET=demo-proj-ci-events-archive" in archive
-    assert "CIEVENTS_DEAD_LETTER=projects/demo-proj/topics/ci-events-dead-letter" in archive
-    assert "GOOGLE_CLOUD_PROJECT=demo-proj" in archive
 
 
 def test_zip_hash_changes_with_code(tmp_path: Path) -> None:

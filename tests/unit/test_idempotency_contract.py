@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
+from cievents.errors import RateLimitedError
 from cievents.idempotency import Store, open_store, update_state
 from cievents.idempotency.memory import MemoryStore
 from cievents.idempotency.sqlite import SQLiteStore
+from cievents.ratelimit import Budget, Limit
 from tests.support.emulators import RunningServer
 
 
@@ -174,6 +176,56 @@ def test_update_state_merges_concurrent_increments(
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(increments, range(8)))
     assert store.get_state("counter").value["n"] == 8
+
+
+def test_budget_books_slots_in_order_and_refuses_past_the_wait(
+    store_and_clock: tuple[Store, FakeClock],
+) -> None:
+    store, clock = store_and_clock
+    budget = Budget(store, clock=clock)
+    per_second = Limit(1, 1.0)
+    assert [budget.reserve("slack:#ci", per_second, max_wait_s=5) for _ in range(3)] == [
+        0.0,
+        1.0,
+        2.0,
+    ]
+    assert budget.backlog("slack:#ci") == 3.0
+    with pytest.raises(RateLimitedError) as refused:
+        budget.reserve("slack:#ci", per_second, max_wait_s=2.5)
+    assert refused.value.retry_after == 3.0
+    assert budget.backlog("slack:#ci") == 3.0  # a refusal books nothing
+    assert budget.reserve("slack:#other", per_second, max_wait_s=0) == 0.0  # its own budget
+    clock.now += 10  # the schedule does not bank unused time
+    assert budget.reserve("slack:#ci", per_second, max_wait_s=0) == 0.0
+    assert budget.reserve("slack:#ci", per_second, max_wait_s=5) == 1.0
+
+
+def test_budget_pause_closes_the_window_for_everyone(
+    store_and_clock: tuple[Store, FakeClock],
+) -> None:
+    store, clock = store_and_clock
+    first, second = Budget(store, clock=clock), Budget(store, clock=clock)  # two instances
+    first.pause("github:api.github.com:writes", 42)
+    assert second.backlog("github:api.github.com:writes") == 42.0
+    assert second.reserve("github:api.github.com:writes", Limit(80, 60), max_wait_s=60) == 42.0
+    first.pause("github:api.github.com:writes", 1)  # an earlier reopening never shortens it
+    assert first.backlog("github:api.github.com:writes") == 42.75
+
+
+def test_concurrent_reservations_get_distinct_slots(
+    store_and_clock: tuple[Store, FakeClock],
+) -> None:
+    store, clock = store_and_clock
+    barrier = threading.Barrier(6)
+
+    def book(_: int) -> float:
+        budget = Budget(store, clock=clock)
+        barrier.wait()
+        return budget.reserve("slack:#burst", Limit(1, 1.0), max_wait_s=60)
+
+    with ThreadPoolExecutor(6) as pool:
+        waits = list(pool.map(book, range(6)))
+    assert sorted(waits) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
 
 
 def test_open_store_parses_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

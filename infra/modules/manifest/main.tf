@@ -85,6 +85,7 @@ locals {
     for name, f in local.functions : name => merge(
       { for k in keys(f.environment) : k => templatestring(local.functions[name].environment[k], local.values) },
       { GOOGLE_CLOUD_PROJECT = lookup(f.environment, "GOOGLE_CLOUD_PROJECT", var.project) },
+      { CIEVENTS_TRACING = lookup(f.environment, "CIEVENTS_TRACING", lookup(local.values, "tracing", "off")) },
       contains(f.extras, "firestore") ? { CIEVENTS_STORE = lookup(f.environment, "CIEVENTS_STORE", "firestore:cievents") } : {},
       contains(keys(local.dead_letter_topic), name) ? { CIEVENTS_DEAD_LETTER = "projects/${var.project}/topics/${local.dead_letter_topic[name]}" } : {},
     )
@@ -123,6 +124,13 @@ locals {
         key  = "${name}/roles/run.invoker/${name}", function = name
         role = "roles/run.invoker", kind = "invoker", target = name
       } if length(f.triggers) > 0
+    ],
+    # Spans to Cloud Trace: write-only, so every function has it.
+    [
+      for name, f in local.functions : {
+        key  = "${name}/roles/cloudtrace.agent/project", function = name
+        role = "roles/cloudtrace.agent", kind = "project", target = ""
+      }
     ],
     flatten([
       for name, f in local.functions : [

@@ -21,6 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("cievents.cli.replay", "send recorded webhook bodies to a running ingest"),
     "report": ("cievents.cli.report", "render the build-health views as an HTML page"),
     "check": ("cievents.cli.check", "test every configured integration with a harmless call"),
+    "dead-letters": (
+        "cievents.cli.deadletters",
+        "list dead-lettered messages, or replay them once the cause is fixed",
+    ),
 }
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 
-from cievents.demo import preview, processes
+from cievents.demo import preview, processes, traces
 from cievents.demo.bus import Router
 from cievents.demo.manifest import LocalFunction, load
 from cievents.demo.scm import GitHubStandIn
@@ -69,6 +69,7 @@ class Report:
     events: int = 0
     deliveries: int = 0
     seconds: float = 0.0
+    trace: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -149,6 +150,8 @@ def child_env(opts: Options, router_port: int, emulator_host: str | None) -> dic
         "SECURITY_SLACK_CHANNEL": "#security",
         "BUILDKITE_API_TOKEN": "local-demo",
         "PYTHONUNBUFFERED": "1",
+        # Every function's spans, one JSON line each: one build's trace is drawn in the summary.
+        "CIEVENTS_TRACING": f"file:{out / 'traces.jsonl'}",
     }
     for source in ("buildkite", "github", "gitlab", "bitbucket", "azure-devops", "jira"):
         env["WEBHOOK_SECRET_" + source.upper().replace("-", "_")] = LOCAL_SECRET
@@ -247,7 +250,7 @@ def start_functions(
             argv,
             port,
             opts.out / "logs" / f"{function.name}.log",
-            {**env, **(extra or {}).get(function.name, {})},
+            {**env, "OTEL_SERVICE_NAME": function.name, **(extra or {}).get(function.name, {})},
             cwd=opts.root,
         )
     for child in children.values():
@@ -394,6 +397,9 @@ def run(opts: Options) -> Report:
         )
     report.ingest = report.functions.pop("ingest", {})
     report.outbox = preview.write(opts.out)
+    spans = traces.load(opts.out / "traces.jsonl")
+    richest = traces.richest(spans)
+    report.trace = traces.render(spans, richest) if richest else ""
     report.seconds = round(time.monotonic() - started, 1)
     (opts.out / "summary.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return report
@@ -421,6 +427,7 @@ def render(report: Report, out: Path) -> str:
         lines.append(f"not built yet, so not run: {', '.join(report.skipped_functions)}")
     lines += [
         f"dead letters: {report.dead_letters}",
+        *(["", "one build's trace (spans in traces.jsonl):", report.trace] if report.trace else []),
         "outbox (what would have been sent): "
         + (", ".join(f"{k} {v}" for k, v in sorted(report.outbox.items())) or "empty"),
         "",
@@ -429,6 +436,7 @@ def render(report: Report, out: Path) -> str:
         f"  {out / 'outbox'}/<sink>.jsonl   the requests, one JSON object per line",
         f"  {out / 'archive'}               the raw-payload archive (source=/event=/dt=)",
         f"  {out / 'logs'}                  each function's JSON log lines",
+        f"  {out / 'traces.jsonl'}          every span, one JSON object per line",
         f"  {out / 'summary.json'}          these figures",
         f"finished in {report.seconds} s",
     ]

@@ -1,191 +1,39 @@
-"""``python -m cievents.deploy.gcloud [--dry-run]``: deploy the manifest with gcloud.
+"""``make deploy PROJECT=… REGION=… [NAME=value …] [DRY_RUN=1]``: deploy with gcloud.
 
-Order: topics and their dead-letter topics; a service account per function;
-Secret Manager access per secret; the function (``gcloud functions deploy
---gen2``, HTTP: Pub/Sub reaches it through a direct push subscription, which
-can dead-letter, unlike an Eventarc trigger); then each push subscription with
-its attribute filter, OIDC push auth, exponential retry and dead-letter topic.
-``--dry-run`` (``DRY_RUN=1 make deploy``) prints the commands instead.
+Deploy variables (the ``variables:`` of function.yaml) come from the
+environment as their upper-case names (``make deploy JIRA_URL=…`` puts them
+there), then a ``deploy.env`` file (``NAME=value`` lines; ``DEPLOY_ENV`` names
+another), then the manifest defaults. Project and region: ``--project`` /
+``--region``, ``PROJECT`` / ``REGION`` (environment, then deploy.env), else
+``GOOGLE_CLOUD_PROJECT`` and ``europe-west1``.
 
-Deploy variables (``${name}`` in the manifest) come from ``--var name=value``
-or the environment as ``DEPLOY_<NAME>``; project and region from
-``--project``/``--region`` or ``GOOGLE_CLOUD_PROJECT``/``DEPLOY_REGION``.
+A real run does the preflight first (``cievents.deploy.preflight``) and stops
+before changing anything when something is missing. Then each step of the plan
+(``cievents.deploy.plan``) runs its check and only acts when the check says
+the thing is not there yet: a second run changes nothing and says so. A
+function whose secret has no value yet is not deployed (the command that adds
+the value is printed; run ``make deploy`` again after). ``--dry-run`` prints the
+plan as a bash script instead, to read or paste into a shell.
+
+Exit status: 0 done, 2 preflight stopped it, 3 done except functions waiting
+for secret values, else the failing step's status.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import subprocess
 import sys
-import tempfile
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from cievents.deploy.manifest import ROOT, Function, Manifest, load
-from cievents.deploy.package import build
+from cievents.deploy.manifest import ROOT, Manifest, load
+from cievents.deploy.plan import build_plan, render
+from cievents.deploy.preflight import preflight
 from cievents.errors import ConfigError
 
-
-def service_account(function: Function, project: str) -> str:
-    return f"cief-{function.name.replace('_', '-')}@{project}.iam.gserviceaccount.com"
-
-
-def commands(
-    manifest: Manifest,
-    project: str,
-    region: str,
-    variables: dict[str, str],
-    sources: dict[str, str],
-) -> list[list[str]]:
-    cmds: list[list[str]] = []
-    p = f"--project={project}"
-    for topic in manifest.topics:
-        cmds.append(["gcloud", "pubsub", "topics", "create", topic, p])
-        cmds.append(["gcloud", "pubsub", "topics", "create", f"{topic}-dead-letter", p])
-    for f in manifest.functions:
-        sa = service_account(f, project)
-        cmds.append(
-            [
-                "gcloud",
-                "iam",
-                "service-accounts",
-                "create",
-                sa.split("@")[0],
-                f"--display-name=ci-event-functions {f.name}",
-                p,
-            ]
-        )
-        for secret in sorted(set(f.secrets.values())):
-            cmds.append(
-                [
-                    "gcloud",
-                    "secrets",
-                    "add-iam-policy-binding",
-                    secret,
-                    f"--member=serviceAccount:{sa}",
-                    "--role=roles/secretmanager.secretAccessor",
-                    p,
-                ]
-            )
-        for grant in f.roles:
-            member, role = f"--member=serviceAccount:{sa}", f"--role={grant['role']}"
-            if "topic" in grant:
-                cmds.append(
-                    [
-                        "gcloud",
-                        "pubsub",
-                        "topics",
-                        "add-iam-policy-binding",
-                        grant["topic"],
-                        member,
-                        role,
-                        p,
-                    ]
-                )
-            elif "bucket" in grant:
-                cmds.append(
-                    [
-                        "gcloud",
-                        "storage",
-                        "buckets",
-                        "add-iam-policy-binding",
-                        f"gs://{variables['archive_bucket']}",
-                        member,
-                        role,
-                        p,
-                    ]
-                )
-            elif "dataset" in grant:
-                cmds.append(
-                    [
-                        "bq",
-                        "add-iam-policy-binding",
-                        member.replace("--", "--"),
-                        role,
-                        f"{project}:{variables['metrics_dataset']}",
-                    ]
-                )
-            else:
-                cmds.append(["gcloud", "projects", "add-iam-policy-binding", project, member, role])
-        deploy = [
-            "gcloud",
-            "functions",
-            "deploy",
-            f.name.replace("_", "-"),
-            "--gen2",
-            p,
-            f"--region={region}",
-            f"--runtime={f.runtime}",
-            f"--source={sources[f.name]}",
-            f"--entry-point={f.entry_point}",
-            "--trigger-http",
-            f"--memory={f.memory}",
-            f"--timeout={f.timeout}s",
-            f"--max-instances={f.max_instances}",
-            f"--concurrency={f.concurrency}",
-            f"--service-account={sa}",
-            "--allow-unauthenticated" if f.public else "--no-allow-unauthenticated",
-        ]
-        environment = f.environment_with(variables)
-        if environment:
-            deploy.append(
-                "--set-env-vars=^|^" + "|".join(f"{k}={v}" for k, v in sorted(environment.items()))
-            )
-        if f.secrets:
-            deploy.append(
-                "--set-secrets=" + ",".join(f"{k}={v}:latest" for k, v in sorted(f.secrets.items()))
-            )
-        cmds.append(deploy)
-        for index, trigger in enumerate(f.triggers):
-            sub = [
-                "gcloud",
-                "pubsub",
-                "subscriptions",
-                "create",
-                f"{f.name.replace('_', '-')}-{index}",
-                f"--topic={trigger.topic}",
-                p,
-                f"--push-endpoint=$(gcloud functions describe {f.name.replace('_', '-')} --gen2 "
-                f"--region={region} {p} --format='value(serviceConfig.uri)')",
-                f"--push-auth-service-account={sa}",
-                "--ack-deadline=60",
-            ]
-            if trigger.filter:
-                sub.append(f"--message-filter={trigger.filter}")
-            if f.retry:
-                sub += [
-                    "--min-retry-delay=10s",
-                    "--max-retry-delay=600s",
-                    f"--dead-letter-topic={trigger.topic}-dead-letter",
-                    f"--max-delivery-attempts={f.max_delivery_attempts}",
-                ]
-            cmds.append(sub)
-            cmds.append(
-                [
-                    "gcloud",
-                    "functions",
-                    "add-invoker-policy-binding",
-                    f.name.replace("_", "-"),
-                    f"--region={region}",
-                    f"--member=serviceAccount:{sa}",
-                    p,
-                ]
-            )
-    return cmds
-
-
-def stage_sources(manifest: Manifest, out: Path) -> dict[str, str]:
-    """Each function's zip, unpacked into a folder that gcloud --source can upload."""
-    sources = {}
-    for f in manifest.functions:
-        folder = out / f.name
-        with zipfile.ZipFile(build(f, out)) as archive:
-            archive.extractall(folder)
-        sources[f.name] = str(folder)
-    return sources
+__all__ = ["given_variables", "main", "read_env_file", "settings"]
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -208,21 +56,17 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def given_variables(
-    manifest: Manifest, environ: Mapping[str, str], env_file: Path
+    manifest: Manifest, environ: Mapping[str, str], from_file: Mapping[str, str], path: str = ""
 ) -> dict[str, str]:
-    """Deploy variables set by the user: the environment (``make deploy NAME=…``) over the file.
-
-    Names are the variables' upper-case form (``JIRA_URL`` for ``jira_url``).
-    """
-    from_file = read_env_file(env_file)
+    """Deploy variables set by the user: the environment over the file, by upper-case name."""
     unknown = sorted(
         n
         for n in from_file
         if n.lower() not in manifest.variables and n not in ("PROJECT", "REGION")
     )
     if unknown:
-        known = ", ".join(v.upper() for v in manifest.variables)
-        raise ConfigError(str(env_file), f"unknown variables {', '.join(unknown)}; known: {known}")
+        known = ", ".join(["PROJECT", "REGION", *(v.upper() for v in manifest.variables)])
+        raise ConfigError(path or "deploy.env", f"unknown {', '.join(unknown)}; known: {known}")
     given: dict[str, str] = {}
     for name in manifest.variables:
         upper = name.upper()
@@ -233,6 +77,46 @@ def given_variables(
     return given
 
 
+def settings(
+    manifest: Manifest,
+    environ: Mapping[str, str],
+    env_file: Path,
+    project: str = "",
+    region: str = "",
+    dry_run: bool = False,
+) -> dict[str, str]:
+    """Every deploy variable resolved, ``project`` and ``region`` included.
+
+    In a dry run a required variable not given stays ``${NAME}`` for the printed plan.
+    """
+    from_file = read_env_file(env_file)
+    project = (
+        project
+        or environ.get("PROJECT")
+        or from_file.get("PROJECT")
+        or environ.get("GOOGLE_CLOUD_PROJECT", "")
+    )
+    if not project:
+        raise ConfigError("PROJECT", "set it: make deploy PROJECT=my-project")
+    region = region or environ.get("REGION") or from_file.get("REGION") or "europe-west1"
+    given = given_variables(manifest, environ, from_file, str(env_file))
+    if dry_run:
+        given.update({name: f"${{{name.upper()}}}" for name in manifest.missing(given)})
+    return manifest.resolve(given, project, region)
+
+
+def _bash(line: str, env: Mapping[str, str], quiet: bool) -> int:
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", line],
+        cwd=ROOT,
+        env=dict(env),
+        check=False,
+        stdout=subprocess.DEVNULL if quiet else None,
+        stderr=subprocess.DEVNULL if quiet else None,
+    )
+    return done.returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cievents.deploy.gcloud", description=__doc__)
     parser.add_argument("--dry-run", action="store_true", default=bool(os.environ.get("DRY_RUN")))
@@ -240,47 +124,92 @@ def main(argv: list[str] | None = None) -> int:
         "--project", default="", help="default: PROJECT, deploy.env, GOOGLE_CLOUD_PROJECT"
     )
     parser.add_argument("--region", default="", help="default: REGION, deploy.env, europe-west1")
-    parser.add_argument("--var", action="append", default=[], help="deploy variable name=value")
+    parser.add_argument("--var", action="append", default=[], help="NAME=value (repeatable)")
     parser.add_argument(
         "--env-file",
-        default=os.environ.get("DEPLOY_ENV", str(ROOT / "deploy.env")),
+        type=Path,
+        default=Path(os.environ.get("DEPLOY_ENV", str(ROOT / "deploy.env"))),
         help="NAME=value lines (default deploy.env; a missing file is fine)",
     )
     args = parser.parse_args(argv)
-    from_file = read_env_file(Path(args.env_file))
-    project = (
-        args.project
-        or os.environ.get("PROJECT")
-        or from_file.get("PROJECT")
-        or os.environ.get("GOOGLE_CLOUD_PROJECT", "")
-    ) or ("PROJECT_ID" if args.dry_run else "")
-    region = args.region or os.environ.get("REGION") or from_file.get("REGION") or "europe-west1"
-    if not project:
-        print("deploy: set PROJECT (make deploy PROJECT=my-project) or --project", file=sys.stderr)
-        return 2
     manifest = load()
-    given = given_variables(manifest, os.environ, Path(args.env_file))
-    given.update(dict(v.split("=", 1) for v in args.var))
-    if args.dry_run:  # a plan to paste: what is not set yet stays a shell variable
-        given.update({name: f"${{{name.upper()}}}" for name in manifest.missing(given)})
-    variables = manifest.resolve(given, project, region)
-    staging = (
-        Path(tempfile.mkdtemp(prefix="cievents-deploy-")) if not args.dry_run else ROOT / "dist"
+    environ = {**os.environ, **{k.upper(): v for k, v in (x.split("=", 1) for x in args.var)}}
+    try:
+        variables = settings(
+            manifest, environ, args.env_file, args.project, args.region, args.dry_run
+        )
+    except ConfigError as exc:
+        if args.dry_run or exc.variable != "deploy variables":
+            print(f"deploy: {exc.message}", file=sys.stderr)
+            return 2
+        variables = {}
+    if args.dry_run:
+        sources = {f.name: f"dist/{f.name}" for f in manifest.functions}
+        print(render(build_plan(manifest, variables, sources), manifest, variables), end="")
+        return 0
+    return _deploy(manifest, variables, environ, args)
+
+
+def _deploy(
+    manifest: Manifest,
+    variables: dict[str, str],
+    environ: Mapping[str, str],
+    args: argparse.Namespace,
+) -> int:
+    sources = {f.name: f"dist/{f.name}" for f in manifest.functions}  # bash runs in ROOT
+    project = (
+        variables.get("project")
+        or args.project
+        or environ.get("PROJECT")
+        or read_env_file(args.env_file).get("PROJECT", "")
     )
-    sources = (
-        stage_sources(manifest, staging)
-        if not args.dry_run
-        else {f.name: str(ROOT / "dist" / f.name) for f in manifest.functions}
+    given = given_variables(manifest, environ, read_env_file(args.env_file))
+    found = preflight(
+        manifest, project, manifest.missing(given), {k: str(ROOT / v) for k, v in sources.items()}
     )
-    for cmd in commands(manifest, project, region, variables, sources):
-        line = " ".join(shlex.quote(c) if "$(" not in c else c for c in cmd)
-        if args.dry_run:
-            print(line)
+    if not found.ok:
+        print(
+            f"deploy: stopped before changing anything ({len(found.problems)} to fix):",
+            file=sys.stderr,
+        )
+        for problem in found.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    for note in found.notes:
+        print(f"deploy: note: {note}")
+    waiting = {
+        f.name: sorted(s for s in f.secrets.values() if s in found.secrets_without_value)
+        for f in manifest.functions
+    }
+    waiting = {name: secrets for name, secrets in waiting.items() if secrets}
+    env = {**environ, "PROJECT_NUMBER": found.project_number}
+    changed = 0
+    for step in build_plan(manifest, variables, sources):
+        if step.function in waiting:
             continue
-        print(f"+ {line}", flush=True)
-        result = subprocess.run(line, shell=True, check=False)  # noqa: S602 - $(…) needs a shell
-        if result.returncode != 0 and " create " not in line:
-            return result.returncode
+        if step.check and _bash(step.check_line(), env, quiet=True) == 0:
+            print(f"= {step.what}")
+            continue
+        print(f"+ {step.what}", flush=True)
+        status = _bash(step.line(check=False), env, quiet=False)
+        if status != 0:
+            print(f"deploy: step failed ({status}): {step.what}", file=sys.stderr)
+            return status
+        changed += 1
+    print(
+        f"deploy: {changed} change(s) made"
+        if changed
+        else "deploy: nothing changed: every resource, grant and function was already in place"
+    )
+    if waiting:
+        print("deploy: these functions wait for secret values; add each, then make deploy again:")
+        for secret in sorted({s for secrets in waiting.values() for s in secrets}):
+            users = ", ".join(n for n, ss in waiting.items() if secret in ss)
+            print(
+                f"  printf '%s' \"$VALUE\" | gcloud secrets versions add {secret} "
+                f"--data-file=- --project={project}   # {users}"
+            )
+        return 3
     return 0
 
 

@@ -30,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
 }
 BUILTIN_VARIABLES = ("project", "region")
 FIRESTORE_STORE = "firestore:cievents"
+TRACE_ROLE = "roles/cloudtrace.agent"
 _VAR = re.compile(r"\$\{([a-z_][a-z0-9_]*)\}")
 
 __all__ = [
@@ -158,13 +159,15 @@ class Function:
     def environment_with(self, variables: Mapping[str, str]) -> dict[str, str]:
         """The deployed environment: the manifest's, ``${name}`` filled, plus the built-ins.
 
-        Built-ins (both deploy paths set them): ``GOOGLE_CLOUD_PROJECT``; for a function
+        Built-ins (both deploy paths set them): ``GOOGLE_CLOUD_PROJECT``,
+        ``CIEVENTS_TRACING`` (the ``tracing`` variable); for a function
         with the firestore extra ``CIEVENTS_STORE``; for a retrying Pub/Sub function
         ``CIEVENTS_DEAD_LETTER``, the fully-qualified dead-letter topic.
         """
         environment = {k: fill(v, variables, self.name) for k, v in self.environment.items()}
         project = variables["project"]
         environment.setdefault("GOOGLE_CLOUD_PROJECT", project)
+        environment.setdefault("CIEVENTS_TRACING", variables.get("tracing", "off"))
         if "firestore" in self.extras:
             environment.setdefault("CIEVENTS_STORE", FIRESTORE_STORE)
         if self.dead_letter_topic:
@@ -187,6 +190,8 @@ class Function:
             )
         if self.triggers:
             out.append(Grant(self.name, "roles/run.invoker", "invoker", self.name))
+        # Spans to Cloud Trace (CIEVENTS_TRACING=gcp): write-only, so every function has it.
+        out.append(Grant(self.name, TRACE_ROLE, "project", ""))
         for role in self.roles:
             kind = next(k for k in ("topic", "bucket", "dataset", "project") if k in role)
             target = "" if kind == "project" else str(role[kind])

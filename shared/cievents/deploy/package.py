@@ -1,5 +1,8 @@
 """``python -m cievents.deploy.package --out dist``: one deterministic zip per function.
 
+Each zip is also unpacked into ``dist/<function>/``, the folder ``gcloud
+functions deploy --source`` uploads (Terraform uploads the zip).
+
 Each zip holds the function's ``main.py``, the ``cievents`` package (sources
 and data files, no bytecode) and a ``requirements.txt`` with only what that
 function needs: the library's own dependencies plus the optional groups the
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import shutil
 import sys
 import tomllib
 import zipfile
@@ -23,13 +27,14 @@ from cievents.deploy.manifest import ROOT, Function, load
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 SKIP_PARTS = {"__pycache__", ".mypy_cache", ".pytest_cache"}
 SCAN_DATABASE = "cievents/data/scan.hsdb"
+ALWAYS = ("tracing",)  # imported only when CIEVENTS_TRACING is on: a setting, not a rebuild
 
 
 def requirements(function: Function, pyproject: Path | None = None) -> list[str]:
     project = tomllib.loads((pyproject or ROOT / "pyproject.toml").read_text("utf-8"))["project"]
     groups = project.get("optional-dependencies", {})
     lines = list(project["dependencies"])
-    for extra in function.extras:
+    for extra in (*function.extras, *ALWAYS):
         if extra not in groups:
             raise SystemExit(
                 f"{function.name}: extras names {extra!r}, which pyproject does not define"
@@ -90,6 +95,23 @@ def build(function: Function, out: Path) -> Path:
     return target
 
 
+def content_digest(function: Function) -> str:
+    """A digest of what the function's package holds (names and bytes), without building it."""
+    h = hashlib.sha256()
+    for name, data in _entries(function):
+        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()
+
+
+def unpack(archive_path: Path, folder: Path) -> Path:
+    """The zip's files in ``folder`` (emptied first): what ``gcloud --source`` uploads."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    with zipfile.ZipFile(archive_path) as archive:
+        archive.extractall(folder)
+    return folder
+
+
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -104,7 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.function and function.name not in args.function:
             continue
         path = build(function, args.out)
-        print(f"{path}  {digest(path)[:16]}  {path.stat().st_size / 1024:.0f} KiB")
+        unpack(path, args.out / function.name)
+        print(
+            f"{path}  {digest(path)[:16]}  {path.stat().st_size / 1024:.0f} KiB"
+            f"  (+ {function.name}/)"
+        )
     return 0
 
 

@@ -19,7 +19,10 @@ Used by slack_notify, and by any function that needs to alert a channel
   ``RateLimitedError`` carries the wait and Pub/Sub redelivers later, so a
   30-second limit never holds a billed instance. The channel is then cooled
   down in this instance: further posts to it wait or fail fast without
-  calling Slack until the wait is over.
+  calling Slack until the wait is over. With a ``budget``
+  (``cievents.ratelimit.Budget``) the spacing of posts and the cool-downs are
+  shared by every instance through the store; without one they are this
+  instance's own.
 * ``channel_not_found``, ``not_in_channel`` and the other configuration errors
   → permanent, with a message that says what to fix; ``invalid_auth``,
   ``token_revoked``, ``missing_scope`` and the like → ``AuthError`` naming
@@ -44,7 +47,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cievents import clock
+from cievents import clock, tracing
 from cievents.errors import (
     AuthError,
     CIEventsError,
@@ -56,6 +59,7 @@ from cievents.errors import (
 )
 from cievents.http import RetryPolicy, default_read_timeout, retry_after_seconds
 from cievents.outbox import Outbox
+from cievents.ratelimit import Budget, Limit
 
 __all__ = ["METADATA_EVENT", "SlackClient"]
 
@@ -103,6 +107,8 @@ class SlackClient:
         max_inline_wait_s: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        budget: Budget | None = None,
+        max_slot_wait_s: float | None = None,
     ) -> None:
         self.outbox = outbox if (outbox is not None or not token) else None
         if not token and self.outbox is None:
@@ -120,9 +126,19 @@ class SlackClient:
         self._emails: dict[str, str | None] = {}
         self._channel_ids: dict[str, str] = {}
         self._fake_ts = itertools.count(1)
+        self.budget = budget
+        self.post_limit = Limit(1, min_interval_s)
+        # How long a post may wait for its booked slot in the shared budget.
+        self._max_slot_wait = (
+            max(min_interval_s, max_inline_wait_s) if max_slot_wait_s is None else max_slot_wait_s
+        )
         self._policy = _SlackPolicy(
             retries=1, max_inline_wait_s=max_inline_wait_s, min_interval_s=min_interval_s
         )
+        if tracing.enabled():  # one CLIENT span per Web API call, dry runs included
+            self.call = tracing.traced(  # type: ignore[method-assign]
+                "slack", self.call, lambda method, *_, **__: ("POST", self.base_url + method)
+            )
 
     @property
     def dry_run(self) -> bool:
@@ -140,8 +156,16 @@ class SlackClient:
             )
         return self._client
 
+    @staticmethod
+    def destination(channel: str) -> str:
+        """The budget a channel's posts draw on."""
+        return f"slack:{channel}"
+
     def _pace(self, channel: str) -> None:
         """Reserve the channel's next post slot; wait for it, or refuse when it is far off."""
+        if self.budget is not None:
+            self.budget.acquire(self.destination(channel), self.post_limit, self._max_slot_wait)
+            return
         with self._lock:
             now = self._clock()
             slot = max(now, self._next_post.get(channel, 0.0))
@@ -156,7 +180,15 @@ class SlackClient:
         if wait > 0:
             self._sleep(wait)
 
+    def reserve_post(self, channel: str) -> None:
+        """Wait for the channel's next post slot (then ``post(..., slot_reserved=True)``)."""
+        if not self.dry_run:
+            self._pace(channel)
+
     def _cool_down(self, channel: str, seconds: float) -> None:
+        if self.budget is not None:
+            self.budget.pause(self.destination(channel), seconds)
+            return
         with self._lock:
             until = self._clock() + seconds
             self._next_post[channel] = max(self._next_post.get(channel, 0.0), until)
@@ -175,8 +207,11 @@ class SlackClient:
 
         def attempt() -> dict[str, Any]:
             if next(attempts) > 1 and channel_scope:
-                with self._lock:  # the wait just served was the cool-down
-                    self._next_post[channel_scope] = self._clock() + self._min_interval
+                if self.budget is not None:
+                    self._pace(channel_scope)  # the first shared slot after the window reopens
+                else:
+                    with self._lock:  # the wait just served was the cool-down
+                        self._next_post[channel_scope] = self._clock() + self._min_interval
             try:
                 return self._send(method, params)
             except RateLimitedError as exc:
@@ -228,13 +263,19 @@ class SlackClient:
         blocks: list[dict[str, Any]],
         thread_ts: str | None = None,
         marker: str | None = None,
+        pace_as: str | None = None,
+        slot_reserved: bool = False,
     ) -> tuple[str, str]:
         """Post a message; returns (channel ID, ts) — updates need the ID, not the name.
 
         ``marker`` is carried in the message's metadata so ``find_post`` can find the
-        message again when the answer to this post is lost."""
-        if not self.dry_run:
-            self._pace(channel)
+        message again when the answer to this post is lost. ``pace_as``: the name the
+        channel's budget is kept under, when ``channel`` is its ID (thread replies), so
+        a channel's posts draw on one budget. ``slot_reserved``: the caller already
+        waited for the slot (``reserve_post``)."""
+        scope = pace_as or channel
+        if not self.dry_run and not slot_reserved:
+            self._pace(scope)
         params: dict[str, Any] = {
             "channel": channel,
             "text": text,
@@ -245,7 +286,7 @@ class SlackClient:
             params["thread_ts"] = thread_ts
         if marker:
             params["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"marker": marker}}
-        answer = self.call("chat.postMessage", channel_scope=channel, **params)
+        answer = self.call("chat.postMessage", channel_scope=scope, **params)
         if "ts" not in answer:
             raise TransientError("slack chat.postMessage: answer without ts; outcome unknown")
         return str(answer.get("channel") or channel), str(answer["ts"])

@@ -11,6 +11,7 @@ The package is imported on first use.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,3 +124,21 @@ def issue_exists(client: Any, key: str) -> bool:
             return False
         raise error from None
     return True
+
+
+def issue_lookup(settings: JiraSettings) -> Callable[[str], bool] | None:
+    """Whether a key names an issue, asked once per key, the client made on first use;
+    None when Jira is not configured (the caller says so rather than guessing)."""
+    if not (settings.url and settings.has_credentials):
+        return None
+    client: list[Any] = []
+    seen: dict[str, bool] = {}
+
+    def exists(key: str) -> bool:
+        if key not in seen:
+            if not client:
+                client.append(make_client(settings))
+            seen[key] = issue_exists(client[0], key)
+        return seen[key]
+
+    return exists

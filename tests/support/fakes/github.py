@@ -10,6 +10,13 @@ unified diff with ``Accept: application/vnd.github.diff``; 406 when the diff is 
 installation's ``permissions``), ``GET /user`` (``X-OAuth-Scopes`` for a classic token). A
 check run keeps the ``external_id`` it was created with.
 
+Secondary rate limit: with ``writes_per_window``, content-creating requests (every
+POST/PATCH/PUT/DELETE but App token exchanges) beyond that many in any ``window_s`` seconds
+are refused as GitHub refuses them: 403 with "You have exceeded a secondary rate limit"
+and ``retry-after`` saying when the oldest write leaves the window (whole seconds, or
+tenths when the window is under a minute, for benchmarks that scale time). Refusals are
+counted in ``refused``; every accepted status carries ``at``, the moment it was accepted.
+
 Tokens: ``tokens`` are personal/deploy tokens (no check runs: 403, as GitHub answers a
 token that is not an App's); ``app_tokens`` are installation tokens (check runs allowed).
 
@@ -22,6 +29,11 @@ the text or the zip; logs that are gone answer ``410``.
 from __future__ import annotations
 
 import itertools
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +43,10 @@ from tests.support.fakes import link_paged
 __all__ = ["FakeGitHub", "PullRequestState"]
 
 REPO = r"/repos/(?P<repo>[^/]+/[^/]+)"
+SECONDARY_LIMIT = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+)
+WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 
 @dataclass
@@ -59,8 +75,15 @@ class FakeGitHub(FakeServer):
         page_size: int = 100,
         token_scopes: str = "repo",
         app_permissions: dict[str, str] | None = None,
+        writes_per_window: int | None = None,
+        window_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
+        self.writes_per_window, self.window_s, self.clock = writes_per_window, window_s, clock
+        self.refused = 0
+        self._writes: deque[float] = deque()
+        self._pace = threading.Lock()
         self.tokens, self.app_tokens = set(tokens), set(app_tokens)
         self.token_scopes = token_scopes  # X-OAuth-Scopes of a classic token ("" fine-grained)
         self.app_permissions = app_permissions or {
@@ -115,6 +138,38 @@ class FakeGitHub(FakeServer):
         return [
             r for r in self.check_runs if (r["repo"], r["head_sha"], r["name"]) == (repo, sha, name)
         ]
+
+    # -- secondary rate limit ----------------------------------------------------------
+    def _dispatch(self, request: Request) -> Reply:
+        if request.method in WRITES and not request.path.startswith("/app/"):
+            refused = self._limited()
+            if refused is not None:
+                with self._lock:
+                    self.requests.append(request)
+                return refused
+        return super()._dispatch(request)
+
+    def _limited(self) -> Reply | None:
+        if self.writes_per_window is None:
+            return None
+        with self._pace:
+            now = self.clock()
+            while self._writes and self._writes[0] <= now - self.window_s:
+                self._writes.popleft()
+            if len(self._writes) < self.writes_per_window:
+                self._writes.append(now)
+                return None
+            self.refused += 1
+            wait = self._writes[0] + self.window_s - now
+        seconds = math.ceil(wait) if self.window_s >= 60 else math.ceil(wait * 10) / 10
+        return Reply(
+            403,
+            {
+                "message": SECONDARY_LIMIT,
+                "documentation_url": "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api",
+            },
+            {"retry-after": str(seconds)},
+        )
 
     # -- auth ------------------------------------------------------------------------
     def _who(self, req: Request) -> str | None:
@@ -247,7 +302,12 @@ class FakeGitHub(FakeServer):
             if body.get("state") not in ("error", "failure", "pending", "success"):
                 return Reply(422, {"message": "Validation Failed"})
             self.statuses.append(
-                {"repo": req.match.group("repo"), "sha": req.match.group("sha"), **body}
+                {
+                    "repo": req.match.group("repo"),
+                    "sha": req.match.group("sha"),
+                    **body,
+                    "at": self.clock(),
+                }
             )
             return Reply(201, {"id": len(self.statuses), **body})
 

@@ -20,13 +20,23 @@ Every committed post is in ``server.committed("post")``.
 
 Errors are HTTP 200 with ``{"ok": false, "error": ...}``, as Slack sends them;
 tests queue 429s and 5xx with ``server.queue``.
+
+With ``post_interval_s`` the fake enforces Slack's chat.postMessage limit,
+"1 message per second to a specific channel, with short bursts of more than 1
+allowed" (thread replies included), as a schedule of one post per interval
+that tolerates a burst of two: a post that would run ahead of it is answered
+HTTP 429 ``ratelimited`` with ``Retry-After`` (whole seconds as Slack sends them, or
+tenths when the interval is under a second, for benchmarks that scale time).
+Accepted posts are kept with the moment they were accepted (``posted_at``).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tests.support.fakehttp import FakeServer, Reply
@@ -42,6 +52,8 @@ class SlackFake(FakeServer):
     def __init__(self) -> None:
         super().__init__()
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self.posted_at: dict[tuple[str, str], float] = {}  # on slack_server's clock
+        self.refused = 0
         self.clock: Callable[[], float] = time.time
         self.epoch = int(self.clock())
 
@@ -50,10 +62,35 @@ class SlackFake(FakeServer):
         return f"{self.epoch}.{n:06d}"
 
 
-def slack_server() -> SlackFake:
+def slack_server(
+    post_interval_s: float | None = None,
+    channels: Mapping[str, str] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> SlackFake:
+    """The fake; ``channels`` (name → ID) adds channels to the built-in ones."""
     fake = SlackFake()
     counter = itertools.count(1)
-    ids = {**CHANNELS, **{v: v for v in CHANNELS.values()}}
+    known = {**CHANNELS, **(channels or {})}
+    ids = {**known, **{v: v for v in known.values()}}
+    next_post: dict[str, float] = {}
+    pace = threading.Lock()
+
+    def limited(channel: str) -> Reply | None:
+        if not post_interval_s:
+            return None
+        with pace:
+            now = clock()
+            # GCRA: the channel's schedule may run one interval ahead (a burst of two).
+            due = max(next_post.get(channel, 0.0), now)
+            wait = due - now - post_interval_s
+            if wait > 0:
+                fake.refused += 1
+                seconds = math.ceil(wait) if post_interval_s >= 1 else math.ceil(wait * 10) / 10
+                return Reply(
+                    429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(seconds)}
+                )
+            next_post[channel] = due + post_interval_s
+        return None
 
     def authorized(req: Any) -> Reply | None:
         if req.headers.get("authorization") != f"Bearer {TOKEN}":
@@ -70,8 +107,11 @@ def slack_server() -> SlackFake:
             return Reply(200, {"ok": False, "error": "channel_not_found"})
         if not body.get("text") and not body.get("blocks"):
             return Reply(200, {"ok": False, "error": "no_text"})
+        if (refused := limited(channel)) is not None:
+            return refused
         ts = fake.ts(next(counter))
         fake.messages[(channel, ts)] = dict(body)
+        fake.posted_at[(channel, ts)] = clock()
         fake.commit("post", channel=channel, ts=ts, thread_ts=body.get("thread_ts"))
         return Reply(200, {"ok": True, "channel": channel, "ts": ts, "message": body})
 
@@ -86,7 +126,7 @@ def slack_server() -> SlackFake:
             return denied
         sent = query(req)
         channel = sent.get("channel", "")
-        if channel not in CHANNELS.values():
+        if channel not in known.values():
             return Reply(200, {"ok": False, "error": "channel_not_found"})
         oldest = float(sent.get("oldest") or 0)
         found = []
@@ -126,7 +166,7 @@ def slack_server() -> SlackFake:
     def listing(req: Any) -> Reply:
         if (denied := authorized(req)) is not None:
             return denied
-        channels = [{"id": cid, "name": name.lstrip("#")} for name, cid in CHANNELS.items()]
+        channels = [{"id": cid, "name": name.lstrip("#")} for name, cid in known.items()]
         return Reply(200, {"ok": True, "channels": channels, "response_metadata": {}})
 
     @fake.route("POST", "/api/chat.update")
@@ -135,7 +175,7 @@ def slack_server() -> SlackFake:
             return denied
         body = req.data()
         channel = str(body.get("channel", ""))
-        if channel not in CHANNELS.values():  # names are refused: the ID is required
+        if channel not in known.values():  # names are refused: the ID is required
             return Reply(200, {"ok": False, "error": "channel_not_found"})
         key = (channel, str(body.get("ts", "")))
         if key not in fake.messages:

@@ -1,0 +1,72 @@
+"""A monorepo-wide failure at small scale: nothing lost, nothing doubled, every message settled.
+
+The deployed shape (functions-framework servers sharing one store, a push
+subscription with the deployed retry policy, vendor fakes enforcing Slack's and
+GitHub's limits: tests/support/burst.py), with 3 instances per function instead
+of 10 and time scaled by 10. The full size (1,000 builds, 20 pipelines, 5
+channels, 10 instances) runs in ``make bench`` (bench/burst.py).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from cievents.notify.digest import Entry, digest_blocks, headline
+from cievents.notify.render import BuildSummary
+from tests.support.burst import Burst, run_burst
+
+
+@pytest.mark.timeout(600)
+def test_a_burst_across_pipelines_and_channels_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    burst = Burst(
+        builds=60,
+        pipelines=6,
+        channels=3,
+        functions=("slack_notify", "github_status"),
+        instances=3,
+        time_scale=10.0,
+        github_writes_per_minute=40,  # so that the 60 statuses must wait for the window
+        slack_post_interval_s=3.0,  # slower than Slack, so that 3 instances outrun a channel
+    )
+    result = run_burst(burst, tmp_path)
+    slack, github = result.functions["slack_notify"], result.functions["github_status"]
+    for outcome in (slack, github):
+        assert (outcome.lost, outcome.doubled) == (0, 0), outcome.function
+        assert (outcome.dead_lettered, outcome.unsettled) == (0, 0), outcome.function
+    assert github.refused + github.vendor_calls >= 60
+    # The channels had more builds than they could show one by one: digests did.
+    assert any(count > 1 for _, count in slack.posts)
+
+
+def summary(n: int, branch: str = "main") -> BuildSummary:
+    return BuildSummary(
+        title=f"web-app #{n}",
+        state="failed",
+        emoji=":red_circle:",
+        color="danger",
+        url=f"https://buildkite.com/acme-inc/web-app/builds/{n}",
+        pipeline="web-app",
+        number=n,
+        branch=branch,
+        commit="abc1234",
+        message="Fix the <rounding> & more",
+        author="Jane Doe",
+        duration="3m 2s",
+    )
+
+
+def test_digest_headline_links_every_build_within_slack_limits() -> None:
+    now = time.time()
+    entries = [Entry(f"b{n}", now - 30, summary(n)) for n in range(37)]
+    assert headline(entries, now) == "37 builds failed on main in the last minute"
+    text, blocks = digest_blocks(entries, now)
+    assert text.startswith("37 builds failed")
+    body = "".join(b["text"]["text"] for b in blocks)
+    assert all(f"<{e.summary.url}|web-app #{e.summary.number}>" in body for e in entries)
+    assert "&lt;rounding&gt; &amp;" in body  # escaped as Slack's mrkdwn wants
+    assert len(blocks) <= 50 and all(len(b["text"]["text"]) <= 3000 for b in blocks)
+    mixed = [*entries[:2], Entry("r", now - 90, summary(99, "release"))]
+    assert headline(mixed, now) == "3 builds failed in the last 1m30s (main: 2, release: 1)"
