@@ -6,16 +6,15 @@ stand-in, its writes in the dry run's outbox."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cievents.demo.runner import Options, run
+from tests.demo import EXAMPLES, example_events
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples" / "events"
 PRS = ["1050-github-pr-12", "1051-gitlab-mr-31", "1052-bitbucket-pr-7", "1053-azure-repos-pr-42"]
 
 
@@ -49,11 +48,7 @@ def verdicts(entries: list[dict[str, Any]], sink: str) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_each_scms_leaking_pr_is_blocked_then_unblocked(tmp_path: Path) -> None:
-    events = tmp_path / "events"
-    events.mkdir()
-    for name in PRS:
-        for path in EXAMPLES.glob(f"{name}-*"):
-            shutil.copy(path, events / path.name)
+    events = example_events(tmp_path / "events", [f"{name}-*" for name in PRS])
     out = tmp_path / "out"
     report = run(Options(root=ROOT, events=events, out=out, use_emulator=False))
     assert report.dead_letters == 0

@@ -46,8 +46,23 @@ def _scopes(response: Any) -> set[str]:
     return {s.strip() for s in raw.replace(" ", ",").split(",") if s.strip()}
 
 
-def _denied(exc: CIEventsError, fix: str) -> CheckFailedError:
-    return CheckFailedError(exc.message, fix)
+def _get(
+    settings: ScmSettings, provider: str, timeout_s: float, path: str, bad: str, **kw: Any
+) -> tuple[Any, Any]:
+    """(client, response) of one read; a refused credential fails the check with ``bad``."""
+    client = _quick(settings.client(provider), timeout_s)
+    if provider == "github":  # GitHub's client authenticates per request (token or App)
+        kw.setdefault("headers", client.auth_headers())
+    try:
+        return client, client.api.get(path, what=f"{provider}: {path}", **kw)
+    except CIEventsError as exc:
+        raise CheckFailedError(exc.message, bad) from None
+
+
+def _require(scopes: set[str], any_of: set[str], fix: str) -> None:
+    """Fail the check unless ``scopes`` holds one of ``any_of``."""
+    if not scopes & any_of:
+        raise CheckFailedError(f"the scopes are {', '.join(sorted(scopes)) or 'none'}", fix)
 
 
 def github_app_check(settings: ScmSettings, timeout_s: float) -> Check:
@@ -61,8 +76,8 @@ def github_app_check(settings: ScmSettings, timeout_s: float) -> Check:
         try:
             client.installation_token()
         except CIEventsError as exc:
-            raise _denied(
-                exc,
+            raise CheckFailedError(
+                exc.message,
                 "GITHUB_APP_ID / GITHUB_APP_INSTALLATION_ID / GITHUB_APP_PRIVATE_KEY do not "
                 "name an installation of the App: check all three",
             ) from None
@@ -81,14 +96,11 @@ def github_token_check(settings: ScmSettings, timeout_s: float) -> Check:
     fix = "use a token with the repo scope (classic) or Pull requests + Commit statuses: write"
 
     def probe() -> str:
-        client = _quick(settings.client("github"), timeout_s)
-        try:
-            response = client.api.get("/user", headers=client.auth_headers(), what="github: /user")
-        except CIEventsError as exc:
-            raise _denied(exc, "GITHUB_TOKEN is invalid or expired") from None
+        bad = "GITHUB_TOKEN is invalid or expired"
+        _, response = _get(settings, "github", timeout_s, "/user", bad)
         scopes = _scopes(response)
-        if scopes and not scopes & {"repo", "public_repo"}:
-            raise CheckFailedError(f"the token's scopes are {', '.join(sorted(scopes))}", fix)
+        if scopes:
+            _require(scopes, {"repo", "public_repo"}, fix)
         kind = (
             "classic token with " + ", ".join(sorted(scopes))
             if scopes
@@ -104,20 +116,12 @@ def gitlab_check(settings: ScmSettings, timeout_s: float) -> Check:
     fix = "create the GitLab token with the api scope (notes, discussions, commit statuses)"
 
     def probe() -> str:
-        client = _quick(settings.client("gitlab"), timeout_s)
-        try:
-            response = client.api.get(
-                "/personal_access_tokens/self",
-                ok_statuses=(404,),
-                what="gitlab: the token itself",
-            )
-        except CIEventsError as exc:
-            raise _denied(exc, "GITLAB_TOKEN is invalid, expired or revoked") from None
+        bad = "GITLAB_TOKEN is invalid, expired or revoked"
+        path = "/personal_access_tokens/self"
+        _, response = _get(settings, "gitlab", timeout_s, path, bad, ok_statuses=(404,))
         if response.status_code == 404:
             return "GitLab before 15.5 does not describe a token: make sure it has the api scope"
-        scopes = set(response.json().get("scopes") or [])
-        if "api" not in scopes:
-            raise CheckFailedError(f"the token's scopes are {', '.join(sorted(scopes))}", fix)
+        _require(set(response.json().get("scopes") or []), {"api"}, fix)
         return "token has the api scope"
 
     return Check("gitlab", "PR gate", probe, fix, FUNCTIONS)
@@ -127,16 +131,12 @@ def bitbucket_check(settings: ScmSettings, timeout_s: float) -> Check:
     fix = "give the Bitbucket token or app password the pullrequest:write scope"
 
     def probe() -> str:
-        client = _quick(settings.client("bitbucket"), timeout_s)
-        try:
-            response = client.api.get("/user", what="bitbucket: /user")
-        except CIEventsError as exc:
-            raise _denied(exc, "the Bitbucket credentials are invalid or revoked") from None
+        bad = "the Bitbucket credentials are invalid or revoked"
+        _, response = _get(settings, "bitbucket", timeout_s, "/user", bad)
         scopes = _scopes(response)
         if not scopes:
             return "Bitbucket listed no scopes: make sure the credential has pullrequest:write"
-        if "pullrequest:write" not in scopes:
-            raise CheckFailedError(f"the scopes are {', '.join(sorted(scopes))}", fix)
+        _require(scopes, {"pullrequest:write"}, fix)
         return "pullrequest:write present"
 
     return Check("bitbucket", "PR gate", probe, fix, FUNCTIONS)
@@ -147,13 +147,9 @@ def azure_check(settings: ScmSettings, env: Mapping[str, str], timeout_s: float)
     fix = "create the PAT with Code (status) and Code (read & write)"
 
     def probe() -> str:
-        client = _quick(settings.client("azure-repos"), timeout_s)
-        try:
-            body = client.api.get(
-                f"{org_url}/_apis/connectionData", what="azure-devops: connectionData"
-            ).json()
-        except CIEventsError as exc:
-            raise _denied(exc, "AZURE_DEVOPS_PAT is invalid, expired or for another org") from None
+        bad = "AZURE_DEVOPS_PAT is invalid, expired or for another org"
+        path = f"{org_url}/_apis/connectionData"
+        body = _get(settings, "azure-repos", timeout_s, path, bad)[1].json()
         who = (body.get("authenticatedUser") or {}).get("providerDisplayName") or "?"
         return (
             f"authenticated as {who}; Azure does not list a PAT's scopes: it needs "

@@ -26,7 +26,40 @@ _PULL = re.compile(r"^/repos/(?P<repo>[^/]+/[^/]+)/pulls/(?P<n>\d+)(?P<rest>/rev
 _COMMENTS = re.compile(r"^/repos/[^/]+/[^/]+/issues/\d+/comments$")
 
 
-class GitHubStandIn:
+class _LoopbackServer:
+    """A GET-only loopback server answering ``respond(path with query, Accept)``."""
+
+    _server: ThreadingHTTPServer | None = None
+
+    def respond(self, path: str, accept: str) -> tuple[int, bytes, str]:
+        raise NotImplementedError
+
+    def serve(self) -> int:
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                status, data, ctype = stand_in.respond(self.path, self.headers.get("Accept", ""))
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return int(self._server.server_address[1])
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+class GitHubStandIn(_LoopbackServer):
     def __init__(self, events: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
         """``events``: (name, X-GitHub-Event, body) of every GitHub example, any order."""
         self.events = sorted(events, key=lambda e: e[0])
@@ -101,33 +134,12 @@ class GitHubStandIn:
                 parent = c["id"]
         return commits
 
-    def serve(self) -> int:
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-                status, body = stand_in.answer(urlsplit(self.path).path)
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return int(self._server.server_address[1])
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+    def respond(self, path: str, accept: str) -> tuple[int, bytes, str]:
+        status, body = self.answer(urlsplit(path).path)
+        return status, json.dumps(body).encode(), "application/json"
 
 
-class PullRequestStandIn:
+class PullRequestStandIn(_LoopbackServer):
     """GitHub, GitLab, Bitbucket and Azure Repos answering secret_scan's PR reads in the demo.
 
     Each example PR webhook NAME has NAME.pr.json: the pull request after that event
@@ -317,41 +329,21 @@ class PullRequestStandIn:
             "lastMergeSourceCommit": {"commitId": state["head"]},
         }
 
-    def serve(self) -> int:
-        import requests
+    def respond(self, path: str, accept: str) -> tuple[int, bytes, str]:
+        answer = self.answer(urlsplit(path).path, accept)
+        if answer is None:  # the CI-log stand-in's
+            import requests
 
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-                parts = urlsplit(self.path)
-                answer = stand_in.answer(parts.path, self.headers.get("Accept", ""))
-                if answer is None:  # the CI-log stand-in's
-                    upstream = requests.get(stand_in.fallback + self.path, timeout=10)
-                    status, data = upstream.status_code, upstream.content
-                    ctype = upstream.headers.get("Content-Type", "text/plain")
-                else:
-                    status, body = answer
-                    text = isinstance(body, str)
-                    data = body.encode() if text else json.dumps(body).encode()
-                    ctype = "text/plain" if text else "application/json"
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return int(self._server.server_address[1])
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            upstream = requests.get(self.fallback + path, timeout=10)
+            return (
+                upstream.status_code,
+                upstream.content,
+                upstream.headers.get("Content-Type", "text/plain"),
+            )
+        status, body = answer
+        if isinstance(body, str):
+            return status, body.encode(), "text/plain"
+        return status, json.dumps(body).encode(), "application/json"
 
 
 _BLOBS: dict[str, str] = {}

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from tests.support.fakehttp import FakeServer, Reply, Request
-from tests.support.fakes import next_paged, query_int
+from tests.support.fakes import next_paged
 
 __all__ = ["FakeBitbucket", "PullRequestState"]
 
@@ -163,19 +163,7 @@ class FakeBitbucket(FakeServer):
                 {"id": c["id"], "content": {"raw": c["raw"]}, "deleted": c.get("deleted", False)}
                 for c in self.comments_on(*key(req))
             ]
-            pagelen = min(query_int(req, "pagelen", 10), 100, self.page_size)
-            page = query_int(req, "page", 1)
-            body: dict[str, Any] = {
-                "pagelen": pagelen,
-                "page": page,
-                "size": len(found),
-                "values": found[(page - 1) * pagelen : page * pagelen],
-            }
-            if page * pagelen < len(found):
-                body["next"] = (
-                    f"http://{req.headers['host']}{req.path}?pagelen={pagelen}&page={page + 1}"
-                )
-            return Reply(200, body)
+            return next_paged(req, found, self.page_size)
 
         @route("POST", PR + r"/comments")
         def add_comment(req: Request) -> Reply:
