@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cievents import effects, jirakeys, log
-from cievents.config import env_int, env_list, env_opt
+from cievents.config import env_list, env_opt
 from cievents.errors import AuthError, ConfigError, PermanentError, TransientError
 from cievents.events import BuildEvent
 from cievents.handler import Context, Result, pubsub_function, skipped
@@ -57,13 +57,7 @@ def _rules(raw: str | None) -> tuple[TransitionRule, ...]:
     return rules
 
 
-JIRA = JiraSettings(
-    url=(env_opt("JIRA_URL") or "").rstrip("/"),
-    email=env_opt("JIRA_EMAIL"),
-    api_token=env_opt("JIRA_API_TOKEN"),
-    pat=env_opt("JIRA_PAT"),
-    timeout_s=env_int("JIRA_TIMEOUT_S", 10, minimum=1),
-)
+JIRA = JiraSettings.from_env()
 PROJECTS = env_list("JIRA_PROJECTS")
 TRANSITIONS = _rules(env_opt("JIRA_TRANSITIONS"))
 _client: Any = None

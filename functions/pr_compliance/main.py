@@ -32,7 +32,6 @@ from cievents.compliance import (
 )
 from cievents.compliance.state import Needs
 from cievents.compliance.vendors import PROVIDERS, fetcher_for
-from cievents.config import env_int, env_opt
 from cievents.errors import TransientError
 from cievents.handler import Context, Result, pubsub_function, skipped
 from cievents.metrics import MetricsSettings, open_store
@@ -43,13 +42,7 @@ from cievents.vcs.repo import Repository
 POLICY = load()
 SCM = ScmSettings.from_env()
 METRICS = MetricsSettings.from_env()
-JIRA = JiraSettings(
-    url=(env_opt("JIRA_URL") or "").rstrip("/"),
-    email=env_opt("JIRA_EMAIL"),
-    api_token=env_opt("JIRA_API_TOKEN"),
-    pat=env_opt("JIRA_PAT"),
-    timeout_s=env_int("JIRA_TIMEOUT_S", 10, minimum=1),
-)
+JIRA = JiraSettings.from_env()
 HOSTS = {"github": "github.com", "gitlab": "gitlab.com", "bitbucket": "bitbucket.org"}
 _metrics: Any = None
 _clients: dict[tuple[str, bool], Any] = {}  # one SCM client per instance (App tokens cached)
@@ -133,8 +126,8 @@ def evaluate_one(
             now=now,
         )
         metrics().insert(TABLE, [row])
-        if state.head_sha not in heads:
-            heads.append(state.head_sha)
+        # Heads in the order they were evaluated (a force-push back moves a head to the end).
+        heads = [h for h in heads if h != state.head_sha] + [state.head_sha]
         ctx.store.set_state(
             key,
             {

@@ -70,3 +70,30 @@ def test_digest_headline_links_every_build_within_slack_limits() -> None:
     assert len(blocks) <= 50 and all(len(b["text"]["text"]) <= 3000 for b in blocks)
     mixed = [*entries[:2], Entry("r", now - 90, summary(99, "release"))]
     assert headline(mixed, now) == "3 builds failed in the last 1m30s (main: 2, release: 1)"
+
+
+def test_a_digest_whose_answer_is_lost_is_found_not_posted_again() -> None:
+    from cievents.errors import TransientError
+    from cievents.idempotency.memory import MemoryStore
+    from cievents.notify.digest import Digests
+    from cievents.notify.slack import SlackClient
+    from cievents.ratelimit import Budget
+    from tests.support.fakehttp import FAULTS
+    from tests.support.fakes.slack import TOKEN, slack_server
+
+    store = MemoryStore()
+    with slack_server() as fake:
+        slack = SlackClient(
+            TOKEN, base_url=f"{fake.url}/api/", min_interval_s=0.01, budget=Budget(store)
+        )
+        digests = Digests(store, slack)
+        for n in range(5):
+            assert digests.add("#builds", f"b{n}", summary(n))
+        fake.fault("POST", "/api/chat.postMessage", FAULTS["commit_then_drop"])
+        with pytest.raises(TransientError):
+            digests.flush("#builds")  # Slack has the digest; we never heard back
+        assert digests.flush("#builds") == 5  # the redelivery finds it in the history
+        top = [c for c in fake.committed("post") if not c.get("thread_ts")]
+        assert len(top) == 1
+        assert all(digests.shown("#builds", f"b{n}") == top[0]["ts"] for n in range(5))
+        assert digests.pending("#builds") == []

@@ -6,6 +6,7 @@ import json
 import shutil
 from collections import Counter
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -54,7 +55,8 @@ def effects(out: Path) -> dict[str, object]:
     for line in (outbox / "github.jsonl").read_text().splitlines():
         entry = json.loads(line)
         if "/statuses/" in entry["url"]:
-            statuses[entry["url"]] = entry["body"]["state"]
+            # Keyed by path: each run serves its fake SCM on a port of its own.
+            statuses[urlsplit(entry["url"]).path] = entry["body"]["state"]
     jira = sorted(
         json.loads(line)["url"] for line in (outbox / "jira.jsonl").read_text().splitlines()
     )

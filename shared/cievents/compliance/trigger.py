@@ -22,8 +22,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from cievents.compliance.state import PullRequestRef
+from cievents.compliance.state import CONTEXT, PullRequestRef
 from cievents.events import Event
+from cievents.sources._common import dig, integer
 
 __all__ = ["EVENTS", "azure_repository", "reference"]
 
@@ -75,46 +76,36 @@ _GITLAB_MR_ACTIONS = {
 }
 
 
-def _get(data: Any, *path: str) -> Any:
-    for key in path:
-        data = data.get(key) if isinstance(data, Mapping) else None
-    return data
-
-
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _int(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
-
-
 def _github(event: str, body: Mapping[str, Any]) -> PullRequestRef | None:
-    repo = _str(_get(body, "repository", "full_name"))
+    repo = _str(dig(body, "repository", "full_name"))
     if not repo:
         return None
     action = _str(body.get("action")) or ""
     if event in ("pull_request", "pull_request_review"):
         allowed = _GITHUB_PR_ACTIONS if event == "pull_request" else _GITHUB_REVIEW_ACTIONS
-        number = _int(_get(body, "pull_request", "number"))
+        number = integer(dig(body, "pull_request", "number"))
         if action not in allowed or number is None:
             return None
         return PullRequestRef(
-            "github", repo, number, _str(_get(body, "pull_request", "head", "sha"))
+            "github", repo, number, _str(dig(body, "pull_request", "head", "sha"))
         )
     if event == "status":
+        if body.get("context") == CONTEXT:
+            return None  # our own status: evaluating again would only find it unchanged
         sha = _str(body.get("sha"))
         return PullRequestRef("github", repo, None, sha) if sha else None
     if event in ("check_run", "check_suite"):
         item = body.get(event)
-        sha = _str(_get(item, "head_sha"))
-        prs = [p for p in _get(item, "pull_requests") or [] if isinstance(p, Mapping)]
+        if dig(item, "name") == CONTEXT:
+            return None
+        sha = _str(dig(item, "head_sha"))
+        prs = [p for p in dig(item, "pull_requests") or [] if isinstance(p, Mapping)]
         # check_run.pull_requests lists PRs of this repository only; forks' PRs are found by SHA.
-        numbers = [n for n in (_int(p.get("number")) for p in prs) if n is not None]
+        numbers = [n for n in (integer(p.get("number")) for p in prs) if n is not None]
         if numbers:
             return PullRequestRef("github", repo, numbers[0], sha)
         return PullRequestRef("github", repo, None, sha) if sha else None
@@ -122,48 +113,48 @@ def _github(event: str, body: Mapping[str, Any]) -> PullRequestRef | None:
 
 
 def _gitlab(event: str, body: Mapping[str, Any]) -> PullRequestRef | None:
-    project = _str(_get(body, "project", "path_with_namespace"))
+    project = _str(dig(body, "project", "path_with_namespace"))
     if not project:
         return None
-    api = {"project_id": str(_get(body, "project", "id") or "")}
+    api = {"project_id": str(dig(body, "project", "id") or "")}
     if event == "merge_request":
         attrs = body.get("object_attributes")
-        number = _int(_get(attrs, "iid"))
-        action = _str(_get(attrs, "action")) or "update"
+        number = integer(dig(attrs, "iid"))
+        action = _str(dig(attrs, "action")) or "update"
         if number is None or action not in _GITLAB_MR_ACTIONS:
             return None
-        return PullRequestRef(
-            "gitlab", project, number, _str(_get(attrs, "last_commit", "id")), api
-        )
+        return PullRequestRef("gitlab", project, number, _str(dig(attrs, "last_commit", "id")), api)
     if event == "pipeline":
-        number = _int(_get(body, "merge_request", "iid"))
+        number = integer(dig(body, "merge_request", "iid"))
         if number is None:
             return None
         return PullRequestRef(
-            "gitlab", project, number, _str(_get(body, "object_attributes", "sha")), api
+            "gitlab", project, number, _str(dig(body, "object_attributes", "sha")), api
         )
     return None
 
 
 def _bitbucket(event: str, body: Mapping[str, Any]) -> PullRequestRef | None:
-    repo = _str(_get(body, "repository", "full_name"))
+    repo = _str(dig(body, "repository", "full_name"))
     if not repo or event not in EVENTS["bitbucket"]:
         return None
     if event.startswith("repo:commit_status"):
-        sha = _str(_get(body, "commit_status", "commit", "hash"))
+        if dig(body, "commit_status", "key") == CONTEXT:
+            return None
+        sha = _str(dig(body, "commit_status", "commit", "hash"))
         return PullRequestRef("bitbucket", repo, None, sha) if sha else None
-    number = _int(_get(body, "pullrequest", "id"))
+    number = integer(dig(body, "pullrequest", "id"))
     if number is None:
         return None
     return PullRequestRef(
-        "bitbucket", repo, number, _str(_get(body, "pullrequest", "source", "commit", "hash"))
+        "bitbucket", repo, number, _str(dig(body, "pullrequest", "source", "commit", "hash"))
     )
 
 
 def azure_repository(repository: Mapping[str, Any]) -> str | None:
     """``organization/project/repository`` of an Azure Repos repository object."""
     name = _str(repository.get("name"))
-    project = _str(_get(repository, "project", "name"))
+    project = _str(dig(repository, "project", "name"))
     remote = _str(repository.get("remoteUrl")) or _str(repository.get("url")) or ""
     parts = urlsplit(remote)
     host = (parts.hostname or "").lower()
@@ -184,7 +175,7 @@ def _azure(event: str, body: Mapping[str, Any]) -> PullRequestRef | None:
     if not isinstance(resource, Mapping):
         return None
     repository = resource.get("repository")
-    number = _int(resource.get("pullRequestId"))
+    number = integer(resource.get("pullRequestId"))
     if not isinstance(repository, Mapping) or number is None:
         return None
     name = azure_repository(repository)
@@ -195,7 +186,7 @@ def _azure(event: str, body: Mapping[str, Any]) -> PullRequestRef | None:
         "azure-devops",
         name,
         number,
-        _str(_get(resource, "lastMergeSourceCommit", "commitId")),
+        _str(dig(resource, "lastMergeSourceCommit", "commitId")),
         {"repository_id": repo_id},
     )
 

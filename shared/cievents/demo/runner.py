@@ -368,16 +368,18 @@ def run(opts: Options) -> Report:
         env = child_env(opts, router_port, f"127.0.0.1:{emulator.port}" if emulator else None)
         stand_in = f"http://127.0.0.1:{logs_port}"
         env["BUILDKITE_API_URL"] = f"{stand_in}/v2"
-        for api in ("GITHUB", "GITLAB", "AZURE_DEVOPS", "BITBUCKET"):  # their CI logs
-            env[f"{api}_API_URL"] = stand_in
+        # secret_scan reads the other CIs' job logs from the stand-in (only it: the other
+        # functions' dry-run requests keep the vendors' own URLs).
+        ci_apis = {
+            f"{api}_API_URL": stand_in for api in ("GITHUB", "GITLAB", "AZURE_DEVOPS", "BITBUCKET")
+        }
         # pr_compliance reads the pull request's state from the GitHub stand-in; its writes
         # (the comment, the status) still go to the outbox, as every demo write does.
         # secret_scan reads the example pull requests of the four SCMs from their stand-in
         # (which passes the CI-log paths on); its writes go to the outbox.
         extra = {
             "secret_scan": {
-                **{f"{api}_API_URL": prs_url for api in ("GITHUB", "GITLAB", "BITBUCKET")},
-                "AZURE_DEVOPS_API_URL": prs_url,
+                **{name: prs_url for name in ci_apis},  # the stand-in passes log paths on
                 "GITHUB_TOKEN": "local-demo",
                 "GITLAB_TOKEN": "local-demo",
                 "BITBUCKET_TOKEN": "local-demo",

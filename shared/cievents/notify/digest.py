@@ -22,9 +22,11 @@ No build is lost or shown twice, across instances:
   a build and found the lock held did so *before* the holder's last look, so the
   holder (or the next one) takes it. A holder that dies leaves its own message
   unacknowledged; its redelivery takes the lock over when the lease ends.
-* A build leaves the pending set in the same write that records the digest which
-  showed it (``shown``); that write follows the post, so a crash between the two
-  can repeat a digest, never drop one.
+* A digest is posted once: its batch (an id and the builds in it) is recorded
+  before the post, the post carries the batch's marker in its metadata and goes
+  through ``cievents.effects.once``, so a redelivery after a crash or a lost answer
+  finds the message (``conversations.history``) instead of posting it again. Its
+  builds leave the pending set in the same write that records them ``shown``.
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from cievents import effects
 from cievents.errors import TransientError
 from cievents.idempotency import Store, update_state
+from cievents.idempotency.base import new_token
 from cievents.notify.blocks import escape
 from cievents.notify.render import BuildSummary, duration_text
 from cievents.notify.slack import SlackClient
@@ -200,17 +204,52 @@ class Digests:
                 while self.pending(channel):
                     # Wait for the channel's slot first: the batch grows while we wait.
                     self.slack.reserve_post(channel)
-                    batch = self.pending(channel)[:MAX_PER_DIGEST]
+                    batch_id, batch = self._batch(channel)
                     if batch:
-                        shown += self._post(channel, batch)
+                        shown += self._post(channel, batch_id, batch)
             finally:
                 self.store.release(self._lock(channel), claim.token)
             if not self.pending(channel):
                 return shown
 
-    def _post(self, channel: str, batch: Sequence[Entry]) -> int:
+    def _batch(self, channel: str) -> tuple[str, list[Entry]]:
+        """The batch to post next: the one recorded but not yet shown (a post cut short),
+        else the oldest pending builds, recorded as the batch before anything is sent."""
+        chosen: dict[str, Any] = {}
+
+        def choose(current: Mapping[str, Any]) -> Mapping[str, Any] | None:
+            pending = current.get("pending") or {}
+            posting = current.get("posting")
+            if isinstance(posting, Mapping) and any(k in pending for k in posting["keys"]):
+                chosen.update(posting)
+                return None
+            oldest = sorted(pending.values(), key=lambda e: (e["at"], e["key"]))
+            keys = [e["key"] for e in oldest[:MAX_PER_DIGEST]]
+            chosen.update(id=new_token(), keys=keys)
+            return {**current, "posting": dict(chosen)}
+
+        update_state(self.store, self._key(channel), choose)
+        pending = self._state(channel).get("pending") or {}
+        entries = [Entry.from_dict(pending[k]) for k in chosen["keys"] if k in pending]
+        return str(chosen["id"]), entries
+
+    def _post(self, channel: str, batch_id: str, batch: Sequence[Entry]) -> int:
         text, blocks = digest_blocks(batch, self._clock())
-        channel_id, ts = self.slack.post(channel, text, blocks, slot_reserved=True)
+
+        def create(marker: str) -> Mapping[str, Any]:
+            channel_id, ts = self.slack.post(
+                channel, text, blocks, marker=marker, slot_reserved=True
+            )
+            return {"id": channel_id, "ts": ts}
+
+        def find(marker: str, since: float) -> Mapping[str, Any] | None:
+            found = self.slack.find_post(channel, marker, since)
+            return {"id": found[0], "ts": found[1]} if found else None
+
+        done = effects.once(
+            self.store, f"{self.function}:digest-post:{channel}:{batch_id}", create, find
+        )
+        channel_id, ts = str(done.result["id"]), str(done.result["ts"])
         keys = {e.key for e in batch}
 
         def record(current: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -219,7 +258,8 @@ class Digests:
             shown.update({k: ts for k in keys})
             if len(shown) > SHOWN_KEPT:
                 shown = dict(list(shown.items())[-SHOWN_KEPT:])
-            return {**current, "pending": pending, "shown": shown}
+            rest = {k: v for k, v in current.items() if k != "posting"}
+            return {**rest, "pending": pending, "shown": shown}
 
         if update_state(self.store, self._key(channel), record) is None:  # pragma: no cover
             raise TransientError(f"digest of {channel} could not be recorded")

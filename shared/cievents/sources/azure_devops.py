@@ -20,7 +20,16 @@ from cievents.events import (
     WorkItemEvent,
 )
 from cievents.payload import duration, obj
-from cievents.sources._common import branch_of, dig, lenient_time, o, real_sha, s, tag_of
+from cievents.sources._common import (
+    branch_of,
+    dig,
+    integer,
+    lenient_time,
+    o,
+    real_sha,
+    s,
+    tag_of,
+)
 
 _RESULTS = {
     "succeeded": "passed",
@@ -43,14 +52,6 @@ def event_name(body: Mapping[str, Any], headers: Mapping[str, str]) -> str:
     if not name:
         raise ValidationError("Azure DevOps payload has no eventType", reason="bad_field")
     return name
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
 
 
 def _push(body: Mapping[str, Any], event: str, resource: Mapping[str, Any]) -> PushEvent:
@@ -93,7 +94,7 @@ def _push(body: Mapping[str, Any], event: str, resource: Mapping[str, Any]) -> P
 def _pull_request(
     body: Mapping[str, Any], event: str, resource: Mapping[str, Any]
 ) -> PullRequestEvent:
-    number = _int(resource.get("pullRequestId"))
+    number = integer(resource.get("pullRequestId"))
     if number is None:
         raise ValidationError("resource.pullRequestId: expected an integer", reason="bad_field")
     status = s(resource.get("status"))
@@ -136,7 +137,7 @@ def _build(body: Mapping[str, Any], event: str, resource: Mapping[str, Any]) -> 
             lenient_time(resource.get("startTime")),
             lenient_time(resource.get("finishTime")),
         )
-        number = _int(resource.get("id"))
+        number = integer(resource.get("id"))
         name = s(definition.get("name")) or "build"
         branch = branch_of(s(resource.get("sourceBranch"))) or s(resource.get("sourceBranch"))
         url = s(dig(resource, "_links", "web", "href")) or s(resource.get("url"))
@@ -155,7 +156,7 @@ def _build(body: Mapping[str, Any], event: str, resource: Mapping[str, Any]) -> 
             lenient_time(run.get("createdDate")),
             lenient_time(run.get("finishedDate")),
         )
-        number = _int(run.get("id")) or _int(resource.get("runId"))
+        number = integer(run.get("id")) or integer(resource.get("runId"))
         name = s(pipeline.get("name")) or "pipeline"
         branch = None
         url = s(dig(run, "_links", "web", "href")) or s(run.get("url"))
@@ -198,9 +199,9 @@ def _work_item(body: Mapping[str, Any], event: str, resource: Mapping[str, Any])
     )
     state_change = o(fields.get("System.State"))
     item_id = (
-        _int(resource.get("workItemId"))
-        or _int(dig(resource, "revision", "id"))
-        or _int(resource.get("id"))
+        integer(resource.get("workItemId"))
+        or integer(dig(resource, "revision", "id"))
+        or integer(resource.get("id"))
     )
     if item_id is None:
         raise ValidationError("resource.id: expected a work item id", reason="bad_field")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cievents.config import Env, env_int, env_opt
 from cievents.errors import (
     AuthError,
     CIEventsError,
@@ -43,6 +44,18 @@ class JiraSettings:
     api_token: str | None = None
     pat: str | None = None
     timeout_s: int = 10
+
+    @classmethod
+    def from_env(cls, environ: Env | None = None) -> JiraSettings:
+        """``JIRA_URL``, ``JIRA_EMAIL`` + ``JIRA_API_TOKEN`` (Cloud) or ``JIRA_PAT`` (Data
+        Center), ``JIRA_TIMEOUT_S`` (default 10)."""
+        return cls(
+            url=(env_opt("JIRA_URL", environ=environ) or "").rstrip("/"),
+            email=env_opt("JIRA_EMAIL", environ=environ),
+            api_token=env_opt("JIRA_API_TOKEN", environ=environ),
+            pat=env_opt("JIRA_PAT", environ=environ),
+            timeout_s=env_int("JIRA_TIMEOUT_S", 10, minimum=1, environ=environ),
+        )
 
     @property
     def has_credentials(self) -> bool:

@@ -36,6 +36,12 @@ PR = REPO + r"/pullRequests/(?P<id>\d+)"
 STATES = ("error", "failed", "notApplicable", "notSet", "pending", "succeeded")
 
 
+def repo_path(req: Request) -> str:
+    """``org/project/repo`` of a request to a repository route."""
+    assert req.match is not None
+    return "/".join(unquote(req.match.group(k)) for k in ("org", "project", "repo"))
+
+
 def blob_id(text: str) -> str:
     return hashlib.sha1(f"blob {len(text.encode())}\0{text}".encode()).hexdigest()
 
@@ -124,14 +130,9 @@ class FakeAzureDevOps(FakeServer):
 
         denied = self._denied
 
-        def repo_of(req: Request) -> str:
-            assert req.match is not None
-            g = req.match.group
-            return "/".join(unquote(g(k)) for k in ("org", "project", "repo"))
-
         def pr_of(req: Request) -> tuple[str, int]:
             assert req.match is not None
-            return repo_of(req), int(req.match.group("id"))
+            return repo_path(req), int(req.match.group("id"))
 
         @route("GET", r"/(?P<org>[^/]+)/_apis/connectionData")
         def connection_data(req: Request) -> Reply:
@@ -310,7 +311,7 @@ class FakeAzureDevOps(FakeServer):
                 return Reply(400, {"message": "Invalid status"})
             assert req.match is not None
             self.commit_statuses.append(
-                {"repo": repo_of(req), "sha": req.match.group("sha"), **body}
+                {"repo": repo_path(req), "sha": req.match.group("sha"), **body}
             )
             return Reply(201, {"id": len(self.commit_statuses), **body})
 
@@ -320,11 +321,6 @@ class FakeAzureDevOps(FakeServer):
         route = self.route
 
         denied = self._denied
-
-        def repo_of(req: Request) -> str:
-            assert req.match is not None
-            g = req.match.group
-            return "/".join(unquote(g(k)) for k in ("org", "project", "repo"))
 
         def paged(req: Request, items: list[Any]) -> Reply:
             top = min(query_int(req, "$top", 100), self.page_size)
@@ -337,7 +333,7 @@ class FakeAzureDevOps(FakeServer):
             if bad := denied(req):
                 return bad
             assert req.match is not None
-            pr = self.pulls[(repo_of(req), int(req.match.group("id")))]
+            pr = self.pulls[(repo_path(req), int(req.match.group("id")))]
             listed = [{k: v for k, v in c.items() if k != "parents"} for c in pr.commits]
             return paged(req, listed)
 
@@ -348,7 +344,7 @@ class FakeAzureDevOps(FakeServer):
             assert req.match is not None
             for (repo, _), pr in self.pulls.items():
                 for c in pr.commits:
-                    if repo == repo_of(req) and c["commitId"] == req.match.group("sha"):
+                    if repo == repo_path(req) and c["commitId"] == req.match.group("sha"):
                         return Reply(200, c)
             return Reply(404, {"message": "TF401175: The commit was not found."})
 
@@ -360,7 +356,7 @@ class FakeAzureDevOps(FakeServer):
             found = [
                 {k: v for k, v in st.items() if k not in ("repo", "sha")}
                 for st in reversed(self.commit_statuses)
-                if (st["repo"], st["sha"]) == (repo_of(req), req.match.group("sha"))
+                if (st["repo"], st["sha"]) == (repo_path(req), req.match.group("sha"))
             ]
             if (req.query.get("latestOnly") or ["false"])[0] == "true":
                 seen: set[tuple[str, str]] = set()
@@ -382,7 +378,7 @@ class FakeAzureDevOps(FakeServer):
             found = [
                 {k: v for k, v in st.items() if k not in ("repo", "pr")}
                 for st in self.pr_statuses
-                if (st["repo"], st["pr"]) == (repo_of(req), number)
+                if (st["repo"], st["pr"]) == (repo_path(req), number)
             ]
             return paged(req, found)
 
