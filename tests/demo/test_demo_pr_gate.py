@@ -29,10 +29,10 @@ def verdicts(entries: list[dict[str, Any]], sink: str) -> dict[str, str]:
         url, body = e["url"], e["body"] or {}
         if (
             sink == "github"
-            and "/statuses/" in url
-            and body.get("context") == "cievents/secret-scan"
-        ):
-            out[url.rsplit("/", 1)[1]] = body["state"]
+            and url.endswith("/check-runs")
+            and body.get("name") == "cievents/secret-scan"
+        ):  # the demo's secret_scan is a GitHub App: a check run
+            out[body["head_sha"]] = body["conclusion"]
         if sink == "gitlab" and "/statuses/" in url and body.get("name") == "cievents/secret-scan":
             out[url.rsplit("/", 1)[1]] = body["state"]
         if sink == "bitbucket" and url.endswith("/statuses/build"):

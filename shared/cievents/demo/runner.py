@@ -133,6 +133,21 @@ def serve_job_logs(deliveries: list[Delivery], events_dir: Path) -> tuple[Any, i
     return server, int(server.server_address[1])
 
 
+def demo_github_app() -> dict[str, str]:
+    """A GitHub App for the demo: a key made now (never a real credential), installation 1;
+    the PR stand-in hands out its installation token."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return {"GITHUB_APP_ID": "1", "GITHUB_APP_INSTALLATION_ID": "1", "GITHUB_APP_PRIVATE_KEY": pem}
+
+
 def child_env(opts: Options, router_port: int, emulator_host: str | None) -> dict[str, str]:
     out = opts.out.resolve()
     env = {
@@ -380,7 +395,7 @@ def run(opts: Options) -> Report:
         extra = {
             "secret_scan": {
                 **{name: prs_url for name in ci_apis},  # the stand-in passes log paths on
-                "GITHUB_TOKEN": "local-demo",
+                **demo_github_app(),  # as an App: check runs, as ci-logs' write-backs expect
                 "GITLAB_TOKEN": "local-demo",
                 "BITBUCKET_TOKEN": "local-demo",
                 "AZURE_DEVOPS_PAT": "local-demo",

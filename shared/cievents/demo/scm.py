@@ -34,6 +34,9 @@ class _LoopbackServer:
     def respond(self, path: str, accept: str) -> tuple[int, bytes, str]:
         raise NotImplementedError
 
+    def respond_post(self, path: str) -> tuple[int, bytes, str]:
+        return 404, b'{"message": "the demo serves reads only"}', "application/json"
+
     def serve(self) -> int:
         stand_in = self
 
@@ -43,6 +46,15 @@ class _LoopbackServer:
 
             def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
                 status, data, ctype = stand_in.respond(self.path, self.headers.get("Accept", ""))
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, data, ctype = stand_in.respond_post(self.path)
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(data)))
@@ -216,6 +228,10 @@ class PullRequestStandIn(_LoopbackServer):
         for pattern, handler in (
             (r"/repos/(?P<repo>[^/]+/[^/]+)/pulls/(?P<n>\d+)", self._github_pull),
             (r"/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<n>\d+)/comments", self._github_comments),
+            (  # secret_scan's CI-log write-backs look for their own earlier notes first
+                r"/projects/[^/]+/repository/commits/[0-9a-f]+/discussions",
+                lambda m, a: (200, []),
+            ),
             (
                 r"/repos/[^/]+/[^/]+/commits/[0-9a-f]+/check-runs",
                 lambda m, a: (200, {"check_runs": []}),
@@ -328,6 +344,13 @@ class PullRequestStandIn(_LoopbackServer):
             "status": "active",
             "lastMergeSourceCommit": {"commitId": state["head"]},
         }
+
+    def respond_post(self, path: str) -> tuple[int, bytes, str]:
+        """The demo's GitHub App: any installation gets a token (reads are served here)."""
+        if re.fullmatch(r"/app/installations/\d+/access_tokens", urlsplit(path).path):
+            token = {"token": "local-demo-installation", "expires_at": "2999-01-01T00:00:00Z"}
+            return 201, json.dumps(token).encode(), "application/json"
+        return super().respond_post(path)
 
     def respond(self, path: str, accept: str) -> tuple[int, bytes, str]:
         answer = self.answer(urlsplit(path).path, accept)
