@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["cold_start", "ingest_latency", "event_overhead", "burst", "secret_scan"]
+ORDER = ["cold_start", "ingest_latency", "event_overhead", "burst", "secret_scan", "log_masking"]
 
 
 def available() -> list[str]:

@@ -108,6 +108,9 @@ def health(request: Any) -> tuple[str, int, dict[str, str]]:
                 target=r.target,
                 status=r.status,
                 latency_ms=r.latency_ms,
+                latency_s=round(
+                    r.latency_ms / 1000, 6
+                ),  # integrations_test_connection_duration_seconds
                 detail=r.detail,
                 fix=r.fix,
                 outcome="acted",

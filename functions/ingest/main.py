@@ -32,9 +32,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from cievents import clock, log, tracing
+from cievents import clock, jsonsafe, log, tracing
 from cievents.config import env_float, env_int, env_list, env_opt, env_str
-from cievents.errors import CIEventsError
+from cievents.errors import CIEventsError, ValidationError
 from cievents.publish import Publisher, publisher_for
 from cievents.webhooks import SOURCES, Refusal, verify
 from cievents.webhooks.attributes import attributes_for
@@ -171,9 +171,11 @@ def handle_request(
         except Refusal as refusal:
             return _answer(refusal.status, "refused", started, reason=refusal.reason)
         try:
-            payload = json.loads(body.decode("utf-8-sig"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return _answer(400, "refused", started, reason="body is not JSON")
+            payload = jsonsafe.loads(body.decode("utf-8-sig"))
+        except UnicodeDecodeError:
+            return _answer(400, "refused", started, reason="body is not UTF-8")
+        except ValidationError as exc:
+            return _answer(400, "refused", started, reason=exc.message)
         if not isinstance(payload, dict):
             return _answer(400, "refused", started, reason="body is not a JSON object")
         attributes = attributes_for(source, headers, payload, body)

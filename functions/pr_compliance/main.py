@@ -126,8 +126,8 @@ def evaluate_one(
             now=now,
         )
         metrics().insert(TABLE, [row])
-        if state.head_sha not in heads:
-            heads.append(state.head_sha)
+        # Heads in the order they were evaluated (a force-push back moves a head to the end).
+        heads = [h for h in heads if h != state.head_sha] + [state.head_sha]
         ctx.store.set_state(
             key,
             {

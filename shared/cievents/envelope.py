@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cievents import clock
+from cievents import clock, jsonsafe
 from cievents.errors import ValidationError
 
 MAX_DATA_BYTES = 10 * 1024 * 1024  # Pub/Sub's own limit on a message
@@ -55,14 +54,7 @@ class Message:
         """The data parsed as JSON; a ValidationError when it is not."""
         if not self.data.strip():
             raise ValidationError(f"message {self.id}: data is empty", reason="empty")
-        try:
-            return json.loads(self.text())
-        except json.JSONDecodeError as exc:
-            raise ValidationError(
-                f"message {self.id}: data is not JSON ({exc.msg} at line {exc.lineno} "
-                f"column {exc.colno})",
-                reason="bad_json",
-            ) from None
+        return jsonsafe.loads(self.text(), f"message {self.id}: data")
 
     def attribute(self, name: str, default: str = "") -> str:
         return self.attributes.get(name, default)
@@ -188,12 +180,7 @@ def from_cloudevent(event: Any) -> Message:
     data = getattr(event, "data", None)
     if isinstance(data, bytes | str):
         # Binary mode with a JSON content type is decoded by the SDK; other types are not.
-        try:
-            data = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
-            raise ValidationError(
-                f"message {ce_id or '?'}: CloudEvent data is not JSON", reason="bad_envelope"
-            ) from None
+        data = jsonsafe.loads(data, f"message {ce_id or '?'}: CloudEvent data")
     if not isinstance(data, Mapping) or "message" not in data:
         raise ValidationError(
             f"message {ce_id or '?'}: CloudEvent data is not a Pub/Sub MessagePublishedData",
@@ -235,9 +222,9 @@ def from_http_request(request: Any) -> Message:
             "request body is larger than a Pub/Sub message can be", reason="too_large"
         )
     try:
-        body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationError("request body is not JSON", reason="bad_envelope") from None
+        body = jsonsafe.loads(raw or b"null", "request body")
+    except ValidationError as exc:
+        raise ValidationError(exc.message, reason="bad_envelope") from None
     if headers.get("ce-id"):
         return from_cloudevent(_HeaderEvent(headers, body))
     if isinstance(body, Mapping) and body.get("specversion") and "data" in body:

@@ -387,6 +387,7 @@ class PubSubFunction(Generic[E]):
         fields: dict[str, Any] = {
             "outcome": outcome,
             "duration_ms": duration_ms,
+            "duration_s": round(duration_ms / 1000, 6),  # the *_duration_seconds metrics
             "provider": provider or (ctx.provider if ctx else None),
             "operation": operation or (ctx.operation if ctx else None),
             "next": what_next,

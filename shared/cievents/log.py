@@ -8,13 +8,27 @@ Errors carry ``stack_trace`` so Error Reporting picks them up.
 
 Why our own and not the ``logging`` module: the handler needs per-request
 fields that survive across threads (contextvars), every line must pass
-through the masker, and import cost matters at cold start.
+through the masker, and import cost matters at cold start. Records of the
+stdlib ``logging`` module at WARNING and above (the SDKs' warnings) are
+bridged into the same stream, through the same masker.
+
+The masker, on every line (message, fields, exception text):
+
+* configured secret values (``register_secrets``, and every environment
+  variable whose name says it is a secret) and a few token shapes, always;
+* the secret scanner's rules (``cievents.scanning``: PEM and other private
+  key blocks, AWS secret keys next to their ids, every token family), with
+  the pure-Python engine so no function loads hyperscan for its logs. The
+  rules load on a background thread from ``register_secrets_from_env`` (the
+  cold start); a line written before they are loaded waits for them.
+  ``CIEVENTS_LOG_SCAN=0`` turns this off (bench/log_masking.py measures it).
 """
 
 from __future__ import annotations
 
 import contextvars
 import json
+import logging
 import os
 import re
 import sys
@@ -100,25 +114,88 @@ def register_secrets_from_env(environ: Mapping[str, str] | None = None) -> None:
     """Mask the value of every environment variable whose name says it is a secret."""
     env = os.environ if environ is None else environ
     register_secrets(*(v for k, v in env.items() if _SECRET_ENV.search(k)))
+    _rules.start()
+    bridge_stdlib_logging()
 
 
 def mask(text: str) -> str:
-    """Return ``text`` with every known secret and token shape replaced."""
-    return _masker.mask(text)
+    """Return ``text`` with every known secret, token shape and scanner finding replaced."""
+    return _replace(_masker.mask(text), _rules.secrets_in([text]))
 
 
-def _scrub(value: Any, key: str = "") -> Any:
+class _Rules:
+    """The secret scanner, loaded once on a background thread, used by every line."""
+
+    def __init__(self) -> None:
+        self._scanner: Any = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._failed = False
+
+    def start(self) -> None:
+        if os.environ.get("CIEVENTS_LOG_SCAN", "1").strip().lower() in ("0", "false", "no"):
+            return
+        with self._lock:
+            if self._thread is None and self._scanner is None:
+                self._thread = threading.Thread(target=self._load, name="log-rules", daemon=True)
+                self._thread.start()
+
+    def _load(self) -> None:
+        try:
+            from cievents.scanning import Scanner
+
+            self._scanner = Scanner(engine="aho-corasick")
+        except Exception:  # no engine installed: configured values and shapes still apply
+            self._failed = True
+
+    def secrets_in(self, texts: list[str]) -> list[str]:
+        """The secrets the scanner's rules find in ``texts`` (longest first)."""
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join()
+        scanner = self._scanner
+        if scanner is None or not texts:
+            return []
+        joined = "\n".join(texts)
+        found = {f.secret for f in scanner.scan_text(joined, redacted=False) if f.secret}
+        return sorted((x for x in found if len(x) >= 6), key=len, reverse=True)
+
+
+_rules = _Rules()
+
+
+def _replace(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def _strings(value: Any, out: list[str]) -> list[str]:
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            _strings(item, out)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            _strings(item, out)
+    return out
+
+
+def _scrub(value: Any, key: str = "", found: list[str] | None = None) -> Any:
+    found = found or []
     if key and _SECRET_KEYS.search(key) and isinstance(value, str | bytes) and value:
         return MASK
     if isinstance(value, str):
-        return _masker.mask(value)
+        return _replace(_masker.mask(value), found)
     if isinstance(value, Mapping):
-        return {str(k): _scrub(v, str(k)) for k, v in value.items()}
+        return {str(k): _scrub(v, str(k), found) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [_scrub(v) for v in value]
+        return [_scrub(v, "", found) for v in value]
     if value is None or isinstance(value, bool | int | float):
         return value
-    return _masker.mask(str(value))
+    return _replace(_masker.mask(str(value)), found)
 
 
 @contextmanager
@@ -184,7 +261,8 @@ class Logger:
                 record["@type"] = (
                     "type.googleapis.com/google.devtools.clouderrorreporting.v1beta1.ReportedErrorEvent"
                 )
-        line = json.dumps(_scrub(record), ensure_ascii=False, default=str)
+        found = _rules.secrets_in(_strings(record, []))
+        line = json.dumps(_scrub(record, "", found), ensure_ascii=False, default=str)
         with self._lock:
             self.stream.write(line + "\n")
             self.stream.flush()
@@ -204,3 +282,26 @@ class Logger:
 
 
 logger = Logger()
+
+
+class _Bridge(logging.Handler):
+    """stdlib ``logging`` records (SDK warnings) → our JSON lines, masked like the rest."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = str(record.msg)
+        severity = {"WARNING": "WARNING", "ERROR": "ERROR", "CRITICAL": "CRITICAL"}.get(
+            record.levelname, "INFO"
+        )
+        exc = record.exc_info[1] if record.exc_info else None
+        logger.log(severity, message, exc, logger=record.name)
+
+
+def bridge_stdlib_logging(level: int = logging.WARNING) -> None:
+    """Send the stdlib root logger's records at ``level`` and above through our masker."""
+    root = logging.getLogger()
+    if not any(isinstance(h, _Bridge) for h in root.handlers):
+        bridge = _Bridge(level)
+        root.addHandler(bridge)

@@ -77,6 +77,11 @@ def opt_int(data: Mapping[str, Any], key: str, path: str = "") -> int | None:
     return result
 
 
+def ascii_digits(text: str) -> bool:
+    """Only ASCII digits: ``"²".isdigit()`` is True, yet ``int("²")`` raises."""
+    return bool(text) and text.isascii() and text.isdigit()
+
+
 def _as_int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
@@ -84,7 +89,7 @@ def _as_int(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and ascii_digits(value.strip().removeprefix("-")):
         return int(value.strip())
     return None
 

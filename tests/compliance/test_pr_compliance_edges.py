@@ -160,3 +160,65 @@ def test_a_bad_policy_stops_the_cold_start_with_one_line(
             "http://127.0.0.1:9",
             COMPLIANCE_POLICY="rules: [{checks: {aprovals: 1}}]",
         )
+
+
+def test_jira_key_verified_with_the_jira_client(
+    github: FakeGitHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tests.support.fakes.jira import PAT, jira_server
+
+    pr = github.pulls[(REPO, 2)]
+    pr.api = {**OPENED["pull_request"], "title": "SHOP-311 and OPS-404 update the README"}
+    policy = "rules: [{checks: {jira_key: {in: [title], verify: true}}}]"
+    with jira_server({"SHOP-311": "In Progress"}) as jira:
+        app = client(
+            monkeypatch,
+            tmp_path,
+            github.url,
+            COMPLIANCE_POLICY=policy,
+            JIRA_URL=jira.url,
+            JIRA_PAT=PAT,
+        )
+        post(app, Delivery("github", "pull_request", OPENED, "j1"))
+        looked_up = [r.path for r in jira.calls("GET", r"/rest/api/2/issue/.*")]
+    assert "/rest/api/2/issue/SHOP-311" in looked_up
+    body = github.comments_on(REPO, 2)[0]["body"]
+    assert "| Jira issue | ✅ pass | SHOP-311 exists in Jira |" in body
+    pr.api = {**OPENED["pull_request"], "title": "OPS-404 update the README"}
+    edited = copy.deepcopy(OPENED)
+    edited["action"] = "edited"
+    with jira_server({"SHOP-311": "In Progress"}) as jira:
+        app = client(
+            monkeypatch,
+            tmp_path,
+            github.url,
+            COMPLIANCE_POLICY=policy,
+            JIRA_URL=jira.url,
+            JIRA_PAT=PAT,
+        )
+        post(app, Delivery("github", "pull_request", edited, "j2"))
+    body = github.comments_on(REPO, 2)[0]["body"]
+    assert "OPS-404 not found in Jira" in body
+
+
+def test_a_force_push_back_to_an_old_head_is_evaluated_not_retried_forever(
+    github: FakeGitHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    app = client(monkeypatch, tmp_path, github.url)
+    post(app, Delivery("github", "pull_request", OPENED, "f1"))
+    newer = copy.deepcopy(OPENED)
+    newer["action"] = "synchronize"
+    newer["pull_request"]["head"]["sha"] = NEWER
+    github.pulls[(REPO, 2)].head_sha = NEWER
+    post(app, Delivery("github", "pull_request", newer, "f2"))
+    github.pulls[(REPO, 2)].head_sha = SHA  # force-pushed back to the first head
+    github.review(REPO, 2, "octocat", "APPROVED", SHA)
+    back = copy.deepcopy(OPENED)
+    back["action"] = "synchronize"
+    post(app, Delivery("github", "pull_request", back, "f3"))
+    post(app, Delivery("github", "pull_request", newer, "f4"))  # the newer head's event, late
+    assert [(r["head_sha"], r["result"]) for r in rows(tmp_path)] == [
+        (SHA, "fail"),
+        (NEWER, "fail"),
+        (SHA, "pass"),
+    ]

@@ -261,3 +261,24 @@ def test_gitlab_parsers() -> None:
         ]
     )
     assert [(s.name, s.state) for s in statuses] == [("test", "failure"), ("lint", "pending")]
+
+
+def test_our_own_status_and_check_do_not_trigger_an_evaluation() -> None:
+    status = {**fixture("github/status.json"), "context": "cievents/compliance"}
+    assert reference(parse(status, source="github", event="status")) is None
+    run = copy.deepcopy(fixture("github/check_run.completed.json"))
+    run["check_run"]["name"] = "cievents/compliance"
+    assert reference(parse(run, source="github", event="check_run")) is None
+    other = fixture("github/status.json")
+    assert reference(parse(other, source="github", event="status")) is not None
+    bitbucket_status = {
+        "repository": fixture("bitbucket/pullrequest.created.json")["repository"],
+        "commit_status": {"key": "cievents/compliance", "commit": {"hash": "d31df3425c5b"}},
+    }
+    assert (
+        reference(parse(bitbucket_status, source="bitbucket", event="repo:commit_status_updated"))
+        is None
+    )
+    bitbucket_status["commit_status"]["key"] = "buildkite-web"  # type: ignore[index]
+    ref = reference(parse(bitbucket_status, source="bitbucket", event="repo:commit_status_updated"))
+    assert ref is not None and ref.number is None and ref.head_sha == "d31df3425c5b"

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -552,3 +553,95 @@ def test_every_terraform_argument_is_in_the_provider_schema() -> None:
     )
     assert len(wrong) == 3 and "ack_deadline" in wrong[0] and "push_endpont" in wrong[1]
     assert "needs 'push_endpoint'" in wrong[2]  # and a required argument left out
+
+
+# --- the real run, against a stand-in project: preflight, idempotency, secrets waiting ---------
+
+
+@pytest.fixture
+def cloud(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """gcloud and bq faked over a JSON project; the IAM API on loopback grants everything."""
+    from tests.support.fakehttp import FakeServer, Reply
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = Path(__file__).with_name("fake_cloud.py")
+    for tool in ("gcloud", "bq"):
+        (bin_dir / tool).write_text(f'#!/bin/sh\nexec {sys.executable} {fake} {tool} "$@"\n')
+        (bin_dir / tool).chmod(0o755)
+    state = tmp_path / "project.json"
+    loaded = manifest.load()
+    state.write_text(json.dumps({"account": "ops@acme.com", "values": list(loaded.secrets)}))
+    iam = FakeServer()
+
+    @iam.route("POST", r"/v1/projects/(?P<p>[^/:]+):testIamPermissions")
+    def granted(req: Any) -> Reply:
+        return Reply(200, {"permissions": req.json()["permissions"]})
+
+    with iam:
+        yield {
+            "state": state,
+            "env": {
+                **os.environ,
+                "PATH": f"{bin_dir}:{os.environ['PATH']}",
+                "FAKE_STATE": str(state),
+                "CIEVENTS_RESOURCE_MANAGER_URL": iam.url,
+                "DEPLOY_ENV": str(tmp_path / "none.env"),
+                "JIRA_URL": "https://acme.atlassian.net",
+                "JIRA_EMAIL": "ci-bot@acme.com",
+            },
+        }
+
+
+def deploy(cloud: dict[str, Any], **extra: str) -> tuple[int, str, list[str]]:
+    before = json.loads(cloud["state"].read_text()).get("mutations", [])
+    env = {**cloud["env"], **extra}
+    env.pop("DRY_RUN", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "cievents.deploy.gcloud", "--project=p", "--region=europe-west1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=900,
+        check=False,
+    )
+    after = json.loads(cloud["state"].read_text()).get("mutations", [])
+    return done.returncode, done.stdout + done.stderr, after[len(before) :]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)  # four deploys of ~180 steps, each check a CLI process
+def test_make_deploy_on_an_empty_project_then_again_changes_nothing(cloud: dict[str, Any]) -> None:
+    assert package.main(["--out", str(ROOT / "dist")]) == 0  # what make deploy runs first
+    loaded = manifest.load()
+    # 1. An empty project: everything is created, the secrets empty; the functions that need
+    #    a secret wait for its value, and the command that adds each is printed.
+    status, out, first = deploy(cloud)
+    assert status == 3, out[-3000:]
+    for secret in loaded.secrets:
+        assert f"gcloud secrets versions add {secret} --data-file=- --project=p" in out
+        assert f"secrets create {secret}" in first
+    deployed = {c.split()[2] for c in first if c.startswith("functions deploy ")}
+    assert deployed == {f.resource_name for f in loaded.functions if not f.secrets}
+    # 2. The values added, the rest follows, and only the rest.
+    state = json.loads(cloud["state"].read_text())
+    state["values"] = list(loaded.secrets)
+    cloud["state"].write_text(json.dumps(state))
+    status, out, second = deploy(cloud)
+    assert status == 0, out[-3000:]
+    assert "change(s) made" in out
+    assert not set(first) & set(second), sorted(set(first) & set(second))
+    assert len(first) + len(second) == len(steps())  # every step acted exactly once
+    assert {c.split()[2] for c in second if c.startswith("functions deploy ")} == {
+        f.resource_name for f in loaded.functions if f.secrets
+    }
+    # 3. Again: nothing changes, and it says so.
+    status, out, third = deploy(cloud)
+    assert status == 0 and third == [], third
+    assert "deploy: nothing changed" in out and "\n+ " not in out
+    # 4. One setting changed: only the function that uses it is redeployed.
+    status, out, fourth = deploy(cloud, SLACK_CHANNEL="#elsewhere")
+    assert (
+        status == 0 and len(fourth) == 1 and fourth[0].startswith("functions deploy slack-notify")
+    )

@@ -18,10 +18,11 @@ def function_client(
     source: str,
     env: Mapping[str, str] = {},
     signature_type: str = "cloudevent",
+    target: str = "handle",
 ) -> FlaskClient:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     app = functions_framework.create_app(
-        target="handle", source=source, signature_type=signature_type
+        target=target, source=source, signature_type=signature_type
     )
     return app.test_client()

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cievents import log
@@ -124,6 +124,7 @@ class CiScan:
     modes: Mapping[str, str]
     scm: ScmSettings
     write_back: bool = True
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, environ: Env | None = None) -> CiScan:
@@ -143,7 +144,12 @@ class CiScan:
             if outbox is not None:
                 http = HttpClient(sink=http.sink, base_url=http.base_url, outbox=outbox)
             return BuildkiteWriteBack(http) if system == "buildkite" else AzureWriteBack(http)
-        client = self.scm.client(system, outbox)
+        if outbox is not None:
+            client = self.scm.client(system, outbox)
+        else:  # one live client per instance: a GitHub App's installation token is reused
+            client = self._clients.get(system) or self._clients.setdefault(
+                system, self.scm.client(system)
+            )
         if system == "gitlab":
             return GitLabNoteWriteBack(client, HOSTS[system])
         return ScmCheckWriteBack(system, client, HOSTS[system])

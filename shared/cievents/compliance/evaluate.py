@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from cievents import jirakeys
 from cievents.compliance.policy import Checks, Rule
-from cievents.compliance.state import Needs, PullRequestState, Review
+from cievents.compliance.state import CONTEXT, Needs, PullRequestState, Review
 
 __all__ = [
     "CONTEXT",
@@ -26,7 +26,6 @@ __all__ = [
     "valid_approvals",
 ]
 
-CONTEXT = "cievents/compliance"
 # Jira lookup: True exists, False does not; raising a TransientError retries the message.
 JiraLookup = Callable[[str], bool]
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)

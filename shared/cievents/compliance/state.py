@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Literal
 
 __all__ = [
+    "CONTEXT",
     "SCMS",
     "CheckState",
     "CodeOwners",
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 SCMS = ("github", "gitlab", "bitbucket", "azure-devops")
+CONTEXT = "cievents/compliance"  # the status / check name branch protection requires
 ReviewState = Literal["approved", "changes_requested", "commented", "dismissed"]
 CheckState = Literal["success", "failure", "pending", "error", "neutral"]
 PullState = Literal["open", "merged", "closed"]

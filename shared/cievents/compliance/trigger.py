@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from cievents.compliance.state import PullRequestRef
+from cievents.compliance.state import CONTEXT, PullRequestRef
 from cievents.events import Event
 from cievents.sources._common import dig, integer
 
@@ -94,10 +94,14 @@ def _github(event: str, body: Mapping[str, Any]) -> PullRequestRef | None:
             "github", repo, number, _str(dig(body, "pull_request", "head", "sha"))
         )
     if event == "status":
+        if body.get("context") == CONTEXT:
+            return None  # our own status: evaluating again would only find it unchanged
         sha = _str(body.get("sha"))
         return PullRequestRef("github", repo, None, sha) if sha else None
     if event in ("check_run", "check_suite"):
         item = body.get(event)
+        if dig(item, "name") == CONTEXT:
+            return None
         sha = _str(dig(item, "head_sha"))
         prs = [p for p in dig(item, "pull_requests") or [] if isinstance(p, Mapping)]
         # check_run.pull_requests lists PRs of this repository only; forks' PRs are found by SHA.
@@ -135,6 +139,8 @@ def _bitbucket(event: str, body: Mapping[str, Any]) -> PullRequestRef | None:
     if not repo or event not in EVENTS["bitbucket"]:
         return None
     if event.startswith("repo:commit_status"):
+        if dig(body, "commit_status", "key") == CONTEXT:
+            return None
         sha = _str(dig(body, "commit_status", "commit", "hash"))
         return PullRequestRef("bitbucket", repo, None, sha) if sha else None
     number = integer(dig(body, "pullrequest", "id"))

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import tenacity
 
 from cievents import clock
 from cievents.demo.manifest import LocalFunction
@@ -100,20 +101,30 @@ class Router:
             "message": dict(message),
             "subscription": f"projects/cievents-local/subscriptions/{name}",
         }
+        attempts = itertools.count(1)
+
+        def push() -> int:
+            body["deliveryAttempt"] = next(attempts)
+            try:
+                return self.session.post(
+                    f"http://127.0.0.1:{self.ports[name]}/", json=body, timeout=60
+                ).status_code
+            except requests.RequestException:
+                return 599
+
+        # Pub/Sub's push retry: a 5xx (or no answer) is a nack, redelivered with
+        # exponential backoff, up to max_attempts; then the message is dead.
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.max_attempts),
+            retry=tenacity.retry_if_result(lambda status: status >= 500),
+            wait=tenacity.wait_exponential(multiplier=self.base_delay_s, max=5.0),
+            retry_error_callback=lambda state: 599,
+        )
         try:
-            for attempt in range(1, self.max_attempts + 1):
-                body["deliveryAttempt"] = attempt
-                try:
-                    status = self.session.post(
-                        f"http://127.0.0.1:{self.ports[name]}/", json=body, timeout=60
-                    ).status_code
-                except requests.RequestException:
-                    status = 599
-                if status < 500:
-                    with self._lock:
-                        self.delivered[name] = self.delivered.get(name, 0) + 1
-                    return
-                time.sleep(min(5.0, self.base_delay_s * 2 ** (attempt - 1)))
+            if retrying(push) < 500:
+                with self._lock:
+                    self.delivered[name] = self.delivered.get(name, 0) + 1
+                return
             with self._lock:
                 self.dead[name] = self.dead.get(name, 0) + 1
                 with open(self.dead_letters, "a", encoding="utf-8") as fh:

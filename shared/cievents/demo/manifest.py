@@ -54,9 +54,9 @@ def load(root: Path) -> tuple[list[LocalFunction], list[str], list[str]]:
             )
             for t in _triggers(spec.get("trigger"))
         )
-        signature = str(
-            spec.get("signature_type") or ("http" if not subscriptions else "cloudevent")
-        )
+        # As deployed: every function has an HTTP trigger (Pub/Sub reaches it through a
+        # push subscription), so functions-framework serves the HTTP signature.
+        signature = str(spec.get("signature_type") or "http")
         built.append(LocalFunction(name, main, str(spec["entry_point"]), signature, subscriptions))
     topics = [str(t) for t in document.get("topics") or []]
     return built, missing, topics

@@ -354,16 +354,20 @@ def run(opts: Options) -> Report:
         env = child_env(opts, router_port, f"127.0.0.1:{emulator.port}" if emulator else None)
         stand_in = f"http://127.0.0.1:{logs_port}"
         env["BUILDKITE_API_URL"] = f"{stand_in}/v2"
-        for api in ("GITHUB", "GITLAB", "AZURE_DEVOPS", "BITBUCKET"):  # their CI logs
-            env[f"{api}_API_URL"] = stand_in
+        # secret_scan reads the other CIs' job logs from the stand-in (only it: the other
+        # functions' dry-run requests keep the vendors' own URLs).
+        ci_apis = {
+            f"{api}_API_URL": stand_in for api in ("GITHUB", "GITLAB", "AZURE_DEVOPS", "BITBUCKET")
+        }
         # pr_compliance reads the pull request's state from the GitHub stand-in; its writes
         # (the comment, the status) still go to the outbox, as every demo write does.
         extra = {
+            "secret_scan": ci_apis,
             "pr_compliance": {
                 "GITHUB_API_URL": f"http://127.0.0.1:{scm_port}",
                 "GITHUB_TOKEN": "local-demo",
                 "COMPLIANCE_POLICY_FILE": str(opts.root / "examples" / "compliance-policy.yaml"),
-            }
+            },
         }
         children = start_functions(opts, functions, env, extra)
         router = Router(

@@ -70,7 +70,7 @@ class Step:
 
 def quote(arg: str) -> str:
     """Shell-quote ``arg``, leaving ``${NAME}``, ``$(…)`` and ``<(…)`` in it to the shell."""
-    if arg in ("|", ">/dev/null", "2>&1", "||", "&&") or arg.startswith("grep "):
+    if arg in ("|", ">/dev/null", "2>&1", "||", "&&") or arg.startswith(("grep ", "python3 -c ")):
         return arg
     out = []
     for piece in _SHELL.split(arg):
@@ -96,13 +96,17 @@ def member(email: str) -> str:
 
 
 def _has_binding(*get_policy: str, role: str, who: str) -> tuple[str, ...]:
-    """A check: the policy ``get_policy`` prints already binds ``who`` to ``role``."""
+    """A check: the policy ``get_policy`` prints already binds ``who`` to ``role``.
+
+    Checks grep without ``-q``: grep reads to the end, so the command before it is never
+    cut off by SIGPIPE, which ``pipefail`` would count as a failed check.
+    """
     return (
         *get_policy,
         "--flatten=bindings[].members",
         "--format=csv[no-heading](bindings.role,bindings.members)",
         "|",
-        f"grep -qxF {quote(f'{role},{who}')}",
+        f"grep -xF {quote(f'{role},{who}')}",
     )
 
 
@@ -151,6 +155,14 @@ def views(folder: Path) -> list[tuple[str, str]]:
     return done
 
 
+# Exit 0 when the JSON policy on stdin binds argv[2] to role argv[1] (bq prints no CSV).
+_BINDING_IN_JSON = (
+    "import json,sys; p=json.load(sys.stdin); r,m=sys.argv[1:3]; "
+    "sys.exit(0 if any(b.get('role')==r and m in b.get('members',[]) "
+    "for b in p.get('bindings',[])) else 1)"
+)
+
+
 def _grant_step(grant: Grant, who: str, p: str, region: str, v: Mapping[str, str]) -> Step:
     role, kind, target = grant.role, grant.kind, grant.target
     m = f"--member={who}"
@@ -194,10 +206,12 @@ def _grant_step(grant: Grant, who: str, p: str, region: str, v: Mapping[str, str
                 "bq",
                 "get-iam-policy",
                 "--dataset",
-                "--format=prettyjson",
+                "--format=json",
                 dataset,
                 "|",
-                f"grep -A3 '\"{role}\"' | grep -q '{who}'",
+                "python3 -c " + quote(_BINDING_IN_JSON),
+                quote(role),
+                quote(who),
             ),
             grant=key,
         )
@@ -280,7 +294,7 @@ def _function_steps(
         Step(
             f"function {f.name} (source and settings {config})",
             tuple(deploy),
-            (*describe, "--format=value(labels.cief-config)", "|", f"grep -qx {config}"),
+            (*describe, "--format=value(labels.cief-config)", "|", f"grep -x {config}"),
             resource=("function", f.name),
             function=f.name,
         )
@@ -378,7 +392,7 @@ def build_plan(
                     f"--filter=config.name={api}",
                     "--format=value(config.name)",
                     "|",
-                    "grep -q .",
+                    "grep .",
                 ),
                 resource=("api", api),
             )
@@ -509,7 +523,7 @@ def build_plan(
                 bucket,
                 "--format=value(versioning_enabled)",
                 "|",
-                "grep -qi true",
+                "grep -i true",
             ),
         ),
     ]

@@ -10,6 +10,7 @@ they do; the command to add each is printed).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import urllib.error
@@ -75,8 +76,11 @@ class Findings:
 
 def _test_permissions(project: str, token: str) -> list[str] | None:
     """Permissions the caller lacks on the project, or None when the API cannot answer."""
-    url = f"https://cloudresourcemanager.googleapis.com/v1/projects/{project}:testIamPermissions"
-    request = urllib.request.Request(  # noqa: S310 - a fixed https URL
+    base = os.environ.get(
+        "CIEVENTS_RESOURCE_MANAGER_URL", "https://cloudresourcemanager.googleapis.com"
+    ).rstrip("/")
+    url = f"{base}/v1/projects/{project}:testIamPermissions"
+    request = urllib.request.Request(  # noqa: S310 - https, or a test's loopback fake
         url,
         data=json.dumps({"permissions": list(PERMISSIONS)}).encode(),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},

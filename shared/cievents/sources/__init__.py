@@ -10,10 +10,10 @@ Buildkite events never pays for the others at cold start.
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from cievents import jsonsafe
 from cievents.errors import ValidationError
 from cievents.events import Event
 
@@ -106,13 +106,7 @@ def decode_body(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
             raise ValidationError(
                 f"payload is not UTF-8 (byte {exc.start})", reason="not_utf8"
             ) from None
-    try:
-        data = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            f"payload is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})",
-            reason="bad_json",
-        ) from None
+    data = jsonsafe.loads(body, "payload")
     if not isinstance(data, Mapping):
         raise ValidationError(
             f"payload is a JSON {type(data).__name__}, expected an object", reason="bad_json"

@@ -9,6 +9,7 @@ from typing import Any
 
 from cievents.envelope import parse_time
 from cievents.events import CommitInfo
+from cievents.payload import ascii_digits
 
 ZERO_SHA = re.compile(r"^0{40}$")
 
@@ -26,7 +27,7 @@ def integer(value: Any) -> int | None:
     """An int, or a string of digits as one (ids some vendors send as strings); else None."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and ascii_digits(value):
         return int(value)
     return None
 

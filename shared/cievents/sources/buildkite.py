@@ -25,6 +25,7 @@ from cievents import jirakeys
 from cievents.errors import ValidationError
 from cievents.events import BuildEvent, Event, JobEvent, OtherEvent, PingEvent
 from cievents.payload import (
+    ascii_digits,
     duration,
     opt_bool,
     opt_int,
@@ -112,7 +113,7 @@ def _pull_request(build: Mapping[str, Any]) -> tuple[int | None, str | None]:
         number = opt_int(pr, "id", "build.pull_request")
         repo = pr.get("repository")
         return number, repo if isinstance(repo, str) else None
-    if isinstance(pr, int | str) and str(pr).isdigit():
+    if isinstance(pr, int | str) and ascii_digits(str(pr)):
         return int(pr), None
     return None, None
 

@@ -1,9 +1,25 @@
 """The Pub/Sub attributes ingest publishes, read cheaply from headers and the top of the body.
 
 ``source``, ``event`` (the vendor's own event name, as its docs spell it),
-``delivery_id`` (the vendor's delivery header, else a hash of the body so a
-resent body is still recognised), and where cheap ``pipeline``, ``branch`` and
-``state``, so subscriptions can filter without decoding the payload.
+``delivery_id``, and where cheap ``pipeline``, ``branch`` and ``state``, so
+subscriptions can filter without decoding the payload.
+
+``delivery_id`` is the key every function dedupes on, so it comes from signed
+material only: a header outside the signature can be changed or stripped by
+whoever replays a captured request.
+
+* GitLab with a signing token (Standard Webhooks): ``gitlab:<webhook-id>``;
+  the signature covers the id (``verify`` checks that scheme first);
+* everyone else: ``sha256:<digest of source + the exact body>`` (GitHub,
+  Bitbucket and Jira sign only the body; Buildkite's signature adds a
+  timestamp, which a vendor's own resend changes; GitLab's X-Gitlab-Token and
+  Azure DevOps' basic auth sign nothing).
+
+The vendor's unsigned delivery header (``X-GitHub-Delivery``, ``X-Request-Id``,
+``Idempotency-Key``, …) is kept as the plain attribute ``vendor_delivery``,
+for tracing only. A replay is recognised as long as the functions remember the
+key (``DEFAULT_DONE_TTL_S``, 7 days) and, at ingest, while its recent-delivery
+set holds it.
 """
 
 from __future__ import annotations
@@ -57,15 +73,19 @@ def event_name(source: str, headers: Mapping[str, str], body: Mapping[str, Any])
 def delivery_id(
     source: str, headers: Mapping[str, str], body: Mapping[str, Any], raw: bytes
 ) -> str:
+    """The delivery key, from signed material only (see the module's doc)."""
+    if source == "gitlab" and headers.get("webhook-signature") and headers.get("webhook-id"):
+        return f"gitlab:{headers['webhook-id']}"
+    digest = hashlib.sha256(source.encode("utf-8") + b"\n" + raw).hexdigest()
+    return f"sha256:{digest[:40]}"
+
+
+def vendor_delivery(source: str, headers: Mapping[str, str]) -> str:
+    """The vendor's own (unsigned) delivery header, kept for tracing, never a key."""
     for header in _DELIVERY_HEADERS.get(source, ()):
         if headers.get(header):
             return headers[header]
-    if source == "azure-devops":
-        for key in ("notificationId", "id"):
-            value = body.get(key)
-            if isinstance(value, str | int) and str(value):
-                return f"{body.get('subscriptionId', '')}:{value}".lstrip(":")
-    return "sha256:" + hashlib.sha256(raw).hexdigest()[:40]
+    return ""
 
 
 def _ref_branch(ref: str) -> str:
@@ -152,5 +172,8 @@ def attributes_for(
         "event": _truncate(event_name(source, headers, body) or "unknown"),
         "delivery_id": _truncate(delivery_id(source, headers, body, raw)),
     }
+    vendor = vendor_delivery(source, headers)
+    if vendor:
+        attributes["vendor_delivery"] = _truncate(vendor)
     attributes.update(cheap_facts(source, body))
     return attributes

@@ -8,6 +8,8 @@ import hashlib
 import hmac
 from collections.abc import Callable, Mapping, Sequence
 
+from cievents.payload import ascii_digits
+
 SOURCES = ("buildkite", "github", "gitlab", "bitbucket", "azure-devops", "jira")
 DEFAULT_REPLAY_WINDOW_S = 300.0
 
@@ -51,7 +53,7 @@ def _buildkite(
     if signature:
         parts = dict(p.strip().split("=", 1) for p in signature.split(",") if "=" in p)
         timestamp, digest = parts.get("timestamp", ""), parts.get("signature", "").lower()
-        if not timestamp.isdigit() or len(digest) != 64:
+        if not ascii_digits(timestamp) or len(digest) != 64:
             raise Refusal(401, "malformed X-Buildkite-Signature")
         if abs(now - int(timestamp)) > window:
             raise Refusal(401, f"stale X-Buildkite-Signature timestamp (window {window:.0f} s)")
@@ -95,15 +97,12 @@ def _standard_webhook_key(secret: str) -> bytes:
 def _gitlab(
     headers: Mapping[str, str], body: bytes, secrets: Sequence[str], now: float, window: float
 ) -> None:
-    token = headers.get("x-gitlab-token")
-    if token:
-        if not _any_secret(secrets, lambda s: _equal(s, token)):
-            raise Refusal(401, "X-Gitlab-Token does not match any configured secret")
-        return
+    # The signing token's Standard Webhooks signature covers webhook-id (the delivery key
+    # ingest uses), so it is checked first; X-Gitlab-Token is a static secret that signs nothing.
     signature = headers.get("webhook-signature")
     if signature:
         webhook_id, timestamp = headers.get("webhook-id", ""), headers.get("webhook-timestamp", "")
-        if not timestamp.isdigit() or not webhook_id:
+        if not ascii_digits(timestamp) or not webhook_id:
             raise Refusal(401, "malformed Standard Webhooks headers")
         if abs(now - int(timestamp)) > window:
             raise Refusal(401, f"stale webhook-timestamp (window {window:.0f} s)")
@@ -118,6 +117,11 @@ def _gitlab(
 
         if not _any_secret(secrets, matches):
             raise Refusal(401, "webhook-signature does not match any configured secret")
+        return
+    token = headers.get("x-gitlab-token")
+    if token:
+        if not _any_secret(secrets, lambda s: _equal(s, token)):
+            raise Refusal(401, "X-Gitlab-Token does not match any configured secret")
         return
     raise Refusal(401, "missing X-Gitlab-Token or webhook-signature")
 

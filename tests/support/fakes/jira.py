@@ -47,6 +47,30 @@ def jira_server(issues: dict[str, str] | None = None) -> FakeServer:
     def myself(req: Any) -> Reply:
         return Reply(200, {"displayName": "CI"}) if authorized(req) else Reply(401, {})
 
+    @fake.route("GET", "/rest/api/2/issue/(?P<key>[A-Z]+-\\d+)")
+    def issue(req: Any) -> Reply:
+        key = req.match.group("key")
+        if not authorized(req):
+            return Reply(401, {"errorMessages": ["auth"]})
+        if key not in known:
+            return Reply(
+                404,
+                {
+                    "errorMessages": [
+                        "Issue does not exist or you do not have permission to see it."
+                    ]
+                },
+            )
+        return Reply(
+            200,
+            {
+                "id": str(10000 + len(key)),
+                "key": key,
+                "self": f"http://jira/rest/api/2/issue/{key}",
+                "fields": {"summary": f"{key} summary", "status": {"name": known[key]}},
+            },
+        )
+
     @fake.route("POST", "/rest/api/2/issue/(?P<key>[A-Z]+-\\d+)/comment")
     def comment(req: Any) -> Reply:
         key = req.match.group("key")

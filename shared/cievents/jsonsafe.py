@@ -1,0 +1,89 @@
+"""JSON decoding with bounds, for every body that comes from outside.
+
+``json.loads`` on hostile input fails in ways no caller catches: a body nested
+5,000 deep raises ``RecursionError``; an integer of 5,000 digits raises
+``ValueError`` (Python's int max-str-digits guard) from deep inside the
+decoder; ``NaN``/``Infinity`` are accepted although JSON has neither.
+``loads`` turns every one of them into a ``ValidationError`` with a reason:
+
+* nesting deeper than ``MAX_DEPTH`` (64; vendor payloads stay under 12);
+* a number literal longer than ``MAX_NUMBER_CHARS`` (40 characters: any
+  64-bit id fits, with room);
+* ``NaN``, ``Infinity``, ``-Infinity``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cievents.errors import ValidationError
+
+__all__ = ["MAX_DEPTH", "MAX_NUMBER_CHARS", "loads"]
+
+MAX_DEPTH = 64
+MAX_NUMBER_CHARS = 40
+
+
+def _number(kind: type[int] | type[float]) -> Any:
+    def parse(text: str) -> int | float:
+        if len(text) > MAX_NUMBER_CHARS:
+            raise ValidationError(
+                f"a number of {len(text)} characters (at most {MAX_NUMBER_CHARS})",
+                reason="number_too_long",
+            )
+        return kind(text)
+
+    return parse
+
+
+def _constant(name: str) -> Any:
+    raise ValidationError(f"{name} is not JSON", reason="bad_json")
+
+
+def depth(value: Any) -> int:
+    """The nesting depth of a decoded value (iterative: no recursion to exhaust)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def loads(text: str | bytes, what: str = "body") -> Any:
+    """``json.loads`` with the bounds above; ValidationError (reason ``bad_json``,
+    ``too_deep`` or ``number_too_long``) on anything else."""
+    try:
+        value = json.loads(
+            text,
+            parse_int=_number(int),
+            parse_float=_number(float),
+            parse_constant=_constant,
+        )
+    except RecursionError:
+        raise ValidationError(
+            f"{what} is nested deeper than {MAX_DEPTH} levels", reason="too_deep"
+        ) from None
+    except ValidationError as exc:
+        raise ValidationError(f"{what}: {exc.message}", reason=exc.reason) from None
+    except json.JSONDecodeError as exc:
+        raise ValidationError(
+            f"{what} is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})",
+            reason="bad_json",
+        ) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError(
+            f"{what} is not JSON ({type(exc).__name__})", reason="bad_json"
+        ) from None
+    if depth(value) > MAX_DEPTH:
+        raise ValidationError(f"{what} is nested deeper than {MAX_DEPTH} levels", reason="too_deep")
+    return value
