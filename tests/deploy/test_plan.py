@@ -439,6 +439,9 @@ def table_ids(body: dict[str, Any]) -> set[str]:
     table_id, each = str(body["table_id"]).strip('"'), str(body.get("for_each", ""))
     if table_id == "${each.key}" and each.startswith("${local."):
         return set(terraform_locals()[each.removeprefix("${local.").rstrip("}")])
+    if table_id == "${each.value}" and each.startswith("${local."):
+        value = terraform_locals()[each.removeprefix("${local.").rstrip("}")]
+        return set(re.findall(r"[\"']([a-z_]+)[\"']", str(value)))
     if table_id == "${each.value}" and "toset(" in each:
         return set(re.findall(r"[\"']([a-z_]+)[\"']", each))
     return {table_id}
