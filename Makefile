@@ -109,7 +109,7 @@ package: $(STAMP)
 # make deploy PROJECT=my-project REGION=europe-west1 [JIRA_URL=… any deploy variable] [DRY_RUN=1]
 # (variables given here reach the deploy through the environment; deploy.env fills the rest)
 deploy: $(if $(DRY_RUN),$(STAMP),package)
-	$(PY) -m cievents.deploy.gcloud $(if $(DRY_RUN),--dry-run,)
+	@$(PY) -m cievents.deploy.gcloud $(if $(DRY_RUN),--dry-run,)
 
 clean:
 	rm -rf $(VENV) .venv-checkov .venv-bqemulator $(WHEELS) dist $(OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = int(os.environ.get("BENCH_SCAN_CPU", "0"))
@@ -140,22 +142,33 @@ def _pin() -> None:
     os.sched_setaffinity(0, {CPU})
 
 
-def _run(anchor: Anchor, exe: Path, target: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
-    report = anchor.report_for(target)
-    report.unlink(missing_ok=True)
-    env = {**os.environ, "GOMAXPROCS": "1", "RAYON_NUM_THREADS": "1", "NO_COLOR": "1"}
+def timed(argv: list[str], **kwargs: Any) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+    """Run a child pinned to one CPU: (wall seconds, CPU seconds, result). CPU time (user +
+    system, from the child's rusage) is what one core spent, start-up included; on a busy
+    shared machine it is the steadier figure, wall time the one a user feels."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(
-        anchor.command(exe, target, report),
+        argv,
         capture_output=True,
         text=True,
         check=False,
-        timeout=3600,
-        env=env,
-        cwd=target.parent,
         preexec_fn=_pin,  # affinity is set in the child, before exec
+        **kwargs,
     )
-    return time.perf_counter() - start, result
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, result
+
+
+def _run(
+    anchor: Anchor, exe: Path, target: Path
+) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+    report = anchor.report_for(target)
+    report.unlink(missing_ok=True)
+    env = {**os.environ, "GOMAXPROCS": "1", "RAYON_NUM_THREADS": "1", "NO_COLOR": "1"}
+    return timed(anchor.command(exe, target, report), timeout=3600, env=env, cwd=target.parent)
 
 
 @dataclass(frozen=True)
@@ -165,6 +178,7 @@ class AnchorRun:
     wall: float
     lines: Lines | None
     note: str = ""
+    cpu: float = 0.0  # one core's seconds, start-up included
 
 
 def run(anchor: Anchor, target: Path, empty: Path) -> AnchorRun:
@@ -175,11 +189,11 @@ def run(anchor: Anchor, target: Path, empty: Path) -> AnchorRun:
     runs = [_run(anchor, exe, target)]
     if runs[0][0] < SLOW_S:
         runs += [_run(anchor, exe, target) for _ in range(2)]
-    wall, result = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
+    wall, cpu, result = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
     report = anchor.report_for(target)
     try:
         lines = anchor.parse(report, result.stdout)
     except (ValueError, OSError, KeyError, TypeError) as exc:
         detail = (result.stderr or str(exc)).strip().splitlines()[-1:] or [""]
         return AnchorRun(anchor.name, 0.0, wall, None, f"output not parsed: {detail[0][:120]}")
-    return AnchorRun(anchor.name, max(wall - startup, 1e-6), wall, lines)
+    return AnchorRun(anchor.name, max(wall - startup, 1e-6), wall, lines, cpu=cpu)

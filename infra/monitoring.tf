@@ -72,7 +72,7 @@ resource "google_monitoring_alert_policy" "failures" {
 # --- the integration metrics, by the names an integrations operator expects ---------------------
 locals {
   scm_providers  = "(\"github\" OR \"gitlab\" OR \"bitbucket\" OR \"azure-devops\" OR \"azure\")"
-  scm_operations = "(\"status\" OR \"note\" OR \"check\" OR \"comment\" OR \"annotation\")"
+  scm_operations = "(\"status\" OR \"note\" OR \"check_run\" OR \"comment\" OR \"annotation\" OR \"evaluate\")"
   scm_filter     = "resource.type=\"cloud_run_revision\" AND jsonPayload.outcome:* AND jsonPayload.provider=${local.scm_providers} AND jsonPayload.operation=${local.scm_operations}"
 }
 
@@ -124,7 +124,8 @@ resource "google_logging_metric" "test_connection_duration" {
   }
 }
 
-# Statuses, check runs and comments written back to an SCM (github_status, pr_compliance, …).
+# Statuses, check runs and comments written back to an SCM (github_status; pr_compliance's
+# evaluations, which post a status or comment). Health's checks are not annotations.
 resource "google_logging_metric" "scm_annotation" {
   name   = "scm_annotation_total"
   filter = local.scm_filter

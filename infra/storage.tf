@@ -98,19 +98,15 @@ locals {
   view_dataset = "${var.project}.${google_bigquery_dataset.metrics.dataset_id}"
 }
 
-resource "google_bigquery_table" "builds_latest" {
-  dataset_id          = google_bigquery_dataset.metrics.dataset_id
-  table_id            = "builds_latest"
-  deletion_protection = true
-  view {
-    use_legacy_sql = false
-    query          = replace(file("${path.module}/../shared/cievents/data/views/builds_latest.sql"), "{dataset}", local.view_dataset)
-  }
-  depends_on = [google_bigquery_table.metrics]
+# Views that read only tables, then the views that read those. Two for_each resources, as
+# BigQuery refuses a view whose source does not exist yet.
+locals {
+  base_views    = toset(["builds_latest", "compliance_latest"])
+  derived_views = toset(["build_health", "dora", "noncompliant_merges"])
 }
 
-resource "google_bigquery_table" "view" {
-  for_each            = toset(["build_health", "dora"])
+resource "google_bigquery_table" "base_view" {
+  for_each            = local.base_views
   dataset_id          = google_bigquery_dataset.metrics.dataset_id
   table_id            = each.value
   deletion_protection = true
@@ -118,29 +114,32 @@ resource "google_bigquery_table" "view" {
     use_legacy_sql = false
     query          = replace(file("${path.module}/../shared/cievents/data/views/${each.value}.sql"), "{dataset}", local.view_dataset)
   }
-  depends_on = [google_bigquery_table.builds_latest]
-}
-
-# The compliance audit views: the current verdict per pull request, then the merges that
-# were not compliant (the SQL says how to ask for "main, last quarter").
-resource "google_bigquery_table" "compliance_latest" {
-  dataset_id          = google_bigquery_dataset.metrics.dataset_id
-  table_id            = "compliance_latest"
-  deletion_protection = true
-  view {
-    use_legacy_sql = false
-    query          = replace(file("${path.module}/../shared/cievents/data/views/compliance_latest.sql"), "{dataset}", local.view_dataset)
-  }
   depends_on = [google_bigquery_table.metrics]
 }
 
-resource "google_bigquery_table" "noncompliant_merges" {
+resource "google_bigquery_table" "view" {
+  for_each            = local.derived_views
   dataset_id          = google_bigquery_dataset.metrics.dataset_id
-  table_id            = "noncompliant_merges"
+  table_id            = each.value
   deletion_protection = true
   view {
     use_legacy_sql = false
-    query          = replace(file("${path.module}/../shared/cievents/data/views/noncompliant_merges.sql"), "{dataset}", local.view_dataset)
+    query          = replace(file("${path.module}/../shared/cievents/data/views/${each.value}.sql"), "{dataset}", local.view_dataset)
   }
-  depends_on = [google_bigquery_table.compliance_latest]
+  depends_on = [google_bigquery_table.base_view]
+}
+
+moved {
+  from = google_bigquery_table.builds_latest
+  to   = google_bigquery_table.base_view["builds_latest"]
+}
+
+moved {
+  from = google_bigquery_table.compliance_latest
+  to   = google_bigquery_table.base_view["compliance_latest"]
+}
+
+moved {
+  from = google_bigquery_table.noncompliant_merges
+  to   = google_bigquery_table.view["noncompliant_merges"]
 }

@@ -55,6 +55,9 @@ CODE = [
     "HTTPDigestAuth = _HTTPDigestAuth",
     "'oauth_token=lsdkfol23w54jlksdef&oauth_token_secret=qwe089234lkjsdf'",  # typed at random
     '"access_token":"2YotnFZFEjr1zCsicMWpAA",',  # RFC 6749's example
+    "ADDITIONAL_CLOUD_CREDENTIALS: T1098.001",  # a MITRE technique id
+    "    Next page token: eav1OzQB0OM8rLdGXOEsyQWSG",  # prose about a cursor
+    "'oauth_token': 'kjerht2309u',",  # short, lower case: typed, not generated
 ]
 
 

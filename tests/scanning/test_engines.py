@@ -133,3 +133,16 @@ def test_columns_count_characters_and_long_lines_keep_their_secrets(engine: str)
     assert finding.end_column == line.index(token) + len(token)
     data = f"first\n{line}\n".encode()
     assert data[finding.start : finding.end] == token.encode()  # offsets are byte offsets
+
+
+def test_a_compiled_database_is_cached_for_the_next_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("CIEVENTS_SCAN_DB", str(tmp_path / "absent.hsdb"))
+    cached = db.cache_path(PATTERNS)
+    assert cached is not None and not cached.exists()
+    assert db.packaged_or_cached(PATTERNS) is not None
+    assert db.load_database(PATTERNS, cached) is not None  # written, and it loads
+    monkeypatch.setenv("CIEVENTS_SCAN_CACHE", "0")
+    assert db.cache_path(PATTERNS) is None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -66,9 +67,14 @@ def _files(paths: list[str], warn: Callable[[str], None]) -> Iterator[Path | Non
             continue
         path = Path(raw)
         if path.is_dir():
-            for file in sorted(path.rglob("*")):
-                if not SKIP_DIRS & set(file.relative_to(path).parts) and file.is_file():
-                    yield file
+            # os.walk reports a folder it cannot list (rglob would skip it silently)
+            walk = os.walk(path, onerror=lambda exc: warn(f"{exc.filename}: {exc.strerror}"))
+            for folder, dirs, names in walk:
+                dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+                for name in sorted(names):
+                    file = Path(folder) / name
+                    if file.is_file():
+                        yield file
         elif path.exists():
             yield path
         else:
@@ -115,7 +121,10 @@ def run(args: argparse.Namespace) -> int:
         scanned += 1
         findings += found
     if args.format == "json":
-        sys.stdout.write(json.dumps([f.to_dict() for f in findings], indent=2) + "\n")
+        # one finding per line: json's C encoder (an indent would force the Python one,
+        # slower than the scan itself on a log with thousands of findings)
+        rows = ",\n  ".join(json.dumps(f.to_dict()) for f in findings)
+        sys.stdout.write(f"[\n  {rows}\n]\n" if findings else "[]\n")
     elif args.format == "sarif":
         sys.stdout.write(json.dumps(to_sarif(findings), indent=2) + "\n")
     else:

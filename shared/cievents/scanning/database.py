@@ -86,6 +86,42 @@ def load_database(patterns: Sequence[Pattern], path: Path | None = None) -> Any 
         return None
 
 
+def cache_path(patterns: Sequence[Pattern]) -> Path | None:
+    """Where a process that had to compile keeps the database for the next one (the CLI
+    and pre-commit start often): ``$XDG_CACHE_HOME/cievents`` or ``~/.cache/cievents``,
+    keyed by the digest; ``CIEVENTS_SCAN_CACHE=0`` turns it off."""
+    if os.environ.get("CIEVENTS_SCAN_CACHE", "1") == "0":
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "cievents" / f"scan-{digest(patterns)[:24]}.hsdb"
+
+
+def packaged_or_cached(patterns: Sequence[Pattern]) -> Any | None:
+    """The packaged database, else the cached one; when neither matches, compile, cache
+    (best effort: a read-only home just means compiling next time) and return it."""
+    database = load_database(patterns)
+    if database is not None:
+        return database
+    cached = cache_path(patterns)
+    if cached is not None:
+        database = load_database(patterns, cached)
+        if database is not None:
+            return database
+    import hyperscan
+
+    database = compile_database(patterns)
+    if cached is not None:
+        header = MAGIC + digest(patterns).encode() + b"\n"
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_suffix(f".{os.getpid()}.tmp")
+            partial.write_bytes(header + bytes(hyperscan.dumpb(database)))
+            partial.replace(cached)
+        except OSError:
+            pass
+    return database
+
+
 def main(argv: list[str] | None = None) -> int:
     from cievents.scanning.rules import RULES, patterns_of
 

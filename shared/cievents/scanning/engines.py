@@ -104,15 +104,23 @@ class HyperscanEngine:
         self._patterns = list(patterns)
         self._lengths = [len(p.anchor.encode()) for p in patterns]
         self._tailed = [bool(p.tail) for p in patterns]
-        self._finders = [
-            re.compile(re.escape(p.anchor), re.IGNORECASE if p.nocase else 0) for p in patterns
-        ]
+        # Only tailed patterns need a finder, and only when a match spans another anchor:
+        # compiled on demand (hundreds of patterns would cost every start-up ~30 ms).
+        self._finders: dict[int, re.Pattern[str]] = {}
         if database is None:
             from cievents.scanning.database import compile_database
 
             database = compile_database(patterns)
         self.db = database
         self._local = threading.local()
+
+    def _finder(self, pattern_id: int) -> re.Pattern[str]:
+        finder = self._finders.get(pattern_id)
+        if finder is None:
+            p = self._patterns[pattern_id]
+            flags = re.IGNORECASE if p.nocase else 0
+            finder = self._finders[pattern_id] = re.compile(re.escape(p.anchor), flags)
+        return finder
 
     def candidates(self, data: bytes, raw: str) -> list[tuple[int, int]]:
         found: set[tuple[int, int]] = set()
@@ -134,9 +142,8 @@ class HyperscanEngine:
         # A tailed match reports only its leftmost start per end: several anchors can share
         # one match (``TOKEN=a TOKEN=b`` on a line), so a span holding another occurrence of
         # its anchor has every occurrence checked. Most spans hold just the one.
-        finders = self._finders
         for pattern_id, start, end in spans:
-            if finders[pattern_id].search(raw, start + 1, end):
+            if self._finder(pattern_id).search(raw, start + 1, end):
                 for at in self._patterns[pattern_id].anchors_in(raw, start, end, proven=start):
                     add((pattern_id, at))
         return sorted(found, key=lambda c: (c[1], c[0]))
@@ -196,9 +203,9 @@ def make_engine(name: str | None, patterns: Sequence[Pattern]) -> Engine:
 
 def _build(name: str, patterns: Sequence[Pattern]) -> Engine:
     if name == "hyperscan":
-        from cievents.scanning.database import load_database
+        from cievents.scanning.database import packaged_or_cached
 
-        return HyperscanEngine(patterns, load_database(patterns))
+        return HyperscanEngine(patterns, packaged_or_cached(patterns))
     if name == "aho-corasick":
         return AhoCorasickEngine(patterns)
     raise RuntimeError(f"unknown scanning engine {name!r}: install hyperscan or pyahocorasick")

@@ -120,6 +120,8 @@ _VENDOR_PREFIXES = tuple(
 
 
 _CAMEL = re.compile(r"[A-Z][a-z]{2,}")
+_VOWEL = re.compile(r"[aeiouy]")
+_LETTER = re.compile(r"[A-Za-z]")
 _HOME_ROW = frozenset("asdfghjkl")
 _KEYBOARD_RUNS = tuple(
     row[i : i + 3] for row in ("qwertyuiop", "asdfghjkl", "zxcvbnm") for i in range(len(row) - 2)
@@ -128,10 +130,8 @@ _KEYBOARD_RUNS = tuple(
 
 def _camel_case(value: str) -> bool:
     """A type or class name (``PKCS7PrivateKeyTypes``): capitalised words, most of it."""
-    pieces = [
-        p for p in _CAMEL.findall(value) if 0.2 <= sum(c in "aeiouy" for c in p) / len(p) <= 0.7
-    ]
-    letters = sum(c.isalpha() for c in value)
+    pieces = [p for p in _CAMEL.findall(value) if 0.2 <= len(_VOWEL.findall(p)) / len(p) <= 0.7]
+    letters = len(_LETTER.findall(value))
     return len(pieces) >= 2 and sum(map(len, pieces)) >= 0.75 * letters
 
 
@@ -159,6 +159,10 @@ def looks_random(value: str, *, min_length: int = 8) -> bool:
     if value.startswith(_NOT_LITERAL) or _NUMERIC.fullmatch(value):
         return False
     entropy = shannon_entropy(value)
+    if len(value) < 16 and len(_LETTER.findall(value)) < 3:
+        return False  # an identifier of digits with a letter or two: T1098.001, v2.10.3-rc1
+    if len(value) < 16 and value.isalnum() and value.islower():
+        return False  # short lower-case values are typed, not generated (kjerht2309u)
     if _HEX.fullmatch(value):  # hex keys: long, and not one repeated pattern
         return len(value) >= 32 and entropy >= 3.0
     if value.isalpha():  # letters only: only with strong evidence
@@ -173,9 +177,16 @@ def looks_random(value: str, *, min_length: int = 8) -> bool:
     return entropy >= floor and not wordy(value)
 
 
+_WORD_BEFORE = re.compile(r"([A-Za-z]+)[ \t]+$")
+
+
 def assignment(match: re.Match[str]) -> bool:
     """``NAME = value`` in any common syntax, judged as code or as configuration."""
     if not credential_name(match.group("name")):
+        return False
+    # prose names the kind of token in the word before: "Next page token: …"
+    prose = _WORD_BEFORE.search(match.string, max(0, match.start("name") - 24), match.start("name"))
+    if prose and prose.group(1).lower() in _NOT_CREDENTIAL:
         return False
     value = match.group("secret")
     quoted = match.group("q") is not None

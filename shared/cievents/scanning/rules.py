@@ -13,7 +13,8 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 from cievents.scanning.engines import Pattern
 
@@ -52,11 +53,13 @@ class Rule:
     # A judge in cievents.scanning.generic that sees the whole match (name, operator,
     # quoting), for the detectors that tell code from configuration.
     judge: str | None = None
-    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
+    @cached_property
+    def regex(self) -> re.Pattern[str]:
+        """Compiled on first use: most rules never meet a candidate in a given scan, and
+        compiling all of them would cost every process start ~50 ms."""
         # ASCII semantics: the text is scanned as latin-1, one character per byte.
-        object.__setattr__(self, "regex", re.compile(self.pattern, re.ASCII))
+        return re.compile(self.pattern, re.ASCII)
 
 
 def patterns_of(rules: Iterable[Rule]) -> list[Pattern]:

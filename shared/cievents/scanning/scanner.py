@@ -31,7 +31,7 @@ import hmac
 import os
 import re
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any, BinaryIO
 
 from cievents.scanning.engines import make_engine
@@ -187,11 +187,12 @@ class Scanner:
             done_until = end
             if end - start < 16:
                 continue
-            for decoded in _decodings(raw[start:end]):
-                found = self.matches(decoded, decode=False)  # decoded text: no log markers
-                if found:
-                    out += [_Match(m.rule, start, end, m.secret) for m in found]
-                    break
+            # every alignment's decoding in one scan (one line each): a match in any of them
+            # points at the run; decoded text holds no log markers and is not decoded again
+            decoded = b"\n".join(_decodings(raw[start:end]))
+            out += [
+                _Match(m.rule, start, end, m.secret) for m in self.matches(decoded, decode=False)
+            ]
         return out
 
     def _verify(
@@ -226,14 +227,28 @@ class Scanner:
         redacted: bool = True,
         normalizer: Normalizer = normalize,
     ) -> list[Finding]:
+        return self._findings(self._located(data, normalizer), path, redacted)
+
+    def _located(
+        self,
+        data: bytes,
+        normalizer: Normalizer,
+        keep: int | None = None,
+        lines_before: int = 0,
+        base: int = 0,
+    ) -> list[_Located]:
+        """Matches placed in the file (line, columns, offsets shifted by ``lines_before`` and
+        ``base``), suppressed and allowed ones removed, the widest of nested ones kept; with
+        ``keep``, only those starting before it."""
         found = sorted(self.matches(data, normalizer), key=lambda m: (m.start, m.rule.id))
         starts_by_rule: dict[str, list[int]] = {}
         for m in found:
             starts_by_rule.setdefault(m.rule.id, []).append(m.start)
-        results: list[Finding] = []
-        counts: dict[str, int] = {}
+        located: list[_Located] = []
         lines = _LineIndex(data)
         for m in found:
+            if keep is not None and m.start >= keep:
+                continue
             rule = m.rule
             fingerprint = self.fingerprint(rule.id, m.secret)
             if self._is_suppressed(fingerprint):
@@ -245,28 +260,49 @@ class Scanner:
             confidence = rule.confidence
             if rule.companion and _near(starts_by_rule.get(rule.companion, []), m.start, 400):
                 confidence = "high"
-            counts[fingerprint] = counts.get(fingerprint, 0) + 1
-            results.append(
+            located.append(
+                _Located(
+                    m,
+                    fingerprint,
+                    confidence,
+                    (line + lines_before, end_line + lines_before, column, end_column),
+                    m.start + base,
+                    m.end + base,
+                )
+            )
+        # A private key's body also contains anchors of other rules: keep the widest match.
+        return _drop_contained(located)
+
+    @staticmethod
+    def _findings(located: list[_Located], path: str, redacted: bool) -> list[Finding]:
+        """Findings, repeated secrets counted (one fingerprint, several places)."""
+        counts: dict[str, int] = {}
+        for place in located:
+            counts[place.fingerprint] = counts.get(place.fingerprint, 0) + 1
+        findings = []
+        for place in located:
+            rule, (line, end_line, column, end_column) = place.match.rule, place.lines
+            secret = place.match.secret
+            findings.append(
                 Finding(
                     rule_id=rule.id,
                     family=rule.family,
                     description=rule.description,
                     severity=rule.severity,
-                    confidence=confidence,
+                    confidence=place.confidence,
                     path=path,
                     line=line,
                     end_line=end_line,
                     start_column=column,
                     end_column=end_column,
-                    secret=redact(m.secret) if redacted else m.secret,
-                    fingerprint=fingerprint,
-                    start=m.start,
-                    end=m.end,
+                    secret=redact(secret) if redacted else secret,
+                    fingerprint=place.fingerprint,
+                    occurrences=counts[place.fingerprint],
+                    start=place.start,
+                    end=place.end,
                 )
             )
-        # A private key's body also contains anchors of other rules: keep the widest match.
-        results = _drop_contained(results)
-        return [replace(f, occurrences=counts[f.fingerprint]) for f in results]
+        return findings
 
     def scan_stream(
         self,
@@ -281,7 +317,7 @@ class Scanner:
         (longer than any match), keeping the findings that start inside it. A secret that
         straddles a boundary is found whole, once; line numbers and byte offsets are the
         file's; occurrences are counted over the whole file."""
-        found: list[Finding] = []
+        located: list[_Located] = []
         carry, base, lines_before = b"", 0, 0
         while True:
             block = stream.read(window_bytes)
@@ -293,26 +329,13 @@ class Scanner:
                 newline = data.rfind(b"\n", 0, floor)
                 keep = newline + 1 if newline != -1 else floor
             if data:
-                for f in self.scan_bytes(data, path, redacted, normalizer):
-                    if f.start < keep:
-                        found.append(
-                            replace(
-                                f,
-                                line=f.line + lines_before,
-                                end_line=f.end_line + lines_before,
-                                start=f.start + base,
-                                end=f.end + base,
-                            )
-                        )
+                located += self._located(data, normalizer, keep, lines_before, base)
             if not block:
                 break
             lines_before += data.count(b"\n", 0, keep)
             base += keep
             carry = data[keep:]
-        counts: dict[str, int] = {}
-        for f in found:
-            counts[f.fingerprint] = counts.get(f.fingerprint, 0) + 1
-        return [replace(f, occurrences=counts[f.fingerprint]) for f in found]
+        return self._findings(located, path, redacted)
 
     def scan_text(self, text: str, path: str = "-", redacted: bool = True) -> list[Finding]:
         """Scan text; ``start``/``end`` of the findings are offsets into its UTF-8 bytes."""
@@ -462,8 +485,18 @@ def _prefer_specific(found: list[_Match]) -> list[_Match]:
     return [m for m in found if m.rule.family not in GENERIC_FAMILIES or not explained(m)]
 
 
-def _drop_contained(findings: list[Finding]) -> list[Finding]:
-    """Findings inside another, wider finding's span are dropped; identical spans all stay."""
+@dataclass(frozen=True, slots=True)
+class _Located:
+    match: _Match
+    fingerprint: str
+    confidence: str
+    lines: tuple[int, int, int, int]  # line, end line, start column, end column
+    start: int  # byte offsets in the whole file
+    end: int
+
+
+def _drop_contained(findings: list[_Located]) -> list[_Located]:
+    """Matches inside another, wider match's span are dropped; identical spans all stay."""
     widest_end, widest_span = -1, (-1, -1)
     dropped: set[int] = set()
     for index, finding in sorted(enumerate(findings), key=lambda p: (p[1].start, -p[1].end)):

@@ -100,10 +100,15 @@ _SEQUENCES = (
 )
 
 
+_RUN_OF_FOUR = re.compile(
+    "|".join(seq[i : i + 4] for seq in _SEQUENCES for i in range(len(seq) - 3))
+)
+
+
 def _longest_run(secret: str) -> int:
     """The longest stretch of ``secret`` that is a stretch of a keyboard or alphabet run
     (0 when there is none of four or more: the common case, decided by ``in``)."""
-    if not any(seq[i : i + 4] in secret for seq in _SEQUENCES for i in range(0, len(seq) - 3)):
+    if not _RUN_OF_FOUR.search(secret):
         return 0
     best = 0
     for seq in _SEQUENCES:
@@ -320,7 +325,7 @@ def assignment_value(secret: str, context: str) -> bool:
 
 _SLUG_PART = re.compile(r"(?:[a-z]{2,}|[A-Z][a-z]+|[A-Z]{2,})[0-9]{0,3}|[0-9]{1,4}")
 _PIECES = re.compile(r"[A-Z]?[a-z]{2,}")
-_VOWELS = frozenset("aeiouyAEIOUY")
+_VOWEL_CHARS = re.compile(r"[aeiouyAEIOUY]")
 
 
 def wordy(value: str, share: float = 0.7) -> bool:
@@ -334,7 +339,7 @@ def wordy(value: str, share: float = 0.7) -> bool:
     # upper-case runs count as words only in an upper-case value (in a mixed one they are
     # acronyms, or random)
     for piece in _PIECES.findall(value.lower() if value.isupper() else value):
-        vowels = sum(c in _VOWELS for c in piece)
+        vowels = len(_VOWEL_CHARS.findall(piece))
         if len(piece) >= 4 and 0.2 <= vowels / len(piece) <= 0.6:
             covered += len(piece)
     return covered >= share * len(value)
