@@ -81,36 +81,30 @@ def per_line(masked: bool) -> dict[str, float]:
     return results
 
 
+def _median_ms(code: str, runs: int = 5) -> float:
+    """The median of what ``code`` prints (milliseconds), each run a fresh process."""
+    return statistics.median(
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+            ).stdout.strip()
+        )
+        for _ in range(runs)
+    )
+
+
 def load_ms() -> float:
-    code = (
+    return _median_ms(
         "import time; t=time.perf_counter(); from cievents import log; log._rules.start(); "
         "log._rules.secrets_in(['x']); print((time.perf_counter()-t)*1000)"
     )
-    runs = [
-        float(
-            subprocess.run(
-                [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
-            ).stdout.strip()
-        )
-        for _ in range(5)
-    ]
-    return statistics.median(runs)
 
 
 def tenacity_ms() -> float:
-    code = (
+    return _median_ms(
         "import functions_framework, requests, time; t=time.perf_counter(); import tenacity; "
         "print((time.perf_counter()-t)*1000)"
     )
-    runs = [
-        float(
-            subprocess.run(
-                [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
-            ).stdout.strip()
-        )
-        for _ in range(5)
-    ]
-    return statistics.median(runs)
 
 
 def main(argv: list[str]) -> int:

@@ -446,8 +446,9 @@ def main() -> None:
         if log is not None:
             (OUT / f"{name}.log").write_text(log)
     from ci_logs import write as write_ci_logs  # the other CIs' job logs (examples/ci_logs.py)
+    from pr_gate import write as write_pr_gate  # leaking PRs on four SCMs (examples/pr_gate.py)
 
-    count = len(events) + write_ci_logs(OUT)
+    count = len(events) + write_ci_logs(OUT) + write_pr_gate(OUT)
     print(f"wrote {count} events to {OUT}")
 
 

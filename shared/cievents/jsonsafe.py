@@ -42,20 +42,23 @@ def _constant(name: str) -> Any:
 
 
 def depth(value: Any) -> int:
-    """The nesting depth of a decoded value (iterative: no recursion to exhaust)."""
-    deepest, stack = 0, [(value, 1)]
+    """The nesting depth of a decoded value (iterative: no recursion to exhaust).
+
+    Only containers go on the stack; leaves are looked at once and left (this runs on
+    every message, so it costs a fraction of the decode it checks)."""
+    if not isinstance(value, dict | list):
+        return 0
+    deepest, stack = 1, [(value, 1)]
+    containers = (dict, list)
     while stack:
         item, level = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, level)
-        if deepest > MAX_DEPTH:
-            return deepest
-        stack.extend((child, level + 1) for child in children)
+        if level > deepest:
+            deepest = level
+            if deepest > MAX_DEPTH:
+                return deepest
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, containers):
+                stack.append((child, level + 1))
     return deepest
 
 

@@ -18,7 +18,7 @@ request.
   window, and each retry is scheduled for when it can succeed.
 * ``backlog`` is how far off the next free slot is: what coalescing decides on.
 
-Durations are seconds on the wall clock (``time.time``): instances on
+Durations are seconds on the wall clock (``cievents.clock.now``): instances on
 different machines share it, where each one's monotonic clock is its own.
 """
 
@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cievents import clock
 from cievents.config import env_float
 from cievents.errors import RateLimitedError, TransientError
 from cievents.idempotency.base import Store
@@ -84,7 +85,7 @@ class Budget:
     def __init__(
         self,
         store: Store,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = clock.now,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store

@@ -97,7 +97,20 @@ def vendors() -> Iterator[FakeServer]:
 
     @fake.route("GET", "/bitbucket/user")
     def bb_user(req: Any) -> Reply:
-        return Reply(200, {"display_name": "CI"}) if authed(req) else Reply(401, {})
+        if not authed(req):
+            return Reply(401, {})
+        return Reply(
+            200,
+            {"display_name": "CI"},
+            headers={"X-OAuth-Scopes": "pullrequest:write, repository:write"},
+        )
+
+    @fake.route("GET", "/ado/acme/_apis/connectionData")
+    def ado_connection(req: Any) -> Reply:
+        encoded = req.headers.get("authorization", "").removeprefix("Basic ")
+        if GOOD not in base64.b64decode(encoded).decode():
+            return Reply(401, {})
+        return Reply(200, {"authenticatedUser": {"providerDisplayName": "CI"}})
 
     @fake.route("GET", "/jira/rest/api/2/myself")
     def jira_me(req: Any) -> Reply:
@@ -177,6 +190,10 @@ def test_everything_passes(vendors: FakeServer) -> None:
         ("jira", "project SHOP"): "pass",
         ("azure-devops", "Fabrikam"): "pass",
         ("buildkite", "API token scopes"): "pass",
+        ("github", "PR gate (token)"): "pass",
+        ("gitlab", "PR gate"): "pass",
+        ("bitbucket", "PR gate"): "pass",
+        ("azure-repos", "PR gate"): "pass",
     }
     # Teams was reached without posting anything.
     assert not vendors.calls("POST", "/teams/.*")
@@ -245,8 +262,9 @@ def test_pr_compliance_policy_and_scopes(vendors: FakeServer) -> None:
 
 def test_unreachable_host_fails_within_the_timeout() -> None:
     env = {"GITHUB_TOKEN": GOOD, "GITHUB_API_URL": "http://127.0.0.1:9"}
-    (result,) = run_checks(configured_checks(env, timeout_s=2), timeout_s=4)
-    assert result.status == "fail" and "ConnectionError" in result.detail
+    results = run_checks(configured_checks(env, timeout_s=2), timeout_s=4)
+    assert len(results) == 2  # the token, and the PR gate's scopes
+    assert all(r.status == "fail" and "ConnectionError" in r.detail for r in results)
 
 
 def test_cli_table_json_and_exit_codes(
@@ -256,7 +274,7 @@ def test_cli_table_json_and_exit_codes(
         monkeypatch.setenv(name, value)
     assert main(["check"]) == 0
     table = capsys.readouterr().out
-    assert "integration" in table and "10 passed, 0 failed" in table
+    assert "integration" in table and "14 passed, 0 failed" in table
     assert GOOD not in table
     monkeypatch.setenv("GITHUB_TOKEN", "wrong")
     assert main(["check", "--function", "github_status", "--format", "json"]) == 1

@@ -5,12 +5,12 @@ back to its build once, whether delivered once or three times shuffled."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from cievents.demo.runner import Options, run
+from tests.demo import example_events
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "events"
@@ -34,11 +34,7 @@ WRITES = {
 @pytest.mark.slow
 @pytest.mark.parametrize("times", [1, 3])
 def test_each_ci_leak_found_once_and_written_back_once(tmp_path: Path, times: int) -> None:
-    events = tmp_path / "events"
-    events.mkdir()
-    for name in CI_EVENTS:
-        for path in EXAMPLES.glob(f"{name}.*"):
-            shutil.copy(path, events / path.name)
+    events = example_events(tmp_path / "events", [f"{name}.*" for name in CI_EVENTS])
     out = tmp_path / "out"
     report = run(
         Options(

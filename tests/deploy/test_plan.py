@@ -296,7 +296,7 @@ def test_the_printed_plan_runs_on_an_empty_project(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # 20+ gcloud starts in a row: minutes on a busy 2-core machine
+@pytest.mark.timeout(1200)  # each distinct command is a gcloud process (~1-2 s, more under load)
 @pytest.mark.skipif(shutil.which("gcloud") is None, reason="gcloud is not on PATH: skipped")
 def test_every_gcloud_command_gets_past_gclouds_own_parser(tmp_path: Path) -> None:
     """No login: gcloud parses the arguments, then stops for want of credentials."""
@@ -321,7 +321,9 @@ def test_every_gcloud_command_gets_past_gclouds_own_parser(tmp_path: Path) -> No
                 for a in command
             ]
             args = [a if "$(" not in a else a.split("=")[0] + "=https://x.a.run.app" for a in args]
-            shape = tuple(a.split("=")[0] for a in args if a.startswith("--")) + tuple(args[:4])
+            # One run per command and set of flags: names and values do not change the parse.
+            words = [a for a in args if not a.startswith("-")]
+            shape = (*words[:-1], *sorted(a.split("=")[0] for a in args if a.startswith("--")))
             if shape in seen:
                 continue
             seen.add(shape)
@@ -335,7 +337,7 @@ def test_every_gcloud_command_gets_past_gclouds_own_parser(tmp_path: Path) -> No
                 "invalid choice",
             ):
                 assert bad not in done.stderr, f"{' '.join(args)}\n{done.stderr}"
-    assert len(seen) > 20
+    assert len(seen) > 15
 
 
 def test_a_real_deploy_without_a_login_stops_at_preflight(tmp_path: Path) -> None:

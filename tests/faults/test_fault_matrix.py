@@ -190,14 +190,21 @@ def deliver_until_acked(
     return seen
 
 
+def with_fault(
+    served: tuple[Sink, FakeServer, FlaskClient, Path], fault: str, log: CapturedLog
+) -> tuple[Sink, FakeServer, Path, list[tuple[int, dict[str, Any]]]]:
+    """The sink's create suffers ``fault`` once; the event is delivered until acked."""
+    sink, server, client, dead = served
+    server.fault(sink.method, sink.path, FAULTS[fault])
+    return sink, server, dead, deliver_until_acked(client, sink.payload(), log)
+
+
 @pytest.mark.parametrize("served", list(SINKS), indirect=True)
 @pytest.mark.parametrize("fault", TRANSIENT_FAULTS)
 def test_a_transient_fault_ends_in_exactly_one_effect(
     served: tuple[Sink, FakeServer, FlaskClient, Path], fault: str, captured_log: CapturedLog
 ) -> None:
-    sink, server, client, dead = served
-    server.fault(sink.method, sink.path, FAULTS[fault])
-    seen = deliver_until_acked(client, sink.payload(), captured_log)
+    sink, server, dead, seen = with_fault(served, fault, captured_log)
     statuses = [status for status, _ in seen]
     outcomes = [line["outcome"] for _, line in seen]
     assert statuses[-1] in (200, 204) and outcomes[-1] == "acted", seen
@@ -215,9 +222,7 @@ def test_a_transient_fault_ends_in_exactly_one_effect(
 def test_a_permanent_fault_is_dead_lettered_once_with_its_reason(
     served: tuple[Sink, FakeServer, FlaskClient, Path], fault: str, captured_log: CapturedLog
 ) -> None:
-    sink, server, client, dead = served
-    server.fault(sink.method, sink.path, FAULTS[fault])
-    seen = deliver_until_acked(client, sink.payload(), captured_log)
+    sink, server, dead, seen = with_fault(served, fault, captured_log)
     assert len(seen) == 1, seen  # one delivery: acked, never looped
     status, line = seen[0]
     assert status in (200, 204) and line["outcome"] == "dead_lettered", line

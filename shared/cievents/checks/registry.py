@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from cievents.checks import compliance, google, vendors
+from cievents.checks import compliance, google, scm, vendors
 from cievents.checks.base import Check
 
 
@@ -33,6 +33,7 @@ def configured_checks(
         *vendors.bitbucket_checks(environ, timeout_s),
         *vendors.jira_checks(environ, timeout_s),
         *vendors.azure_devops_checks(environ, timeout_s),
+        *scm.pr_gate_checks(environ, timeout_s),
         *vendors.buildkite_checks(environ, timeout_s),
         *compliance.compliance_checks(environ, timeout_s, function),
         *google.bigquery_checks(environ, timeout_s),

@@ -29,7 +29,9 @@ def _files(paths: list[Path]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
         candidates = sorted(path.glob("*.json")) if path.is_dir() else [path]
-        found += [p for p in candidates if not p.name.endswith(".headers.json")]
+        found += [
+            p for p in candidates if not p.name.endswith((".headers.json", ".api.json", ".pr.json"))
+        ]
     return found
 
 

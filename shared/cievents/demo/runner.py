@@ -26,7 +26,7 @@ import requests
 from cievents.demo import preview, processes, traces
 from cievents.demo.bus import Router
 from cievents.demo.manifest import LocalFunction, load
-from cievents.demo.scm import GitHubStandIn
+from cievents.demo.scm import GitHubStandIn, PullRequestStandIn
 from cievents.sources import detect_source, lower_headers
 from cievents.webhooks.signing import sign_headers
 
@@ -78,7 +78,7 @@ class Report:
 def load_events(directory: Path) -> list[Delivery]:
     deliveries = []
     for path in sorted(directory.glob("*.json")):
-        if path.name.endswith((".headers.json", ".api.json")):
+        if path.name.endswith((".headers.json", ".api.json", ".pr.json")):
             continue
         body = path.read_bytes()
         headers_path = path.with_name(path.name.removesuffix(".json") + ".headers.json")
@@ -131,6 +131,21 @@ def serve_job_logs(deliveries: list[Delivery], events_dir: Path) -> tuple[Any, i
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, int(server.server_address[1])
+
+
+def demo_github_app() -> dict[str, str]:
+    """A GitHub App for the demo: a key made now (never a real credential), installation 1;
+    the PR stand-in hands out its installation token."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return {"GITHUB_APP_ID": "1", "GITHUB_APP_INSTALLATION_ID": "1", "GITHUB_APP_PRIVATE_KEY": pem}
 
 
 def child_env(opts: Options, router_port: int, emulator_host: str | None) -> dict[str, str]:
@@ -264,6 +279,7 @@ def deliver_all(
     opts: Options,
     router: Router | None = None,
     scm: GitHubStandIn | None = None,
+    prs: PullRequestStandIn | None = None,
 ) -> int:
     """Post every delivery to ingest. Between deliveries the pipeline settles (a real day's
     events are minutes apart), so effects that chain through topics keep their order."""
@@ -274,6 +290,8 @@ def deliver_all(
     first_posts: set[str] = set()
     for delivery in plan:
         watched = None
+        if prs is not None:
+            prs.delivered(delivery.name)  # the PR moves on before its webhook arrives
         if scm is not None:
             scm.delivered(delivery.name)  # the SCM's state moves on before its webhook arrives
             if (
@@ -350,6 +368,17 @@ def run(opts: Options) -> Report:
         ]
     )
     scm_port = scm.serve()
+    pr_states = {
+        d.name: json.loads((opts.events / f"{d.name}.pr.json").read_text("utf-8"))
+        for d in deliveries
+        if (opts.events / f"{d.name}.pr.json").exists()
+    }
+    from cievents.outbox import Outbox
+
+    prs = PullRequestStandIn(
+        pr_states, Outbox(opts.out.resolve() / "outbox"), f"http://127.0.0.1:{logs_port}"
+    )
+    prs_url = f"http://127.0.0.1:{prs.serve()}"
     try:
         env = child_env(opts, router_port, f"127.0.0.1:{emulator.port}" if emulator else None)
         stand_in = f"http://127.0.0.1:{logs_port}"
@@ -361,8 +390,16 @@ def run(opts: Options) -> Report:
         }
         # pr_compliance reads the pull request's state from the GitHub stand-in; its writes
         # (the comment, the status) still go to the outbox, as every demo write does.
+        # secret_scan reads the example pull requests of the four SCMs from their stand-in
+        # (which passes the CI-log paths on); its writes go to the outbox.
         extra = {
-            "secret_scan": ci_apis,
+            "secret_scan": {
+                **{name: prs_url for name in ci_apis},  # the stand-in passes log paths on
+                **demo_github_app(),  # as an App: check runs, as ci-logs' write-backs expect
+                "GITLAB_TOKEN": "local-demo",
+                "BITBUCKET_TOKEN": "local-demo",
+                "AZURE_DEVOPS_PAT": "local-demo",
+            },
             "pr_compliance": {
                 "GITHUB_API_URL": f"http://127.0.0.1:{scm_port}",
                 "GITHUB_TOKEN": "local-demo",
@@ -381,7 +418,7 @@ def run(opts: Options) -> Report:
             wire_emulator(f"127.0.0.1:{emulator.port}", pushed, topics, router_port)
         if "ingest" not in children:
             raise RuntimeError("the demo needs functions/ingest")
-        report.deliveries = deliver_all(deliveries, children["ingest"].port, opts, router, scm)
+        report.deliveries = deliver_all(deliveries, children["ingest"].port, opts, router, scm, prs)
         deadline = time.monotonic() + opts.timeout_s
         while time.monotonic() < deadline and router.quiet_for() < opts.quiet_s:
             time.sleep(0.2)
@@ -389,6 +426,7 @@ def run(opts: Options) -> Report:
     finally:
         logs_server.shutdown()
         scm.stop()
+        prs.stop()
         if router is not None:
             router.stop()
         for child in children.values():

@@ -31,12 +31,11 @@ No build is lost or shown twice, across instances:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from cievents import effects
+from cievents import clock, effects
 from cievents.errors import TransientError
 from cievents.idempotency import Store, update_state
 from cievents.idempotency.base import new_token
@@ -143,7 +142,7 @@ class Digests:
         *,
         function: str = "slack_notify",
         lease_s: float = 60.0,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = clock.now,
     ) -> None:
         self.store = store
         self.slack = slack

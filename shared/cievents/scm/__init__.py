@@ -51,6 +51,7 @@ from cievents.vcs.repo import Repository, parse_repository
 __all__ = [
     "SOURCES",
     "STATES",
+    "UNUSED",
     "AddedLines",
     "Annotation",
     "AppCredentials",
@@ -74,6 +75,16 @@ SOURCES = {
     "bitbucket": "bitbucket",
     "azure-devops": "azure-repos",
 }
+
+
+UNUSED = "-"
+
+
+def _secret(name: str, environ: Mapping[str, str] | None) -> str | None:
+    """A credential, or None when unset or ``-`` (the value to give the Secret Manager secret
+    of an SCM this deploy does not use, since every listed secret needs a version)."""
+    value = env_opt(name, environ=environ)
+    return None if value == UNUSED else value
 
 
 @dataclass(frozen=True)
@@ -101,7 +112,7 @@ class ScmSettings:
         e = environ
         app_id, key, installation = (
             env_opt("GITHUB_APP_ID", environ=e),
-            env_opt("GITHUB_APP_PRIVATE_KEY", environ=e),
+            _secret("GITHUB_APP_PRIVATE_KEY", e),
             env_opt("GITHUB_APP_INSTALLATION_ID", environ=e),
         )
         if any((app_id, key, installation)) and not all((app_id, key, installation)):
@@ -116,24 +127,24 @@ class ScmSettings:
             server_hosts = ((urlsplit(server_url).hostname or "").lower(),)
         return cls(
             github_api=env_str("GITHUB_API_URL", "https://api.github.com", environ=e),
-            github_token=env_opt("GITHUB_TOKEN", environ=e),
+            github_token=_secret("GITHUB_TOKEN", e),
             app=AppCredentials(app_id, key.replace("\\n", "\n"), installation)
             if app_id and key and installation
             else None,
             github_hosts=env_list("GITHUB_ENTERPRISE_HOSTS", environ=e),
             gitlab_api=env_str("GITLAB_API_URL", "https://gitlab.com/api/v4", environ=e),
-            gitlab_token=env_opt("GITLAB_TOKEN", environ=e),
+            gitlab_token=_secret("GITLAB_TOKEN", e),
             gitlab_hosts=env_list("GITLAB_HOSTS", environ=e),
             bitbucket_api=env_str("BITBUCKET_API_URL", "https://api.bitbucket.org/2.0", environ=e),
             bitbucket_user=env_opt("BITBUCKET_USERNAME", environ=e),
-            bitbucket_password=env_opt("BITBUCKET_APP_PASSWORD", environ=e),
-            bitbucket_token=env_opt("BITBUCKET_TOKEN", environ=e),
+            bitbucket_password=_secret("BITBUCKET_APP_PASSWORD", e),
+            bitbucket_token=_secret("BITBUCKET_TOKEN", e),
             bitbucket_server_url=server_url.rstrip("/") if server_url else None,
-            bitbucket_server_token=env_opt("BITBUCKET_SERVER_TOKEN", environ=e),
+            bitbucket_server_token=_secret("BITBUCKET_SERVER_TOKEN", e),
             bitbucket_server_hosts=server_hosts,
             azure_api=env_opt("AZURE_DEVOPS_API_URL", environ=e)
             or azure_root(env_opt("AZURE_DEVOPS_ORG_URL", environ=e)),
-            azure_pat=env_opt("AZURE_DEVOPS_PAT", environ=e),
+            azure_pat=_secret("AZURE_DEVOPS_PAT", e),
             max_pages=env_int("SCM_MAX_PAGES", 20, minimum=1, environ=e),
         )
 

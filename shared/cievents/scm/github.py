@@ -84,6 +84,8 @@ class GitHubClient:
         self._app = app
         self._lock = threading.Lock()
         self._installation_token: tuple[str, float] | None = None
+        # What the installation grants, as the access-token answer lists it (cievents check).
+        self.installation_permissions: dict[str, str] = {}
         self.max_pages = max_pages
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
         # Reads go to GitHub whenever there are credentials (a dry run still scans);
@@ -122,7 +124,7 @@ class GitHubClient:
         return hidden_marker(key)
 
     # -- auth ----------------------------------------------------------------------
-    def _auth(self) -> dict[str, str]:
+    def auth_headers(self) -> dict[str, str]:
         if self._app is not None:
             return {"Authorization": f"Bearer {self.installation_token()}"}
         if self._token:
@@ -130,7 +132,7 @@ class GitHubClient:
         return {}
 
     def _write_auth(self) -> dict[str, str]:
-        return {} if self.http.dry_run else self._auth()
+        return {} if self.http.dry_run else self.auth_headers()
 
     def app_jwt(self, now: float | None = None) -> str:
         import jwt
@@ -155,6 +157,9 @@ class GitHubClient:
             body = self.api.json(response, "github: installation access token")
             expires = datetime.fromisoformat(str(body["expires_at"]).replace("Z", "+00:00"))
             self._installation_token = (str(body["token"]), expires.timestamp())
+            self.installation_permissions = {
+                str(k): str(v) for k, v in (body.get("permissions") or {}).items()
+            }
             log.register_secrets(self._installation_token[0])
             return self._installation_token[0]
 
@@ -165,7 +170,7 @@ class GitHubClient:
                 self.api,
                 path,
                 params={"per_page": 100, **params},
-                headers=self._auth(),
+                headers=self.auth_headers(),
                 items=dict_list(key),
                 next_page=link_next,
                 max_pages=self.max_pages,
@@ -336,7 +341,7 @@ class GitHubClient:
         repo = pr.repository.path
         body = self.api.get(
             f"/repos/{repo}/pulls/{pr.number}",
-            headers=self._auth(),
+            headers=self.auth_headers(),
             what=f"github: pull request {repo}#{pr.number}",
         ).json()
         return HeadInfo(
@@ -354,7 +359,7 @@ class GitHubClient:
         repo = pr.repository.path
         response = self.api.get(
             f"/repos/{repo}/pulls/{pr.number}",
-            headers={**self._auth(), "Accept": "application/vnd.github.diff"},
+            headers={**self.auth_headers(), "Accept": "application/vnd.github.diff"},
             stream=True,
             ok_statuses=(406,),
             what=f"github: diff of {repo}#{pr.number}",
@@ -374,7 +379,7 @@ class GitHubClient:
             self.api,
             f"/repos/{repo}/pulls/{number}/files",
             params={"per_page": 100},
-            headers=self._auth(),
+            headers=self.auth_headers(),
             items=dict_list(None),
             next_page=link_next,
             max_pages=self.max_pages,

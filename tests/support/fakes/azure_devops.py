@@ -110,13 +110,16 @@ class FakeAzureDevOps(FakeServer):
     def threads_on(self, repo: str, number: int) -> list[dict[str, Any]]:
         return [t for t in self.threads if (t["repo"], t["pr"]) == (repo, number)]
 
-    def _denied(self, req: Request) -> Reply | None:
+    def _pat(self, req: Request) -> str:
+        """The PAT of a Basic ``:PAT`` authorization header, or ""."""
         auth = req.headers.get("authorization", "")
         try:
-            pat = base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)[1]
+            return base64.b64decode(auth.removeprefix("Basic ")).decode().split(":", 1)[1]
         except (ValueError, IndexError):
-            pat = ""
-        if pat not in self.pats:
+            return ""
+
+    def _denied(self, req: Request) -> Reply | None:
+        if self._pat(req) not in self.pats:
             return Reply(401, raw=b"", headers={"Content-Type": "text/html"})
         if not req.query.get("api-version"):
             return Reply(400, {"message": "No api-version was supplied for the request."})
@@ -130,6 +133,14 @@ class FakeAzureDevOps(FakeServer):
         def pr_of(req: Request) -> tuple[str, int]:
             assert req.match is not None
             return repo_path(req), int(req.match.group("id"))
+
+        @route("GET", r"/(?P<org>[^/]+)/_apis/connectionData")
+        def connection_data(req: Request) -> Reply:
+            if self._pat(req) not in self.pats:  # connectionData needs no api-version
+                return Reply(401, raw=b"", headers={"Content-Type": "text/html"})
+            return Reply(
+                200, {"authenticatedUser": {"providerDisplayName": "CI Bot"}, "instanceId": "i"}
+            )
 
         @route("GET", PR)
         def pull(req: Request) -> Reply:

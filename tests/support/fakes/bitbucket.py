@@ -48,9 +48,16 @@ class PullRequestState:
 
 
 class FakeBitbucket(FakeServer):
-    def __init__(self, *, tokens: tuple[str, ...] = (), page_size: int = 100) -> None:
+    def __init__(
+        self,
+        *,
+        tokens: tuple[str, ...] = (),
+        page_size: int = 100,
+        scopes: str = "pullrequest:write, repository:write",
+    ) -> None:
         super().__init__()
         self.tokens = set(tokens)
+        self.scopes = scopes  # what Bitbucket answers in X-OAuth-Scopes
         self.page_size = page_size
         self.pulls: dict[tuple[str, int], PullRequestState] = {}
         self.comments: list[dict[str, Any]] = []
@@ -101,6 +108,12 @@ class FakeBitbucket(FakeServer):
         def key(req: Request) -> tuple[str, int]:
             assert req.match is not None
             return req.match.group("repo"), int(req.match.group("id"))
+
+        @route("GET", r"/user")
+        def user(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            return Reply(200, {"display_name": "CI Bot"}, headers={"X-OAuth-Scopes": self.scopes})
 
         @route("GET", PR)
         def pull(req: Request) -> Reply:

@@ -6,8 +6,9 @@ unified diff with ``Accept: application/vnd.github.diff``; 406 when the diff is 
 ``/pulls/{n}/files``, ``/issues/{n}/comments`` (``Link`` pagination), ``PATCH
 /issues/comments/{id}``, ``POST /statuses/{sha}``, ``POST /check-runs`` and ``PATCH
 /check-runs/{id}`` (annotations appended, 50 at most per request), ``GET
-/commits/{sha}/check-runs``, ``POST /app/installations/{id}/access_tokens``. A check run
-keeps the ``external_id`` it was created with.
+/commits/{sha}/check-runs``, ``POST /app/installations/{id}/access_tokens`` (with the
+installation's ``permissions``), ``GET /user`` (``X-OAuth-Scopes`` for a classic token). A
+check run keeps the ``external_id`` it was created with.
 
 Secondary rate limit: with ``writes_per_window``, content-creating requests (every
 POST/PATCH/PUT/DELETE but App token exchanges) beyond that many in any ``window_s`` seconds
@@ -72,6 +73,8 @@ class FakeGitHub(FakeServer):
         app_key: Any = None,
         installation: str = "77",
         page_size: int = 100,
+        token_scopes: str = "repo",
+        app_permissions: dict[str, str] | None = None,
         writes_per_window: int | None = None,
         window_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
@@ -82,6 +85,14 @@ class FakeGitHub(FakeServer):
         self._writes: deque[float] = deque()
         self._pace = threading.Lock()
         self.tokens, self.app_tokens = set(tokens), set(app_tokens)
+        self.token_scopes = token_scopes  # X-OAuth-Scopes of a classic token ("" fine-grained)
+        self.app_permissions = app_permissions or {
+            "checks": "write",
+            "pull_requests": "write",
+            "statuses": "write",
+            "contents": "read",
+            "metadata": "read",
+        }
         self.app_key, self.installation = app_key, installation
         self.page_size = page_size
         self.pulls: dict[tuple[str, int], PullRequestState] = {}
@@ -194,7 +205,23 @@ class FakeGitHub(FakeServer):
                 return Reply(404, {"message": "Not Found"})
             token = f"ghs_{next(self._ids)}installation"
             self.app_tokens.add(token)
-            return Reply(201, {"token": token, "expires_at": "2999-01-01T00:00:00Z"})
+            return Reply(
+                201,
+                {
+                    "token": token,
+                    "expires_at": "2999-01-01T00:00:00Z",
+                    "permissions": self.app_permissions,
+                    "repository_selection": "all",
+                },
+            )
+
+        @route("GET", r"/user")
+        def user(req: Request) -> Reply:
+            who = self._who(req)
+            if who != "token":
+                return unauthorized() if who is None else Reply(403, {"message": "Forbidden"})
+            headers = {"X-OAuth-Scopes": self.token_scopes} if self.token_scopes else {}
+            return Reply(200, {"login": "ci-bot", "type": "User"}, headers=headers)
 
         @route("GET", REPO + r"/pulls/(?P<n>\d+)")
         def pull(req: Request) -> Reply:

@@ -48,9 +48,16 @@ class MergeRequestState:
 
 
 class FakeGitLab(FakeServer):
-    def __init__(self, *, tokens: tuple[str, ...] = (), page_size: int = 100) -> None:
+    def __init__(
+        self,
+        *,
+        tokens: tuple[str, ...] = (),
+        page_size: int = 100,
+        scopes: tuple[str, ...] = ("api",),
+    ) -> None:
         super().__init__()
         self.tokens = set(tokens)
+        self.scopes = list(scopes)
         self.page_size = page_size
         self.mrs: dict[tuple[str, int], MergeRequestState] = {}
         self.notes: list[dict[str, Any]] = []
@@ -103,6 +110,12 @@ class FakeGitLab(FakeServer):
         route = self.route
 
         denied = self._denied
+
+        @route("GET", r"/personal_access_tokens/self")
+        def token_self(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            return Reply(200, {"id": 1, "name": "cievents", "active": True, "scopes": self.scopes})
 
         @route("GET", MR)
         def mr(req: Request) -> Reply:

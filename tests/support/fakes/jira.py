@@ -43,6 +43,15 @@ def jira_server(issues: dict[str, str] | None = None) -> FakeServer:
             },
         )
 
+    def refused(req: Any, key: str) -> Reply | None:
+        """401 without credentials, 404 for an issue that does not exist (as Jira answers)."""
+        if not authorized(req):
+            return Reply(401, {"errorMessages": ["auth"]})
+        if key not in known:
+            message = "Issue does not exist or you do not have permission to see it."
+            return Reply(404, {"errorMessages": [message]})
+        return None
+
     @fake.route("GET", "/rest/api/2/myself")
     def myself(req: Any) -> Reply:
         return Reply(200, {"displayName": "CI"}) if authorized(req) else Reply(401, {})
@@ -50,17 +59,8 @@ def jira_server(issues: dict[str, str] | None = None) -> FakeServer:
     @fake.route("GET", "/rest/api/2/issue/(?P<key>[A-Z]+-\\d+)")
     def issue(req: Any) -> Reply:
         key = req.match.group("key")
-        if not authorized(req):
-            return Reply(401, {"errorMessages": ["auth"]})
-        if key not in known:
-            return Reply(
-                404,
-                {
-                    "errorMessages": [
-                        "Issue does not exist or you do not have permission to see it."
-                    ]
-                },
-            )
+        if (denied := refused(req, key)) is not None:
+            return denied
         return Reply(
             200,
             {
@@ -74,17 +74,8 @@ def jira_server(issues: dict[str, str] | None = None) -> FakeServer:
     @fake.route("POST", "/rest/api/2/issue/(?P<key>[A-Z]+-\\d+)/comment")
     def comment(req: Any) -> Reply:
         key = req.match.group("key")
-        if not authorized(req):
-            return Reply(401, {"errorMessages": ["auth"]})
-        if key not in known:
-            return Reply(
-                404,
-                {
-                    "errorMessages": [
-                        "Issue does not exist or you do not have permission to see it."
-                    ]
-                },
-            )
+        if (denied := refused(req, key)) is not None:
+            return denied
         cid = str(next(comment_ids))
         stored = {
             "id": cid,
@@ -98,10 +89,8 @@ def jira_server(issues: dict[str, str] | None = None) -> FakeServer:
     @fake.route("GET", "/rest/api/2/issue/(?P<key>[A-Z]+-\\d+)/comment")
     def list_comments(req: Any) -> Reply:
         key = req.match.group("key")
-        if not authorized(req):
-            return Reply(401, {"errorMessages": ["auth"]})
-        if key not in known:
-            return Reply(404, {"errorMessages": ["Issue does not exist"]})
+        if (denied := refused(req, key)) is not None:
+            return denied
         found = comments.get(key, [])
         return Reply(
             200, {"startAt": 0, "maxResults": 5000, "total": len(found), "comments": found}
