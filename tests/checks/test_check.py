@@ -265,6 +265,9 @@ def test_unreachable_host_fails_within_the_timeout() -> None:
     results = run_checks(configured_checks(env, timeout_s=2), timeout_s=4)
     assert len(results) == 2  # the token, and the PR gate's scopes
     assert all(r.status == "fail" and "ConnectionError" in r.detail for r in results)
+    # a connection error is not blamed on the token, and the detail says how long it took
+    token = next(r for r in results if r.target == "token")
+    assert "not tested" in token.fix and "[after " in token.detail
 
 
 def test_cli_table_json_and_exit_codes(

@@ -9,11 +9,15 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from cievents import log
+from cievents import log, neterrors
 from cievents.errors import CIEventsError
 
 Status = Literal["pass", "fail"]
 DEFAULT_TIMEOUT_S = 10.0
+NETWORK_FIX = (
+    "the service did not answer over HTTP: check the URL, DNS, proxy and firewall from here "
+    "(the credential was not tested)"
+)
 
 
 class CheckFailedError(Exception):
@@ -59,9 +63,15 @@ def _run_one(check: Check) -> CheckResult:
         status, detail, fix = "fail", exc.detail, exc.fix
     except CIEventsError as exc:
         status, detail, fix = "fail", exc.message, check.fix
+        if exc.reason == "network":  # no HTTP answer: the credential was never tested
+            fix = NETWORK_FIX
     except Exception as exc:
         status, detail, fix = "fail", f"{type(exc).__name__}: {exc}", check.fix
+        if neterrors.classify(exc) is not None:
+            detail, fix = neterrors.describe(exc, check.target), NETWORK_FIX
     latency = round((time.perf_counter() - started) * 1000, 1)
+    if status == "fail":
+        detail = f"{detail} [after {latency:.0f} ms]"
     return CheckResult(
         check.integration, check.target, status, latency, log.mask(detail)[:300], fix
     )
