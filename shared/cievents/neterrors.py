@@ -45,16 +45,16 @@ def describe(exc: BaseException, target: str = "the server", waited_s: float | N
         else (f" after {waited_s:.1f} s" if waited_s is not None else "")
     )
     kind = classify(exc)
-    if kind == "tls":
-        return f"TLS handshake with {target} failed{took} (certificate or proxy)"
-    if kind == "dns":
-        return f"cannot resolve the host of {target}{took} (DNS)"
-    if kind == "refused":
-        return f"nothing listens at {target}: connection refused{took}"
-    if kind == "connect_timeout":
-        return f"no connection to {target}: timed out{took}"
-    if kind == "read_timeout":
-        return f"{target} accepted the connection but did not answer: timed out{took}"
-    if kind == "unreachable":
-        return f"cannot reach {target}{took}"
-    return f"{type(exc).__name__}{took}"
+    if kind is None:
+        return f"{type(exc).__name__}{took}"
+    return _SAID[kind].format(target=target, took=took)
+
+
+_SAID: dict[Kind, str] = {
+    "tls": "TLS handshake with {target} failed{took} (certificate or proxy)",
+    "dns": "cannot resolve the host of {target}{took} (DNS)",
+    "refused": "nothing listens at {target}: connection refused{took}",
+    "connect_timeout": "no connection to {target}: timed out{took}",
+    "read_timeout": "{target} accepted the connection but did not answer: timed out{took}",
+    "unreachable": "cannot reach {target}{took}",
+}
