@@ -40,9 +40,28 @@ def manifest() -> dict[str, Any]:
 
 
 def _deployed_env(name: str) -> dict[str, str]:
-    spec = manifest()["functions"][name]
-    defaults = manifest().get("defaults", {})
-    env = {k: str(v) for k, v in (spec.get("environment") or {}).items()}
+    """The manifest's environment with ``${name}`` filled from the variables' defaults.
+
+    A setting whose variable has no default (a deploy must give it) is left out: the
+    benchmark or test passes its own value, as a deploy would.
+    """
+    from cievents.deploy.manifest import fill, references
+
+    document = manifest()
+    spec = document["functions"][name]
+    defaults = document.get("defaults", {})
+    values = {"project": PROJECT, "region": "local"}
+    for var, declared in (document.get("variables") or {}).items():
+        default = (declared or {}).get("default")
+        if default is not None:
+            values[var] = str(default)
+    env = {}
+    for key, raw in (spec.get("environment") or {}).items():
+        text = str(raw)
+        while references(text) and references(text) <= set(values):
+            text = fill(text, values, name)  # a default may name another variable
+        if not references(text):
+            env[key] = text
     env["THREADS"] = str(spec.get("concurrency", defaults.get("concurrency", 1)))
     env["K_SERVICE"] = name
     env["GOOGLE_CLOUD_PROJECT"] = PROJECT
