@@ -89,7 +89,7 @@ unit: test-tools
 FAKETIME := FAKETIME_ONLY_CMDS=pytest,python,python3 faketime -f $(FAKETIME_OFFSET)
 test-calendar: test-tools
 	@$(FAKETIME) $(PY) -c 'import datetime; print("test-calendar: today is", datetime.date.today())'
-	$(FAKETIME) $(VENV)/bin/pytest -q -m "not java_emulator" -p no:cacheprovider
+	$(FAKETIME) $(VENV)/bin/pytest -q -m "not java_emulator and not real_clock" -p no:cacheprovider
 
 test: lint typecheck unit
 

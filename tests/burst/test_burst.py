@@ -33,6 +33,7 @@ def _crowded_burst(tmp_path: Path) -> BurstResult:
     return run_burst(burst, tmp_path)
 
 
+@pytest.mark.real_clock
 @pytest.mark.timeout(600)
 def test_a_burst_across_pipelines_and_channels_loses_and_doubles_nothing(tmp_path: Path) -> None:
     result = _crowded_burst(tmp_path)
@@ -43,6 +44,7 @@ def test_a_burst_across_pipelines_and_channels_loses_and_doubles_nothing(tmp_pat
     assert github.refused + github.vendor_calls >= 60
 
 
+@pytest.mark.real_clock
 @pytest.mark.timeout(600)
 @pytest.mark.xfail(
     strict=True,
