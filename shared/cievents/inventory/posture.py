@@ -24,8 +24,10 @@ Checks (``AUDIT_CHECKS``, default all of them):
 ``stale``              no push for ``AUDIT_STALE_DAYS`` days and still open to writes (not
                        archived): ``posture-stale-writable``.
 
-A fingerprint is sha256 of (rule, SCM, the repository's stable id): a re-audit of an
-unchanged repository gives the same findings, a renamed one keeps them.
+A fingerprint is sha256 of (rule, SCM, the asset's stable id): a re-audit of an unchanged
+repository gives the same findings, a renamed one keeps them. The Azure DevOps
+service-connection audit (``cievents.inventory.azure_connections``) builds its findings
+with the same ``make_finding``.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ __all__ = [
     "SOURCE",
     "PosturePolicy",
     "audit_repository",
+    "make_finding",
     "posture_finding",
     "posture_fingerprint",
 ]
@@ -91,6 +94,21 @@ RULES: Mapping[str, tuple[str, str]] = {
     "posture-stale-writable": (
         "low",
         "archive the repository (read-only), or delete it, if nobody works on it any more",
+    ),
+    # Azure DevOps service connections (cievents.inventory.azure_connections)
+    "azure-connection-all-pipelines": (
+        "high",
+        "turn off 'Grant access permission to all pipelines' and authorize pipelines one by "
+        "one (Project settings → Service connections → Security)",
+    ),
+    "azure-connection-long-lived-secret": (
+        "medium",
+        "convert the connection to workload identity federation (no secret to leak or "
+        "rotate): Edit → Convert, or az devops service-endpoint convert",
+    ),
+    "azure-connection-shared": (
+        "medium",
+        "give each project its own connection (and identity) instead of sharing one",
     ),
 }
 
@@ -146,10 +164,53 @@ class PosturePolicy:
         return False
 
 
-def posture_fingerprint(rule_id: str, repo: Repo, subject: str = "") -> str:
-    """Stable over re-audits and renames: the rule, the SCM and the repository's own id."""
-    text = f"{FAMILY}\0{rule_id}\0{repo.scm}\0{repo.id}\0{subject}"
+def posture_fingerprint(rule_id: str, scm: str, asset: str, subject: str = "") -> str:
+    """Stable over re-audits and renames: the rule, the SCM and the asset's own id."""
+    text = f"{FAMILY}\0{rule_id}\0{scm}\0{asset}\0{subject}"
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def make_finding(
+    rule_id: str,
+    detail: str,
+    now: datetime,
+    *,
+    scm: str,
+    asset: str,
+    path: str,
+    kind: str,
+    subject: str = "",
+    setting: Mapping[str, Any] | None = None,
+    repository: str | None = None,
+    branch: str | None = None,
+) -> FindingMessage:
+    """A posture finding about the asset ``scm:asset`` (``subject`` names a part of it)."""
+    severity, fix = RULES.get(rule_id, ("medium", ""))
+    location: dict[str, Any] = {
+        "kind": kind,
+        "path": path,
+        "line": None,
+        "scm": scm,
+        "asset": f"{scm}:{asset}",
+    }
+    if subject:
+        location["subject"] = subject
+    if setting:
+        location["setting"] = dict(setting)
+    return FindingMessage(
+        fingerprint=posture_fingerprint(rule_id, scm, asset, subject),
+        rule_id=rule_id,
+        family=FAMILY,
+        severity=severity,
+        confidence="high",
+        preview=detail,
+        location=location,
+        source=SOURCE,
+        repository=repository or path,
+        branch=branch,
+        detected_at=now.isoformat(),
+        advice={"fix": fix},
+    )
 
 
 def posture_finding(
@@ -159,37 +220,20 @@ def posture_finding(
     now: datetime,
     *,
     kind: str = "repository",
-    subject: str = "",
     setting: Mapping[str, Any] | None = None,
-    severity: str | None = None,
-    advice: Mapping[str, Any] | None = None,
 ) -> FindingMessage:
-    """A posture finding about ``repo`` (``subject`` names the object within it, if any)."""
-    default_severity, fix = RULES.get(rule_id, ("medium", ""))
-    location: dict[str, Any] = {
-        "kind": kind,
-        "path": repo.full_name,
-        "line": None,
-        "scm": repo.scm,
-        "asset": repo.key,
-    }
-    if subject:
-        location["subject"] = subject
-    if setting:
-        location["setting"] = dict(setting)
-    return FindingMessage(
-        fingerprint=posture_fingerprint(rule_id, repo, subject),
-        rule_id=rule_id,
-        family=FAMILY,
-        severity=severity or default_severity,
-        confidence="high",
-        preview=detail,
-        location=location,
-        source=SOURCE,
+    """A posture finding about ``repo`` (keyed by its stable id, so a rename keeps it)."""
+    return make_finding(
+        rule_id,
+        detail,
+        now,
+        scm=repo.scm,
+        asset=repo.id,
+        path=repo.full_name,
+        kind=kind,
+        setting=setting,
         repository=repo.web_url or repo.full_name,
         branch=repo.default_branch,
-        detected_at=now.isoformat(),
-        advice=dict(advice) if advice is not None else {"fix": fix},
     )
 
 
