@@ -23,8 +23,9 @@ BQEMULATOR := .venv-bqemulator/bin/bqemulator
 # Wheels for the packaged-zip test, which installs a function's requirements.txt offline.
 WHEELS := .venv-wheels
 ZIP_TEST_FUNCTION := teams_notify
-# Debian packages the tests use; installed with apt-get when missing (CI runs as root).
-APT_TOOLS := faketime
+# Debian packages the tests use (a command of the same name each); installed with apt-get when
+# missing (CI runs as root). chromium: the page tests' headless browser (tests/support/browser.py).
+APT_TOOLS := faketime chromium
 # Fonts the page tests need (checked with fc-list): color emoji, so the outbox preview's
 # screenshots show the emoji the page renders.
 APT_FONTS := fonts-noto-color-emoji:Noto\ Color\ Emoji
