@@ -668,7 +668,7 @@ padding-left:.6em;color:var(--muted)}
 .ac{border-left:4px solid #5b5fc7;padding-left:.6em}.tb.weight-bolder{font-weight:700}
 .tb.size-large,.tb.size-medium{font-size:16px}.tb.color-attention{color:#d1242f}
 .tb.color-good{color:#1a7f37}.tb.color-warning{color:#9a6700}.tb p{margin:.2em 0}
-.cols{display:flex;gap:1em}
+.cols{display:flex;gap:1em}.facts p{margin:0}
 .bk-annotation{border-left:4px solid #888;padding-left:.8em}
 .bk-annotation.error{border-color:#d1242f}
 .bk-annotation.warning{border-color:#d4a72c}.bk-annotation.success{border-color:#1a7f37}
