@@ -53,6 +53,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
                 "BITBUCKET_",
                 "SCM_",
                 "AUDIT_",
+                "INVENTORY_",
             )
         ):
             monkeypatch.delenv(name, raising=False)

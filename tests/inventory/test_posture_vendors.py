@@ -265,3 +265,23 @@ def test_azure_comment_policy_only_needs_reviews_and_checks(azure: FakeAzureDevO
         "posture-public-repository",
         "posture-reviews-not-required",
     ]
+
+
+def test_gitlab_project_route_leaves_other_projects_to_later_routes(gitlab: FakeGitLab) -> None:
+    import requests
+
+    from tests.support.fakehttp import Reply, Request
+
+    @gitlab.route("GET", r"/projects/(?P<id>\d+)")
+    def listed(req: Request) -> Reply:
+        return Reply(200, {"id": 7, "from": "listing"})
+
+    gitlab.audited["42"] = AuditedProject()
+    headers = {"PRIVATE-TOKEN": TOKEN}
+    assert requests.get(f"{gitlab.url}/projects/7", headers=headers, timeout=10).json() == {
+        "id": 7,
+        "from": "listing",
+    }
+    mine = requests.get(f"{gitlab.url}/projects/42", headers=headers, timeout=10).json()
+    assert mine["path_with_namespace"] == "acme/web"
+    assert requests.get(f"{gitlab.url}/projects/7", timeout=10).status_code == 401

@@ -438,8 +438,8 @@ class FakeGitLab(FakeServer):
         @route("GET", project_re)
         def project(req: Request) -> Reply:
             found, bad = audited(req)
-            if found is None:
-                return bad or Reply(404)
+            if found is None:  # not an audited project: a later route (the listing's) answers
+                return bad if bad and bad.status == 401 else self._after(project, req)
             return Reply(
                 200,
                 {
@@ -486,6 +486,19 @@ class FakeGitLab(FakeServer):
             top = f"{found.path.rsplit('/', 1)[-1]}-{sha}"
             data = tar_gz(found.files, top)
             return Reply(200, raw=data, headers={"Content-Type": "application/x-gzip"})
+
+    def _after(self, handler: Any, req: Request) -> Reply:
+        """The answer of the first route registered after ``handler`` that matches ``req``."""
+        later = False
+        for method, pattern, other in self._routes:
+            if other is handler:
+                later = True
+                continue
+            match = pattern.match(req.path)
+            if later and method == req.method and match:
+                req.match = match
+                return other(req)
+        return Reply(404, {"message": "404 Project Not Found"})
 
 
 @dataclass
