@@ -60,9 +60,10 @@ _KINDS: dict[str, Problem] = {
 
 def http_problem(status: int | None) -> Problem:
     """The problem an HTTP status says: 401 unauthorized, 403 missing scope, 404 missing."""
-    return {401: "unauthorized", 403: "missing_scope", 404: "missing_resource"}.get(
-        status or 0, "failed"
-    )
+    return _STATUSES.get(status or 0, "failed")
+
+
+_STATUSES: dict[int, Problem] = {401: "unauthorized", 403: "missing_scope", 404: "missing_resource"}
 
 
 def network_problem(exc: BaseException) -> Problem | None:
