@@ -52,6 +52,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
                 "GITLAB_",
                 "BITBUCKET_",
                 "SCM_",
+                "AUDIT_",
+                "INVENTORY_",
             )
         ):
             monkeypatch.delenv(name, raising=False)
