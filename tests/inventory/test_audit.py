@@ -7,14 +7,12 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
-from cievents import clock
 from cievents.config import CommonSettings
 from cievents.findings import FindingMessage
 from cievents.findings_report import FindingsReporter
@@ -24,6 +22,7 @@ from cievents.inventory.model import Repo
 from cievents.inventory.posture import PosturePolicy
 from cievents.scanning.validate import github_style_token
 from cievents.scm.github import GitHubClient
+from tests.inventory.support import make_repo
 from tests.support.fakehttp import FakeServer
 from tests.support.fakes.github import AuditedRepo, FakeGitHub
 from tests.workitems.test_workitem_sync import (  # noqa: F401 - fixtures
@@ -58,17 +57,7 @@ def fake() -> Iterator[FakeGitHub]:
 
 
 def repo(**changes: Any) -> Repo:
-    return Repo(
-        scm="github",
-        id="1",
-        owner="acme",
-        name="web",
-        full_name="acme/web",
-        web_url="https://github.com/acme/web",
-        visibility="private",
-        default_branch="main",
-        last_push=clock.now_utc() - timedelta(days=3),
-    ).with_(**changes)
+    return make_repo("github", "acme/web", "1", web_url="https://github.com/acme/web", **changes)
 
 
 def published(path: Path) -> list[FindingMessage]:

@@ -27,6 +27,7 @@ from cievents.scm.azure import AzureReposClient
 from cievents.scm.bitbucket import BitbucketClient
 from cievents.scm.github import GitHubClient
 from cievents.scm.gitlab import GitLabClient
+from tests.inventory.support import make_repo
 from tests.support.fakehttp import Fault, Reply
 from tests.support.fakes import azure_devops, bitbucket, github, gitlab
 
@@ -50,18 +51,8 @@ def scanner() -> Scanner:
 
 
 def repo(scm: Any, full_name: str, id_: str, web_url: str = "", **changes: Any) -> Repo:
-    owner, _, name = full_name.rpartition("/")
-    return Repo(
-        scm=scm,
-        id=id_,
-        owner=owner,
-        name=name,
-        full_name=full_name,
-        web_url=web_url or f"https://example.test/{full_name}",
-        visibility="private",
-        default_branch="main",
-        **changes,
-    )
+    target = make_repo(scm, full_name, id_, **changes)
+    return target.with_(web_url=web_url) if web_url else target
 
 
 def places(scan: Any) -> list[tuple[str, int, str]]:
