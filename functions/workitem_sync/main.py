@@ -38,7 +38,13 @@ from cievents.idempotency import update_state
 from cievents.outbox import Outbox
 from cievents.sources import parse_message
 from cievents.tracker.jira import JiraSettings
-from cievents.tracker.workitems import AzureBoardsTracker, JiraTracker, Tracker, label
+from cievents.tracker.workitems import (
+    KIND_LABELS,
+    AzureBoardsTracker,
+    JiraTracker,
+    Tracker,
+    label,
+)
 
 JIRA = JiraSettings(
     url=(env_opt("JIRA_URL") or "").rstrip("/"),
@@ -153,7 +159,7 @@ def _on_finding(finding: FindingMessage, ctx: Context) -> Result:
 
 
 def _on_work_item(event: WorkItemEvent, ctx: Context) -> Result:
-    labels = [x for x in event.labels if x.startswith("cievents-") and x != "cievents-secret"]
+    labels = [x for x in event.labels if x.startswith("cievents-") and x not in KIND_LABELS]
     if not labels:
         return skipped("not a finding's work item")
     mapping = ctx.store.get_state(f"finding_label:{labels[0]}").value

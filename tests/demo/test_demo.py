@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -117,7 +118,16 @@ def test_demo_once_and_three_times_shuffled_have_the_same_effects(
     assert len(first["security_alerts"]) == 1  # type: ignore[arg-type]
     assert "leaked credential" in first["security_alerts"][0]  # type: ignore[index]
     assert sorted(first["statuses"].values()) == ["failure", "success"]  # type: ignore[union-attr]
-    assert (tmp_path / "once" / "outbox" / "index.html").read_text().count("class=card") > 3
+    page = (tmp_path / "once" / "outbox" / "index.html").read_text()
+    # Every sink the run wrote to is rendered as its product shows it, none as raw JSON.
+    written = {p.stem for p in (tmp_path / "once" / "outbox").glob("*.jsonl")}
+    shown = dict(
+        re.findall(r'<li class="entry" id="e\d+" data-sink="([^"]+)" data-kind="([^"]+)"', page)
+    )
+    assert written and set(shown) == written, (written, shown)
+    assert "request" not in re.findall(r'data-kind="([^"]+)"', page)
+    for build in ("web-app #102", "web-app #103"):  # one timeline per build
+        assert f'<section class="build" data-build="{build}">' in page, build
     summary = json.loads((tmp_path / "once" / "summary.json").read_text())
     assert summary["events"] == len(SMALL)
 

@@ -27,7 +27,19 @@ def label(fingerprint: str) -> str:
     return f"cievents-{fingerprint[:16]}"
 
 
+# The kind label each item carries beside its fingerprint label.
+KIND_LABELS = ("cievents-secret", "cievents-posture")
+
+
+def kind_label(finding: FindingMessage) -> str:
+    """``cievents-posture`` for a repository setting (``family`` posture), else the secret's."""
+    return KIND_LABELS[1] if finding.family == "posture" else KIND_LABELS[0]
+
+
 def title(finding: FindingMessage) -> str:
+    if finding.family == "posture":
+        where = finding.location.get("path") or finding.repository or ""
+        return f"Repository posture: {finding.rule_id} in {where}".strip()[:250]
     where = (
         f"{finding.pipeline} #{finding.build_number}"
         if finding.pipeline
@@ -38,6 +50,8 @@ def title(finding: FindingMessage) -> str:
 
 def description(finding: FindingMessage) -> str:
     loc = finding.location
+    if finding.family == "posture":
+        return _posture_description(finding)
     lines = [
         f"Leaked {finding.family} credential found ({finding.rule_id}, "
         f"confidence {finding.confidence}).",
@@ -53,6 +67,24 @@ def description(finding: FindingMessage) -> str:
         lines.append(f"Revoke: {advice['revoke']}{link}")
     if advice.get("masking_note"):
         lines.append(f"CI masking: {advice['masking_note']}")
+    return "\n".join(lines)
+
+
+def _posture_description(finding: FindingMessage) -> str:
+    loc, advice = finding.location, finding.advice or {}
+    setting = loc.get("setting") or {}
+    lines = [
+        f"{finding.preview} ({finding.rule_id}, severity {finding.severity}).",
+        f"Where: {loc.get('kind')} {loc.get('path')}"
+        + (f" ({loc['subject']})" if loc.get("subject") else "")
+        + (f" on {loc.get('scm')}" if loc.get("scm") else ""),
+        f"Repository: {finding.repository or '-'}",
+    ]
+    if setting:
+        lines.append("Setting now: " + ", ".join(f"{k}={v}" for k, v in setting.items()))
+    if advice.get("fix"):
+        lines.append(f"Fix: {advice['fix']}")
+    lines.append(f"Fingerprint: {finding.fingerprint}")
     return "\n".join(lines)
 
 
@@ -120,7 +152,7 @@ class JiraTracker:
             "issuetype": {"name": self.issue_type},
             "summary": title(finding),
             "description": description(finding),
-            "labels": ["cievents-secret", label(finding.fingerprint)],
+            "labels": [kind_label(finding), label(finding.fingerprint)],
             "priority": {"name": PRIORITY.get(finding.severity, "Medium")},
         }
         if self.outbox is not None:
@@ -227,7 +259,7 @@ class AzureBoardsTracker:
             {
                 "op": "add",
                 "path": "/fields/System.Tags",
-                "value": f"cievents-secret; {label(finding.fingerprint)}",
+                "value": f"{kind_label(finding)}; {label(finding.fingerprint)}",
             },
             {
                 "op": "add",

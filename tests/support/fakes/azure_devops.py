@@ -29,7 +29,7 @@ from urllib.parse import unquote
 from tests.support.fakehttp import FakeServer, Reply, Request
 from tests.support.fakes import query_int
 
-__all__ = ["FakeAzureDevOps", "PullRequestState", "blob_id"]
+__all__ = ["AuditedRepo", "FakeAzureDevOps", "PullRequestState", "blob_id", "continued"]
 
 REPO = r"/(?P<org>[^/]+)/(?P<project>[^/]+)/_apis/git/repositories/(?P<repo>[^/]+)"
 PR = REPO + r"/pullRequests/(?P<id>\d+)"
@@ -81,6 +81,12 @@ class FakeAzureDevOps(FakeServer):
         self.tags: dict[int, list[str]] = {}
         self.record_issues: dict[str, list[dict[str, Any]]] = {}
         self._builds_routes_()
+        # The repository audit: policies and service connections by "org/project", repos by id.
+        self.policies: dict[str, list[dict[str, Any]]] = {}
+        self.endpoints: dict[str, list[dict[str, Any]]] = {}
+        self.endpoint_permissions: dict[str, dict[str, Any]] = {}  # endpoint id → permissions
+        self.audited: dict[str, AuditedRepo] = {}  # repository id → its head and tree
+        self._audit_routes_()
 
     def add_pull(self, repo: str, number: int, state: PullRequestState) -> None:
         """``repo`` is ``org/project/repo``."""
@@ -465,6 +471,106 @@ class FakeAzureDevOps(FakeServer):
             for record in body["value"]:
                 self.record_issues[str(record["id"])] = list(record.get("issues") or [])
             return Reply(200, {"count": len(body["value"]), "value": body["value"]})
+
+    # -- repository audit: branch policies, service connections, refs, zip downloads ------
+    # (repo_inventory's posture audit, service-connection audit and committed-content scan)
+    def _audit_routes_(self) -> None:
+        """``GET /{org}/{project}/_apis/policy/configurations`` and
+        ``…/_apis/serviceendpoint/endpoints`` (``value``, continued with
+        ``x-ms-continuationtoken`` / ``continuationToken``), ``GET
+        …/_apis/pipelines/pipelinePermissions/endpoint/{id}`` (``allPipelines.authorized``,
+        ``pipelines``; 7.1-preview.1), ``GET …/git/repositories/{id}/refs?filter=heads/…``
+        (``objectId``) and ``…/items?path=/&$format=zip&versionDescriptor.version=…`` (the
+        tree as a zip, no top folder)."""
+        route = self.route
+        project_re = r"/(?P<org>[^/]+)/(?P<project>[^/]+)/_apis"
+
+        def scope(req: Request) -> str:
+            assert req.match is not None
+            return f"{unquote(req.match['org'])}/{unquote(req.match['project'])}"
+
+        @route("GET", project_re + r"/policy/configurations")
+        def policies(req: Request) -> Reply:
+            if bad := self._denied(req):
+                return bad
+            return continued(req, self.policies.get(scope(req), []), self.page_size)
+
+        @route("GET", project_re + r"/serviceendpoint/endpoints")
+        def endpoints(req: Request) -> Reply:
+            if bad := self._denied(req):
+                return bad
+            return continued(req, self.endpoints.get(scope(req), []), self.page_size)
+
+        @route("GET", project_re + r"/pipelines/pipelinePermissions/endpoint/(?P<id>[^/]+)")
+        def permissions(req: Request) -> Reply:
+            if bad := self._denied(req):
+                return bad
+            assert req.match is not None
+            endpoint = req.match["id"]
+            found = self.endpoint_permissions.get(endpoint, {})
+            return Reply(
+                200,
+                {
+                    "resource": {"type": "endpoint", "id": endpoint},
+                    "pipelines": found.get("pipelines", []),
+                    "allPipelines": found.get("allPipelines"),
+                },
+            )
+
+        def repo_of(req: Request) -> AuditedRepo | None:
+            assert req.match is not None
+            return self.audited.get(unquote(req.match["repo"]))
+
+        @route("GET", REPO + r"/refs")
+        def refs(req: Request) -> Reply:
+            if bad := self._denied(req):
+                return bad
+            found = repo_of(req)
+            if found is None:
+                return Reply(404, {"message": "TF401019: repository not found"})
+            wanted = (req.query.get("filter") or [""])[0]
+            ref = f"refs/heads/{found.default_branch}"
+            value = [{"name": ref, "objectId": found.head_sha}] if ref == f"refs/{wanted}" else []
+            return Reply(200, {"value": value, "count": len(value)})
+
+        @route("GET", REPO + r"/items")
+        def items(req: Request) -> Reply:
+            import io
+            import zipfile
+
+            if bad := self._denied(req):
+                return bad
+            found = repo_of(req)
+            if found is None:
+                return Reply(404, {"message": "TF401019: repository not found"})
+            if (req.query.get("$format") or [""])[0] != "zip":
+                return Reply(400, {"message": "the fake serves the tree as a zip only"})
+            found.downloads += 1
+            out = io.BytesIO()
+            with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+                for path, data in sorted(found.files.items()):
+                    archive.writestr(path, data)
+            return Reply(200, raw=out.getvalue(), headers={"Content-Type": "application/zip"})
+
+
+@dataclass
+class AuditedRepo:
+    """One repository as the committed-content scan reads it."""
+
+    default_branch: str = "main"
+    head_sha: str = "d" * 40
+    files: dict[str, bytes] = field(default_factory=dict)
+    downloads: int = 0
+
+
+def continued(req: Request, items: list[Any], page_size: int) -> Reply:
+    """One page of ``items`` as Azure DevOps continues a list: ``value`` and ``count``, and
+    an ``x-ms-continuationtoken`` header (the next index here) while more remain."""
+    top = min(query_int(req, "$top", page_size), page_size)
+    start = query_int(req, "continuationToken", 0)
+    chunk = items[start : start + top]
+    headers = {"x-ms-continuationtoken": str(start + top)} if start + top < len(items) else {}
+    return Reply(200, {"value": chunk, "count": len(chunk)}, headers=headers)
 
 
 # -- repository listing (repo_inventory) -------------------------------------------------------

@@ -40,7 +40,7 @@ from typing import Any
 from tests.support.fakehttp import FakeServer, Reply, Request
 from tests.support.fakes import link_paged
 
-__all__ = ["FakeGitHub", "PullRequestState"]
+__all__ = ["AuditedRepo", "FakeGitHub", "PullRequestState"]
 
 REPO = r"/repos/(?P<repo>[^/]+/[^/]+)"
 SECONDARY_LIMIT = (
@@ -109,6 +109,8 @@ class FakeGitHub(FakeServer):
         self.job_logs: dict[int, bytes] = {}
         self.run_archives: dict[int, bytes] = {}
         self._actions_routes_()
+        self.audited: dict[str, AuditedRepo] = {}  # full name → what the audit reads
+        self._audit_routes_()
 
     # -- helpers for tests -----------------------------------------------------------
     def review(self, repo: str, number: int, login: str, state: str, commit: str) -> None:
@@ -532,6 +534,113 @@ class FakeGitHub(FakeServer):
             assert req.match is not None
             data = self.run_archives[int(req.match["run"])]
             return Reply(200, raw=data, headers={"Content-Type": "application/zip"})
+
+    # -- repository audit: branch protection, rulesets, security_and_analysis, tarballs ---
+    # (repo_inventory's posture audit and committed-content scan; listing routes are apart)
+    def _audit_routes_(self) -> None:
+        """``GET /repos/{r}`` (with ``security_and_analysis``), ``…/branches/{b}`` (head
+        commit), ``…/branches/{b}/protection`` (404 "Branch not protected"),
+        ``…/rules/branches/{b}`` (active ruleset rules, ``Link`` pages), and
+        ``…/tarball/{ref}`` answering 302 to the archive (a gzipped tar whose one top
+        folder is ``{owner}-{repo}-{sha7}``, as codeload serves it)."""
+        route = self.route
+
+        def audited(req: Request) -> tuple[AuditedRepo | None, Reply | None]:
+            if self._who(req) is None:
+                return None, Reply(401, {"message": "Bad credentials"})
+            assert req.match is not None
+            found = self.audited.get(req.match["repo"])
+            return found, None if found else Reply(404, {"message": "Not Found"})
+
+        @route("GET", REPO)
+        def repository(req: Request) -> Reply:
+            found, bad = audited(req)
+            if found is None:
+                return bad or Reply(404)
+            assert req.match is not None
+            body: dict[str, Any] = {
+                "id": found.id,
+                "full_name": req.match["repo"],
+                "default_branch": found.default_branch,
+                "visibility": found.visibility,
+                "private": found.visibility != "public",
+            }
+            if found.security_and_analysis is not None:
+                body["security_and_analysis"] = found.security_and_analysis
+            return Reply(200, body)
+
+        @route("GET", REPO + r"/branches/(?P<branch>[^/]+)")
+        def branch(req: Request) -> Reply:
+            found, bad = audited(req)
+            if found is None or req.match is None or req.match["branch"] != found.default_branch:
+                return bad or Reply(404, {"message": "Branch not found"})
+            return Reply(200, {"name": found.default_branch, "commit": {"sha": found.head_sha}})
+
+        @route("GET", REPO + r"/branches/(?P<branch>[^/]+)/protection")
+        def protection(req: Request) -> Reply:
+            found, bad = audited(req)
+            if found is None:
+                return bad or Reply(404)
+            if found.protection_forbidden:
+                return Reply(403, {"message": "Resource not accessible by integration"})
+            if found.protection is None:
+                return Reply(404, {"message": "Branch not protected"})
+            return Reply(200, found.protection)
+
+        @route("GET", REPO + r"/rules/branches/(?P<branch>[^/]+)")
+        def rules(req: Request) -> Reply:
+            found, bad = audited(req)
+            if found is None:
+                return bad or Reply(404)
+            return link_paged(req, found.rules, self.page_size)
+
+        @route("GET", REPO + r"/tarball/(?P<ref>[^/]+)")
+        def tarball(req: Request) -> Reply:
+            found, bad = audited(req)
+            if found is None or req.match is None:
+                return bad or Reply(404)
+            found.downloads += 1
+            name = req.match["repo"].replace("/", "-")
+            location = f"{self.url}/_blobs/tarball/{req.match['repo']}/{req.match['ref']}"
+            return Reply(302, headers={"Location": location + f"?top={name}"})
+
+        @route("GET", r"/_blobs/tarball/(?P<repo>[^/]+/[^/]+)/(?P<ref>[^/]+)")
+        def tarball_blob(req: Request) -> Reply:
+            assert req.match is not None
+            found = self.audited[req.match["repo"]]
+            top = f"{req.query['top'][0]}-{req.match['ref'][:7]}"
+            archive = tar_gz(found.files, top)
+            return Reply(200, raw=archive, headers={"Content-Type": "application/x-gzip"})
+
+
+@dataclass
+class AuditedRepo:
+    """One repository as the posture audit and the committed-content scan read it."""
+
+    id: int = 1
+    default_branch: str = "main"
+    visibility: str = "private"
+    head_sha: str = "a" * 40
+    protection: dict[str, Any] | None = None  # classic branch protection; None: not protected
+    protection_forbidden: bool = False  # 403 on the protection read (no admin permission)
+    rules: list[dict[str, Any]] = field(default_factory=list)  # active rules for the branch
+    security_and_analysis: dict[str, Any] | None = None
+    files: dict[str, bytes] = field(default_factory=dict)  # the default branch's tree
+    downloads: int = 0
+
+
+def tar_gz(files: dict[str, bytes], top: str) -> bytes:
+    """A gzipped tar of ``files`` under one top folder, as the SCMs' archive downloads are."""
+    import io
+    import tarfile
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for path, data in sorted(files.items()):
+            info = tarfile.TarInfo(f"{top}/{path}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
 
 
 # -- repository listing (repo_inventory) -------------------------------------------------------

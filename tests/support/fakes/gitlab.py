@@ -27,7 +27,7 @@ from urllib.parse import unquote
 from tests.support.fakehttp import FakeServer, Reply, Request
 from tests.support.fakes import link_paged, query_int
 
-__all__ = ["FakeGitLab", "MergeRequestState"]
+__all__ = ["AuditedProject", "FakeGitLab", "MergeRequestState"]
 
 MR = r"/projects/(?P<project>[^/]+)/merge_requests/(?P<iid>\d+)"
 STATES = ("pending", "running", "success", "failed", "canceled", "skipped")
@@ -73,6 +73,8 @@ class FakeGitLab(FakeServer):
         self.traces: dict[int, bytes] = {}
         self.commit_discussions: list[dict[str, Any]] = []
         self._ci_routes_()
+        self.audited: dict[str, AuditedProject] = {}  # project id → what the audit reads
+        self._audit_routes_()
 
     def notes_on(self, project: str, iid: int) -> list[dict[str, Any]]:
         return [n for n in self.notes if (n["project"], n["iid"]) == (project, iid)]
@@ -415,6 +417,103 @@ class FakeGitLab(FakeServer):
                         note["body"] = req.data()["body"]
                         return Reply(200, note)
             return Reply(404, {"message": "404 Note Not Found"})
+
+    # -- repository audit: protected branches, approval rules, archives ------------------
+    # (repo_inventory's posture audit and committed-content scan; listing routes are apart)
+    def _audit_routes_(self) -> None:
+        """``GET /projects/:id`` (``only_allow_merge_if_pipeline_succeeds``),
+        ``…/protected_branches`` (names or wildcards, ``allow_force_push``),
+        ``…/approval_rules`` (403 where the plan has none), ``…/repository/branches/:name``
+        (``commit.id``) and ``…/repository/archive.tar.gz?sha=`` (a gzipped tar whose one
+        top folder is ``{path}-{sha}``). ``:id`` is the numeric project id."""
+        route = self.route
+        project_re = r"/projects/(?P<id>\d+)"
+
+        def audited(req: Request) -> tuple[AuditedProject | None, Reply | None]:
+            if bad := self._denied(req):
+                return None, bad
+            assert req.match is not None
+            found = self.audited.get(req.match["id"])
+            return found, None if found else Reply(404, {"message": "404 Project Not Found"})
+
+        @route("GET", project_re)
+        def project(req: Request) -> Reply:
+            found, bad = audited(req)
+            if found is None:  # not an audited project: a later route (the listing's) answers
+                return bad if bad and bad.status == 401 else self._after(project, req)
+            return Reply(
+                200,
+                {
+                    "id": int(req.match["id"]) if req.match else 0,
+                    "path_with_namespace": found.path,
+                    "default_branch": found.default_branch,
+                    "only_allow_merge_if_pipeline_succeeds": found.pipeline_must_succeed,
+                },
+            )
+
+        @route("GET", project_re + r"/protected_branches")
+        def protected(req: Request) -> Reply:
+            found, bad = audited(req)
+            if found is None:
+                return bad or Reply(404)
+            return link_paged(req, found.protected_branches, self.page_size)
+
+        @route("GET", project_re + r"/approval_rules")
+        def approval_rules(req: Request) -> Reply:
+            found, bad = audited(req)
+            if found is None:
+                return bad or Reply(404)
+            if found.approval_rules is None:
+                return Reply(403, {"message": "403 Forbidden"})
+            return link_paged(req, found.approval_rules, self.page_size)
+
+        @route("GET", project_re + r"/repository/branches/(?P<branch>[^/]+)")
+        def branch(req: Request) -> Reply:
+            found, bad = audited(req)
+            name = unquote(req.match["branch"]) if req.match else ""
+            if found is None or name != found.default_branch:
+                return bad or Reply(404, {"message": "404 Branch Not Found"})
+            return Reply(200, {"name": name, "commit": {"id": found.head_sha}})
+
+        @route("GET", project_re + r"/repository/archive\.tar\.gz")
+        def archive(req: Request) -> Reply:
+            from tests.support.fakes.github import tar_gz
+
+            found, bad = audited(req)
+            if found is None:
+                return bad or Reply(404)
+            found.downloads += 1
+            sha = (req.query.get("sha") or [found.head_sha])[0]
+            top = f"{found.path.rsplit('/', 1)[-1]}-{sha}"
+            data = tar_gz(found.files, top)
+            return Reply(200, raw=data, headers={"Content-Type": "application/x-gzip"})
+
+    def _after(self, handler: Any, req: Request) -> Reply:
+        """The answer of the first route registered after ``handler`` that matches ``req``."""
+        later = False
+        for method, pattern, other in self._routes:
+            if other is handler:
+                later = True
+                continue
+            match = pattern.match(req.path)
+            if later and method == req.method and match:
+                req.match = match
+                return other(req)
+        return Reply(404, {"message": "404 Project Not Found"})
+
+
+@dataclass
+class AuditedProject:
+    """One project as the posture audit and the committed-content scan read it."""
+
+    path: str = "acme/web"
+    default_branch: str = "main"
+    protected_branches: list[dict[str, Any]] = field(default_factory=list)
+    approval_rules: list[dict[str, Any]] | None = field(default_factory=list)  # None: 403
+    pipeline_must_succeed: bool = False
+    head_sha: str = "b" * 40
+    files: dict[str, bytes] = field(default_factory=dict)
+    downloads: int = 0
 
 
 # -- repository listing (repo_inventory) -------------------------------------------------------
