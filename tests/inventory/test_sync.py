@@ -5,6 +5,7 @@ survived, page bounds warned about and never taken for deletions."""
 
 from __future__ import annotations
 
+import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,10 +166,23 @@ def test_rate_limit_headers_are_respected_before_the_next_request(
     store, state = DuckDBStore(tmp_path / "m.duckdb"), MemoryStore()
     world.azure.throttle_after = 5  # type: ignore[attr-defined]
     world.github.rate.remaining = 30  # type: ignore[attr-defined]
+    world.github.rate.reset = time.time() + 5  # type: ignore[attr-defined]
     waits: list[float] = []
     sync = build_sync(world.env(), metrics=store, state=state, sleep=waits.append)
     report = sync.run("full")
     assert not report.failed
     by = {s.scm: s for s in report.scms}
     assert by["azure"].rate_waited_s > 0 and by["github"].rate_waited_s > 0
-    assert waits and all(w <= 3700 for w in waits)
+    assert waits and all(w <= 60 for w in waits)
+
+
+def test_a_window_reopening_too_late_stops_the_listing_for_a_later_run(
+    world: Fleet, tmp_path: Path
+) -> None:
+    store, state = DuckDBStore(tmp_path / "m.duckdb"), MemoryStore()
+    world.github.rate.remaining = 10  # type: ignore[attr-defined]
+    world.github.rate.reset = time.time() + 3600  # type: ignore[attr-defined]
+    _, report = run(world, store, state)
+    github = next(s for s in report.scms if s.scm == "github")
+    assert github.errors and "INVENTORY_RATE_MAX_WAIT_S" in github.errors[0]
+    assert github.deleted == 0
