@@ -517,17 +517,19 @@ class FakeAzureDevOps(FakeServer):
                 },
             )
 
-        def repo_of(req: Request) -> AuditedRepo | None:
+        def repo_of(req: Request) -> tuple[AuditedRepo | None, Reply | None]:
+            if bad := self._denied(req):
+                return None, bad
             assert req.match is not None
-            return self.audited.get(unquote(req.match["repo"]))
+            found = self.audited.get(unquote(req.match["repo"]))
+            missing = Reply(404, {"message": "TF401019: repository not found"})
+            return found, None if found else missing
 
         @route("GET", REPO + r"/refs")
         def refs(req: Request) -> Reply:
-            if bad := self._denied(req):
-                return bad
-            found = repo_of(req)
+            found, bad = repo_of(req)
             if found is None:
-                return Reply(404, {"message": "TF401019: repository not found"})
+                return bad or Reply(404)
             wanted = (req.query.get("filter") or [""])[0]
             ref = f"refs/heads/{found.default_branch}"
             value = [{"name": ref, "objectId": found.head_sha}] if ref == f"refs/{wanted}" else []
@@ -538,11 +540,9 @@ class FakeAzureDevOps(FakeServer):
             import io
             import zipfile
 
-            if bad := self._denied(req):
-                return bad
-            found = repo_of(req)
+            found, bad = repo_of(req)
             if found is None:
-                return Reply(404, {"message": "TF401019: repository not found"})
+                return bad or Reply(404)
             if (req.query.get("$format") or [""])[0] != "zip":
                 return Reply(400, {"message": "the fake serves the tree as a zip only"})
             found.downloads += 1
