@@ -101,6 +101,26 @@ class DuckDBStore:
                 after = int(db.execute(count).fetchone()[0])
         return after - before
 
+    def upsert(self, table: str, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert or replace rows by ``insert_id`` (tables in ``schema.UPSERTED``); returns
+        how many rows were written."""
+        if table not in schema.UPSERTED:
+            raise ValueError(f"table {table!r} is append-only; upsert is for {schema.UPSERTED}")
+        if not rows:
+            return 0
+        columns = [f["name"] for f in schema.load(table)]
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        placeholders = ", ".join("?" for _ in columns)
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c != "insert_id")
+        # Table and column names come from the schema files, never from input.
+        sql = (
+            f'INSERT INTO "{table}" ({quoted}) VALUES ({placeholders}) '  # noqa: S608
+            f"ON CONFLICT (insert_id) DO UPDATE SET {updates}"
+        )
+        with self.connect() as db:
+            db.executemany(sql, [[row.get(c) for c in columns] for row in rows])
+        return len(rows)
+
     def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self.connect() as db:
             cursor = db.execute(sql, list(parameters))
