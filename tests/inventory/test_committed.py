@@ -27,6 +27,7 @@ from cievents.scm.azure import AzureReposClient
 from cievents.scm.bitbucket import BitbucketClient
 from cievents.scm.github import GitHubClient
 from cievents.scm.gitlab import GitLabClient
+from tests.inventory.support import make_repo
 from tests.support.fakehttp import Fault, Reply
 from tests.support.fakes import azure_devops, bitbucket, github, gitlab
 
@@ -50,18 +51,8 @@ def scanner() -> Scanner:
 
 
 def repo(scm: Any, full_name: str, id_: str, web_url: str = "", **changes: Any) -> Repo:
-    owner, _, name = full_name.rpartition("/")
-    return Repo(
-        scm=scm,
-        id=id_,
-        owner=owner,
-        name=name,
-        full_name=full_name,
-        web_url=web_url or f"https://example.test/{full_name}",
-        visibility="private",
-        default_branch="main",
-        **changes,
-    )
+    target = make_repo(scm, full_name, id_, **changes)
+    return target.with_(web_url=web_url) if web_url else target
 
 
 def places(scan: Any) -> list[tuple[str, int, str]]:
@@ -69,7 +60,7 @@ def places(scan: Any) -> list[tuple[str, int, str]]:
 
 
 EXPECTED = [
-    ("config/settings.py", 2, "github-pat-classic"),
+    ("config/settings.py", 2, "github-token"),
     ("deploy/env.sh", 2, "aws-access-key-id"),
 ]
 
@@ -92,7 +83,7 @@ def test_github_tarball_scanned_with_paths_and_lines(
     target = repo("github", "acme/web", "1")
     scan = scan_repository(target, gh_client(gh), None, scanner=scanner, limits=LIMITS)
     assert scan.scanned and scan.head == "1" * 40 and not scan.truncated
-    assert [p[:2] for p in places(scan)] == [p[:2] for p in EXPECTED]
+    assert places(scan) == EXPECTED
     assert (scan.files, scan.skipped_files) == (3, 2)
     assert any("data/big.txt" in n and "INVENTORY_SCAN_MAX_FILE_BYTES" in n for n in scan.notes)
     messages = scan.messages(clock.now_utc())
@@ -161,7 +152,7 @@ def test_a_failing_download_and_a_rate_limited_head_are_retried(
     started = clock.now()
     scan = scan_repository(repo("github", "acme/web", "1"), gh_client(gh), None, scanner=scanner)
     assert clock.now() - started >= 1.0
-    assert [p[:2] for p in places(scan)] == [p[:2] for p in EXPECTED]
+    assert places(scan) == EXPECTED
     assert len(gh.calls("GET", r"/repos/acme/web/tarball/1{40}")) == 2
 
 
@@ -172,7 +163,7 @@ def test_gitlab_archive(scanner: Scanner) -> None:
         target = repo("gitlab", "acme/web", "42")
         assert head_of(target, client) == "4" * 40
         scan = scan_repository(target, client, None, scanner=scanner, limits=LIMITS)
-        assert [p[:2] for p in places(scan)] == [p[:2] for p in EXPECTED]
+        assert places(scan) == EXPECTED
         (call,) = fake.calls("GET", r"/projects/42/repository/archive\.tar\.gz")
         assert call.query["sha"] == ["4" * 40]
 
@@ -184,7 +175,7 @@ def test_bitbucket_download(scanner: Scanner) -> None:
         target = repo("bitbucket", "acme/web", "{1}", web_url=f"{fake.url}/acme/web")
         scan = scan_repository(target, client, None, scanner=scanner, limits=LIMITS)
         assert scan.head == "5" * 40
-        assert [p[:2] for p in places(scan)] == [p[:2] for p in EXPECTED]
+        assert places(scan) == EXPECTED
         assert fake.calls("GET", r"/acme/web/get/5{40}\.tar\.gz")
 
 
@@ -195,7 +186,7 @@ def test_azure_zip(scanner: Scanner) -> None:
         target = repo("azure", "fabrikam/Web/site", "r-1")
         scan = scan_repository(target, client, None, scanner=scanner, limits=LIMITS)
         assert scan.head == "6" * 40 and not scan.truncated
-        assert [p[:2] for p in places(scan)] == [p[:2] for p in EXPECTED]
+        assert places(scan) == EXPECTED
         (call,) = fake.calls("GET", r"/fabrikam/Web/_apis/git/repositories/r-1/items")
         assert call.query["$format"] == ["zip"]
         assert call.query["versionDescriptor.version"] == ["6" * 40]

@@ -15,6 +15,7 @@ from cievents.errors import ConfigError
 from cievents.inventory.model import Repo
 from cievents.inventory.posture import PosturePolicy, audit_repository
 from cievents.scm.github import GitHubClient
+from tests.inventory.support import make_repo
 from tests.support.fakehttp import Fault, Reply
 from tests.support.fakes.github import AuditedRepo, FakeGitHub
 
@@ -40,19 +41,8 @@ def client(fake: FakeGitHub) -> GitHubClient:
 
 
 def repo(name: str = "acme/web", **changes: Any) -> Repo:
-    owner, _, short = name.partition("/")
-    base = Repo(
-        scm="github",
-        id=str(changes.pop("id", 1)),
-        owner=owner,
-        name=short,
-        full_name=name,
-        web_url=f"https://github.com/{name}",
-        visibility="private",
-        default_branch="main",
-        last_push=clock.now_utc() - timedelta(days=1),
-    )
-    return base.with_(**changes)
+    id_ = str(changes.pop("id", 1))
+    return make_repo("github", name, id_, web_url=f"https://github.com/{name}", **changes)
 
 
 def rules_of(findings: list[Any]) -> list[str]:

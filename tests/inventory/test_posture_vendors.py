@@ -4,7 +4,6 @@ its loopback fake, lists paged for real (two a page), a page failing once with 5
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from cievents.inventory.posture import PosturePolicy, audit_repository
 from cievents.scm.azure import AzureReposClient
 from cievents.scm.bitbucket import BitbucketClient
 from cievents.scm.gitlab import GitLabClient
+from tests.inventory.support import make_repo
 from tests.support.fakehttp import Fault
 from tests.support.fakes.azure_devops import FakeAzureDevOps
 from tests.support.fakes.bitbucket import AuditedRepo, FakeBitbucket
@@ -26,19 +26,7 @@ BAD_GATEWAY = Fault("status", 502, {}, "bad gateway")
 
 
 def repo(scm: Any, full_name: str, id_: str, **changes: Any) -> Repo:
-    owner, _, name = full_name.rpartition("/")
-    base = Repo(
-        scm=scm,
-        id=id_,
-        owner=owner,
-        name=name,
-        full_name=full_name,
-        web_url=f"https://example.test/{full_name}",
-        visibility="private",
-        default_branch="main",
-        last_push=clock.now_utc() - timedelta(days=2),
-    )
-    return base.with_(**changes)
+    return make_repo(scm, full_name, id_, **changes)
 
 
 def rules_of(findings: list[Any]) -> list[str]:

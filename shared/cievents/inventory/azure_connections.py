@@ -36,7 +36,7 @@ from cievents.errors import RejectedError, UnknownTargetError
 from cievents.findings import FindingMessage
 from cievents.inventory.model import Repo
 from cievents.inventory.posture import make_finding
-from cievents.inventory.protection import AZURE_API_VERSION, read_api
+from cievents.inventory.protection import azure_list, read_api
 
 __all__ = ["PERMISSIONS_API_VERSION", "WIF_TYPES", "audit_service_connections", "projects_of"]
 
@@ -69,13 +69,7 @@ def audit_service_connections(
 def audit_project(org: str, project: str, client: Any, now: datetime) -> list[FindingMessage]:
     api = read_api(client)
     base = f"/{quote(org, safe='')}/{quote(project, safe='')}/_apis"
-    endpoints = api.pages(
-        f"{base}/serviceendpoint/endpoints",
-        {"api-version": AZURE_API_VERSION},
-        paging="continuation",
-        items="value",
-        what=f"azure-devops: service connections of {org}/{project}",
-    ).items
+    endpoints = azure_list(api, org, project, "serviceendpoint/endpoints", "service connections")
     out: list[FindingMessage] = []
     for endpoint in endpoints:
         if not isinstance(endpoint, Mapping) or not endpoint.get("id"):

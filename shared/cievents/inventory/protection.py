@@ -47,7 +47,7 @@ from cievents.compliance.api import Api
 from cievents.errors import RejectedError, UnknownTargetError
 from cievents.inventory.model import Repo
 
-__all__ = ["AZURE_API_VERSION", "Protection", "read_api", "read_protection"]
+__all__ = ["AZURE_API_VERSION", "Protection", "azure_list", "read_api", "read_protection"]
 
 AZURE_API_VERSION = "7.1"
 # Azure policy type ids (https://learn.microsoft.com/azure/devops/repos/git/branch-policies).
@@ -235,13 +235,7 @@ def _model_branch(model: Mapping[str, Any], kind: str) -> str | None:
 def _azure(repo: Repo, branch: str, api: Api) -> Protection:
     org, _, project = repo.owner.partition("/")
     ref = f"refs/heads/{branch}"
-    policies = api.pages(
-        f"/{quote(org, safe='')}/{quote(project, safe='')}/_apis/policy/configurations",
-        {"api-version": AZURE_API_VERSION},
-        paging="continuation",
-        items="value",
-        what=f"azure-devops: policies of {org}/{project}",
-    ).items
+    policies = azure_list(api, org, project, "policy/configurations", "policies")
     reviews, checks, sources = 0, False, []
     for policy in policies:
         if not isinstance(policy, Mapping) or not policy.get("isEnabled"):
@@ -260,6 +254,17 @@ def _azure(repo: Repo, branch: str, api: Api) -> Protection:
         elif type_id in (AZURE_BUILD, AZURE_STATUS):
             checks = True
     return Protection(bool(sources), reviews, checks, bool(sources), tuple(sources))
+
+
+def azure_list(api: Api, org: str, project: str, path: str, what: str) -> list[Any]:
+    """Every item of a project's Azure DevOps list (``value``, continuation tokens)."""
+    return api.pages(
+        f"/{quote(org, safe='')}/{quote(project, safe='')}/_apis/{path}",
+        {"api-version": AZURE_API_VERSION},
+        paging="continuation",
+        items="value",
+        what=f"azure-devops: {what} of {org}/{project}",
+    ).items
 
 
 def _azure_scope_holds(scope: Mapping[str, Any], repo_id: str, ref: str) -> bool:

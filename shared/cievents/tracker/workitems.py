@@ -99,6 +99,8 @@ class Tracker(Protocol):
 
     def reopen(self, item: str) -> None: ...
 
+    def resolve(self, item: str) -> None: ...
+
 
 @dataclass
 class JiraTracker:
@@ -110,6 +112,7 @@ class JiraTracker:
     outbox: Outbox | None = None
     name: str = "jira"
     _client: Any = None
+    done_transition: str = "Done"
 
     def client(self) -> Any:
         if self._client is None:
@@ -173,31 +176,31 @@ class JiraTracker:
             raise classify(exc, f"jira: comment on {item}") from None
 
     def reopen(self, item: str) -> None:
+        self._transition(item, self.reopen_transition, "reopen")
+
+    def resolve(self, item: str) -> None:
+        self._transition(item, self.done_transition, "resolve")
+
+    def _transition(self, item: str, name: str, why: str) -> None:
         if self.outbox is not None:
             self._record(
                 "POST",
                 f"/rest/api/2/issue/{item}/transitions",
-                {"transition": {"name": self.reopen_transition}},
+                {"transition": {"name": name}},
             )
             return
         try:
             available = self.client().transitions(item)
             match = next(
-                (
-                    t
-                    for t in available
-                    if str(t.get("name", "")).lower() == self.reopen_transition.lower()
-                ),
+                (t for t in available if str(t.get("name", "")).lower() == name.lower()),
                 None,
             )
             if match is None:
-                log.logger.warning(
-                    "reopen transition not available", issue=item, transition=self.reopen_transition
-                )
+                log.logger.warning(f"{why} transition not available", issue=item, transition=name)
                 return
             self.client().transition_issue(item, match["id"])
         except Exception as exc:
-            raise classify(exc, f"jira: reopen {item}") from None
+            raise classify(exc, f"jira: {why} {item}") from None
 
 
 class AzureBoardsTracker:
@@ -213,7 +216,9 @@ class AzureBoardsTracker:
         work_item_type: str,
         max_pages: int,
         outbox: Outbox | None = None,
+        done_state: str = "Done",
     ) -> None:
+        self.done_state = done_state
         headers = (
             {"Authorization": "Basic " + base64.b64encode(f":{pat}".encode()).decode()}
             if pat
@@ -283,9 +288,15 @@ class AzureBoardsTracker:
         )
 
     def reopen(self, item: str) -> None:
+        self._state(item, "Active")
+
+    def resolve(self, item: str) -> None:
+        self._state(item, self.done_state)
+
+    def _state(self, item: str, state: str) -> None:
         self.http.patch(
             f"/_apis/wit/workitems/{item}",
-            json_body=[{"op": "add", "path": "/fields/System.State", "value": "Active"}],
+            json_body=[{"op": "add", "path": "/fields/System.State", "value": state}],
             params=self.params,
             headers={"Content-Type": "application/json-patch+json"},
         )
