@@ -169,7 +169,9 @@ class Repo:
         """The inverse of ``to_row`` (also reads a stored asset row)."""
         last = row.get("last_push")
         if isinstance(last, datetime):
-            last_push: datetime | None = last if last.tzinfo else last.replace(tzinfo=UTC)
+            last_push: datetime | None = (
+                last if last.tzinfo else last.replace(tzinfo=UTC)
+            ).astimezone(UTC)
         else:
             last_push = parse_time(last)
         langs = row.get("languages") or ()

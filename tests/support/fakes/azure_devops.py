@@ -571,3 +571,78 @@ def continued(req: Request, items: list[Any], page_size: int) -> Reply:
     chunk = items[start : start + top]
     headers = {"x-ms-continuationtoken": str(start + top)} if start + top < len(items) else {}
     return Reply(200, {"value": chunk, "count": len(chunk)}, headers=headers)
+
+
+# -- repository listing (repo_inventory) -------------------------------------------------------
+# ``GET {org}/_apis/projects`` (``$top``; the next page's ``continuationToken`` in the
+# ``x-ms-continuationtoken`` answer header), ``GET {org}/{project}/_apis/git/repositories``
+# (``{"count", "value"}``; pages of ``page_size`` with a continuation token too), ``GET
+# {org}/{project}/_apis/git/repositories/{id}``. ``fake.inventory`` maps a repository id
+# (GUID) to its REST object, with ``project.name`` and an ``_org`` key naming where it lives;
+# answers carry ``X-RateLimit-Remaining`` only when ``fake.throttle_after`` requests have
+# been made (Azure sends rate headers only when a caller is being delayed), with
+# ``Retry-After``.
+def serve_repositories(fake: FakeAzureDevOps) -> None:
+    if getattr(fake, "inventory", None) is not None:
+        return
+    fake.inventory = {}  # type: ignore[attr-defined]
+    fake.throttle_after = None  # type: ignore[attr-defined]
+    fake.listing_requests = 0  # type: ignore[attr-defined]
+    store: dict[str, dict[str, Any]] = fake.inventory  # type: ignore[attr-defined]
+
+    def page(req: Request, items: list[Any], default_top: int) -> Reply:
+        top = min(query_int(req, "$top", default_top), fake.page_size)
+        start = query_int(req, "continuationToken", 0)
+        chunk = items[start : start + top]
+        headers: dict[str, str] = {}
+        if start + top < len(items):
+            headers["x-ms-continuationtoken"] = str(start + top)
+        fake.listing_requests += 1  # type: ignore[attr-defined]
+        after = fake.throttle_after  # type: ignore[attr-defined]
+        if after is not None and fake.listing_requests > after:  # type: ignore[attr-defined]
+            headers.update(
+                {
+                    "X-RateLimit-Remaining": "0",
+                    "Retry-After": "0.05",
+                    "X-RateLimit-Resource": "Core",
+                }
+            )
+        return Reply(200, {"count": len(chunk), "value": chunk}, headers=headers)
+
+    @fake.route("GET", r"/(?P<org>[^/_][^/]*)/_apis/projects$")
+    def projects(req: Request) -> Reply:
+        if (denied := fake._denied(req)) is not None:
+            return denied
+        assert req.match is not None
+        org = req.match["org"]
+        names = sorted({r["project"]["name"] for r in list(store.values()) if r["_org"] == org})
+        items = [{"id": f"p-{n}", "name": n, "state": "wellFormed"} for n in names]
+        return page(req, items, 100)
+
+    @fake.route("GET", r"/(?P<org>[^/_][^/]*)/(?P<project>[^/_][^/]*)/_apis/git/repositories$")
+    def repositories(req: Request) -> Reply:
+        if (denied := fake._denied(req)) is not None:
+            return denied
+        assert req.match is not None
+        org, project = req.match["org"], unquote(req.match["project"])
+        items = sorted(
+            (
+                {k: v for k, v in r.items() if k != "_org"}
+                for r in list(store.values())
+                if r["_org"] == org and r["project"]["name"] == project
+            ),
+            key=lambda r: r["name"],
+        )
+        return page(req, items, 10_000)
+
+    @fake.route(
+        "GET", r"/(?P<org>[^/_][^/]*)/(?P<project>[^/_][^/]*)/_apis/git/repositories/(?P<id>[^/]+)$"
+    )
+    def repository(req: Request) -> Reply:
+        if (denied := fake._denied(req)) is not None:
+            return denied
+        assert req.match is not None
+        repo = store.get(req.match["id"])
+        if repo is None:
+            return Reply(404, {"message": "TF401019: The Git repository does not exist."})
+        return Reply(200, {k: v for k, v in repo.items() if k != "_org"})

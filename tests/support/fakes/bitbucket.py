@@ -413,3 +413,69 @@ class AuditedRepo:
     head_sha: str = "c" * 40
     files: dict[str, bytes] = field(default_factory=dict)
     downloads: int = 0
+
+
+# -- repository listing (repo_inventory) -------------------------------------------------------
+# ``GET /user/permissions/workspaces`` and ``GET /repositories/{workspace}`` (``q=updated_on >
+# …``, ``sort=-updated_on``), paged by ``next`` URLs; ``GET /repositories/{workspace}/{slug or
+# {uuid}}``. ``fake.inventory`` maps a repository uuid to its REST object; answers carry
+# ``X-RateLimit-Limit/Remaining`` (Bitbucket's names, no reset: a rolling hour).
+def serve_repositories(fake: FakeBitbucket) -> None:
+    if getattr(fake, "inventory", None) is not None:
+        return
+    from datetime import datetime
+
+    fake.inventory = {}  # type: ignore[attr-defined]
+    fake.rate_remaining = 1000  # type: ignore[attr-defined]
+    store: dict[str, dict[str, Any]] = fake.inventory  # type: ignore[attr-defined]
+
+    def when(text: str) -> datetime:
+        return datetime.fromisoformat(text.strip().strip('"').replace("Z", "+00:00"))
+
+    def with_rate(reply: Reply) -> Reply:
+        fake.rate_remaining = max(0, fake.rate_remaining - 1)  # type: ignore[attr-defined]
+        reply.headers.update(
+            {
+                "X-RateLimit-Limit": "1000",
+                "X-RateLimit-Remaining": str(fake.rate_remaining),  # type: ignore[attr-defined]
+            }
+        )
+        return reply
+
+    @fake.route("GET", r"/user/permissions/workspaces$")
+    def workspaces(req: Request) -> Reply:
+        if (denied := fake._denied(req)) is not None:
+            return denied
+        slugs = sorted({r["workspace"]["slug"] for r in list(store.values())})
+        items = [
+            {"permission": "owner", "workspace": {"slug": s, "type": "workspace"}} for s in slugs
+        ]
+        return with_rate(next_paged(req, items, fake.page_size))
+
+    @fake.route("GET", r"/repositories/(?P<ws>[^/]+)$")
+    def repositories(req: Request) -> Reply:
+        if (denied := fake._denied(req)) is not None:
+            return denied
+        assert req.match is not None
+        ws = unquote(req.match["ws"])
+        items = [r for r in list(store.values()) if r["workspace"]["slug"] == ws]
+        query = (req.query.get("q") or [""])[0]
+        if query.startswith("updated_on >"):
+            since = when(query.removeprefix("updated_on >"))
+            items = [r for r in items if when(r["updated_on"]) > since]
+        if (req.query.get("sort") or [""])[0] == "-updated_on":
+            items.sort(key=lambda r: when(r["updated_on"]), reverse=True)
+        else:
+            items.sort(key=lambda r: r["full_name"])
+        return with_rate(next_paged(req, items, fake.page_size))
+
+    @fake.route("GET", r"/repositories/(?P<ws>[^/]+)/(?P<slug>[^/]+)$")
+    def repository(req: Request) -> Reply:
+        if (denied := fake._denied(req)) is not None:
+            return denied
+        assert req.match is not None
+        slug = unquote(req.match["slug"])
+        for repo in list(store.values()):
+            if slug in (repo["uuid"], repo["slug"]):
+                return with_rate(Reply(200, repo))
+        return Reply(404, {"type": "error", "error": {"message": "Repository not found"}})

@@ -641,3 +641,96 @@ def tar_gz(files: dict[str, bytes], top: str) -> bytes:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return out.getvalue()
+
+
+# -- repository listing (repo_inventory) -------------------------------------------------------
+# ``GET /orgs/{org}/repos`` (``type``, ``sort=updated|pushed|full_name``, ``direction``),
+# ``GET /user/repos``, ``GET /repositories/{id}``, ``GET /app/installations`` (App JWT) and
+# ``GET /installation/repositories`` (``{"total_count", "repositories"}``, the fake App's
+# one installation), all ``Link``-paged;
+# every answer carries ``X-RateLimit-Limit/Remaining/Reset`` from ``fake.rate`` (a
+# ``RateWindow``). ``fake.inventory`` maps a repository id to its REST object (its
+# ``owner.login`` is the organization); ``fake.installation_repos`` maps an installation id
+# to the repository ids it was granted.
+@dataclass
+class RateWindow:
+    """A vendor's request budget: ``remaining`` of ``limit`` until ``reset`` (epoch seconds)."""
+
+    limit: int = 5000
+    remaining: int = 5000
+    reset: float = 0.0
+
+    def take(self) -> dict[str, str]:
+        self.remaining = max(0, self.remaining - 1)
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(int(self.reset or time.time() + 3600)),
+        }
+
+
+def serve_repositories(fake: FakeGitHub) -> None:
+    """Add the listing routes to ``fake`` (idempotent per fake)."""
+    if getattr(fake, "inventory", None) is not None:
+        return
+    fake.inventory = {}  # type: ignore[attr-defined]
+    fake.installation_repos = {}  # type: ignore[attr-defined]
+    fake.rate = RateWindow()  # type: ignore[attr-defined]
+    route = fake.route
+    store: dict[int, dict[str, Any]] = fake.inventory  # type: ignore[attr-defined]
+
+    def paged(req: Request, items: list[Any], wrap: str | None = None) -> Reply:
+        reply = link_paged(req, items, fake.page_size)
+        if wrap:
+            reply = Reply(200, {"total_count": len(items), wrap: reply.body}, reply.headers)
+        reply.headers.update(fake.rate.take())  # type: ignore[attr-defined]
+        return reply
+
+    def ordered(req: Request, repos: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        sort = (req.query.get("sort") or ["full_name"])[0]
+        field_ = {"updated": "updated_at", "pushed": "pushed_at", "created": "created_at"}.get(
+            sort, "full_name"
+        )
+        default = "asc" if field_ == "full_name" else "desc"
+        reverse = (req.query.get("direction") or [default])[0] == "desc"
+        return sorted(repos, key=lambda r: (str(r.get(field_) or ""), r["id"]), reverse=reverse)
+
+    @route("GET", r"/orgs/(?P<org>[^/]+)/repos$")
+    def org_repos(req: Request) -> Reply:
+        if fake._who(req) is None:
+            return Reply(401, {"message": "Bad credentials"})
+        assert req.match is not None
+        org = req.match["org"]
+        repos = [r for r in list(store.values()) if r["owner"]["login"] == org]
+        return paged(req, ordered(req, repos))
+
+    @route("GET", r"/user/repos$")
+    def user_repos(req: Request) -> Reply:
+        if fake._who(req) is None:
+            return Reply(401, {"message": "Bad credentials"})
+        return paged(req, ordered(req, list(store.values())))
+
+    @route("GET", r"/repositories/(?P<id>\d+)$")
+    def by_id(req: Request) -> Reply:
+        if fake._who(req) is None:
+            return Reply(401, {"message": "Bad credentials"})
+        assert req.match is not None
+        repo = store.get(int(req.match["id"]))
+        if repo is None:
+            return Reply(404, {"message": "Not Found"})
+        return Reply(200, repo, fake.rate.take())  # type: ignore[attr-defined]
+
+    @route("GET", r"/app/installations$")
+    def installations(req: Request) -> Reply:
+        if not req.headers.get("authorization", "").startswith("Bearer ey"):
+            return Reply(401, {"message": "A JSON web token could not be decoded"})
+        ids = sorted(fake.installation_repos)  # type: ignore[attr-defined]
+        return paged(req, [{"id": int(i), "account": {"login": f"inst-{i}"}} for i in ids])
+
+    @route("GET", r"/installation/repositories$")
+    def installation_repos(req: Request) -> Reply:
+        token = req.headers.get("authorization", "").removeprefix("Bearer ")
+        if token not in fake.app_tokens:  # the fake's App has the one installation
+            return Reply(401, {"message": "Bad credentials"})
+        granted = fake.installation_repos.get(fake.installation, [])  # type: ignore[attr-defined]
+        return paged(req, [store[i] for i in granted if i in store], wrap="repositories")

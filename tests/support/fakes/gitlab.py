@@ -19,12 +19,13 @@ erased); commit threads (https://docs.gitlab.com/ee/api/discussions.html#commits
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
 from tests.support.fakehttp import FakeServer, Reply, Request
-from tests.support.fakes import link_paged
+from tests.support.fakes import link_paged, query_int
 
 __all__ = ["AuditedProject", "FakeGitLab", "MergeRequestState"]
 
@@ -513,3 +514,93 @@ class AuditedProject:
     head_sha: str = "b" * 40
     files: dict[str, bytes] = field(default_factory=dict)
     downloads: int = 0
+
+
+# -- repository listing (repo_inventory) -------------------------------------------------------
+# ``GET /groups`` (``top_level_only``; keyset with ``pagination=keyset&order_by=name``: the
+# ``Link`` next URL carries ``cursor``), ``GET /groups/{id}/projects`` (``include_subgroups``;
+# keyset with ``order_by=id``: the next URL carries ``id_after``; ``last_activity_after``),
+# ``GET /projects/{id}``. Every answer carries ``RateLimit-Limit/Remaining/Reset`` (GitLab's
+# names) from ``fake.rate``. ``fake.groups`` lists group full paths; ``fake.inventory`` maps
+# a project id to its REST object (``namespace.full_path`` is its group or subgroup).
+def serve_repositories(fake: FakeGitLab) -> None:
+    if getattr(fake, "inventory", None) is not None:
+        return
+    from urllib.parse import unquote, urlencode
+
+    fake.inventory = {}  # type: ignore[attr-defined]
+    fake.groups = []  # type: ignore[attr-defined]
+    fake.rate_remaining = 2000  # type: ignore[attr-defined]
+    store: dict[int, dict[str, Any]] = fake.inventory  # type: ignore[attr-defined]
+
+    def rate() -> dict[str, str]:
+        fake.rate_remaining = max(0, fake.rate_remaining - 1)  # type: ignore[attr-defined]
+        return {
+            "RateLimit-Limit": "2000",
+            "RateLimit-Remaining": str(fake.rate_remaining),  # type: ignore[attr-defined]
+            "RateLimit-Reset": str(int(time.time()) + 60),
+        }
+
+    def keyset(req: Request, items: list[Any], key: str, param: str) -> Reply:
+        per_page = min(query_int(req, "per_page", 20), 100, fake.page_size)
+        after = (req.query.get(param) or [""])[0]
+        rest = (
+            [i for i in items if not after or str(i[key]) > after]
+            if key != "id"
+            else [i for i in items if not after or i["id"] > int(after)]
+        )
+        chunk = rest[:per_page]
+        headers = rate()
+        if len(rest) > per_page:
+            query = {k: v[0] for k, v in req.query.items() if k != param}
+            query[param] = str(chunk[-1][key])
+            headers["Link"] = (
+                f'<http://{req.headers["host"]}{req.path}?{urlencode(query)}>; rel="next"'
+            )
+        return Reply(200, chunk, headers=headers)
+
+    @fake.route("GET", r"/groups$")
+    def groups(req: Request) -> Reply:
+        if (denied := fake._denied(req)) is not None:
+            return denied
+        paths = sorted(fake.groups)  # type: ignore[attr-defined]
+        if (req.query.get("top_level_only") or ["false"])[0] == "true":
+            paths = [p for p in paths if "/" not in p]
+        items = [{"id": 9000 + i, "full_path": p, "name": p} for i, p in enumerate(paths)]
+        return keyset(req, items, "name", "cursor")
+
+    @fake.route("GET", r"/groups/(?P<group>[^/]+)/projects$")
+    def group_projects(req: Request) -> Reply:
+        if (denied := fake._denied(req)) is not None:
+            return denied
+        assert req.match is not None
+        group = unquote(req.match["group"])
+        deep = (req.query.get("include_subgroups") or ["false"])[0] == "true"
+        since = (req.query.get("last_activity_after") or [""])[0]
+        items = sorted(
+            (
+                p
+                for p in list(store.values())
+                if p["namespace"]["full_path"] == group
+                or (deep and p["namespace"]["full_path"].startswith(group + "/"))
+            ),
+            key=lambda p: p["id"],
+        )
+        if since:
+            from datetime import datetime
+
+            def when(text: str) -> datetime:
+                return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+            items = [p for p in items if when(p["last_activity_at"]) > when(since)]
+        return keyset(req, items, "id", "id_after")
+
+    @fake.route("GET", r"/projects/(?P<id>\d+)$")
+    def project(req: Request) -> Reply:
+        if (denied := fake._denied(req)) is not None:
+            return denied
+        assert req.match is not None
+        item = store.get(int(req.match["id"]))
+        if item is None:
+            return Reply(404, {"message": "404 Project Not Found"})
+        return Reply(200, item, rate())
