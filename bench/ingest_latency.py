@@ -135,7 +135,14 @@ def pull_delivery_ids(subscriber: Any, subscription: str, expected: int) -> list
             continue
         idle_deadline = time.monotonic() + 5
         ids = [m.ack_id for m in response.received_messages]
-        seen += [m.message.attributes.get("delivery_id", "") for m in response.received_messages]
+        # ingest keys a message by its signed material (``delivery_id`` = sha256 of source and
+        # body: GitHub's X-GitHub-Delivery is unsigned) and keeps the vendor's id as
+        # ``vendor_delivery``; the floor publishes the vendor's id as ``delivery_id``.
+        seen += [
+            m.message.attributes.get("vendor_delivery")
+            or m.message.attributes.get("delivery_id", "")
+            for m in response.received_messages
+        ]
         subscriber.acknowledge(request={"subscription": subscription, "ack_ids": ids})
     return seen
 
