@@ -174,10 +174,16 @@ class _Rules:
 
     def secrets_in(self, texts: list[str]) -> list[str]:
         """The secrets the scanner's rules find in ``texts`` (longest first)."""
-        thread = self._thread
-        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
-            thread.join()
         scanner = self._scanner
+        thread = self._thread
+        if (
+            scanner is None
+            and thread is not None
+            and thread.is_alive()
+            and thread is not threading.current_thread()
+        ):
+            thread.join()
+            scanner = self._scanner
         if scanner is None or not texts:
             return []
         joined = "\n".join(texts)
@@ -232,7 +238,7 @@ def _scrub(value: Any, key: str = "", found: list[str] | None = None) -> Any:
     if kind in _LEAVES:
         return value
     if kind is dict:
-        return {str(k): _scrub(v, str(k), found) for k, v in value.items()}
+        return _scrub_dict(value, found)
     if isinstance(value, str):
         masked = _replace(_masker.mask(value), found)
         if masked == value:
@@ -245,6 +251,20 @@ def _scrub(value: Any, key: str = "", found: list[str] | None = None) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value
     return _replace(_masker.mask(str(value)), found)
+
+
+def _scrub_dict(value: dict[Any, Any], found: list[str]) -> dict[str, Any]:
+    """``_scrub`` of a dict, with its known-clean strings and plain leaves kept in the loop
+    (an outcome line is some twenty of them: a call each was most of the masking's cost)."""
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        key = k if type(k) is str else str(k)
+        kind = type(v)
+        if kind in _LEAVES or (kind is str and v in _clean and not _secret_key(key)):
+            out[key] = v
+        else:
+            out[key] = _scrub(v, key, found)
+    return out
 
 
 @contextmanager
