@@ -46,13 +46,15 @@ GOAL_RATIO = 1.5
 
 
 def bodies(total: int) -> list[tuple[bytes, dict[str, str]]]:
-    """``total`` distinct signed GitHub push deliveries (the vendor's fixture, renumbered)."""
+    """``total`` signed GitHub push deliveries (the vendor's fixture, renumbered), distinct
+    from every other call's too: ingest keys a delivery by its signed content, so a body
+    sent again is a duplicate it answers without publishing."""
     from cievents.webhooks.signing import sign_headers
 
     template = json.loads((ROOT / "tests/fixtures/vendor/github/push.json").read_text())
     out = []
-    for i in range(total):
-        template["after"] = f"{i:040x}"
+    for _ in range(total):
+        template["after"] = uuid.uuid4().hex + uuid.uuid4().hex[:8]
         raw = json.dumps(template).encode()
         headers = sign_headers("github", raw, SECRET, event="push")
         headers["X-GitHub-Delivery"] = str(uuid.uuid4())
