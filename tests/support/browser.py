@@ -81,10 +81,12 @@ class Page:
             raise DevToolsError(f"{expression!r} threw: {_exception_text(answer)}")
         return answer["result"].get("value")
 
-    def screenshot(self, name: str) -> Path:
-        """The whole page (not just the viewport) as ``.artifacts/screenshots/NAME.png``."""
+    def screenshot(self, name: str, top: float = 0, height: float | None = None) -> Path:
+        """The whole page (or ``height`` CSS pixels of it from ``top``), not just the
+        viewport, as ``.artifacts/screenshots/NAME.png``."""
         metrics = self.browser.call("Page.getLayoutMetrics", {}, self.session)
-        size = metrics.get("cssContentSize") or metrics["contentSize"]
+        size = dict(metrics.get("cssContentSize") or metrics["contentSize"])
+        size["height"] = min(size["height"] - top, height or size["height"])
         shot = self.browser.call(
             "Page.captureScreenshot",
             {
@@ -92,7 +94,7 @@ class Page:
                 "captureBeyondViewport": True,
                 "clip": {
                     "x": 0,
-                    "y": 0,
+                    "y": top,
                     "width": size["width"],
                     "height": min(size["height"], 16000),
                     "scale": 1,

@@ -45,10 +45,15 @@ def load(table: str) -> list[dict[str, Any]]:
     return fields
 
 
+def duckdb_type(bigquery_type: str) -> str:
+    """The DuckDB column type for a BigQuery schema type (STRING → VARCHAR, …)."""
+    return _DUCKDB_TYPES[bigquery_type]
+
+
 def duckdb_ddl(table: str) -> str:
     columns = []
     for field in load(table):
-        column = f'"{field["name"]}" {_DUCKDB_TYPES[field["type"]]}'
+        column = f'"{field["name"]}" {duckdb_type(field["type"])}'
         if field.get("mode") == "REQUIRED":
             column += " NOT NULL"
         if field["name"] == "insert_id":
