@@ -23,11 +23,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from cievents.config import env_opt, store_spec
 from cievents.envelope import Message
 from cievents.errors import ValidationError
 from cievents.handler import Context, Result, pubsub_function, skipped
 from cievents.inventory.events import ref_of
-from cievents.config import env_opt, store_spec
 from cievents.inventory.filters import RepoFilter
 from cievents.inventory.listing import ListingSettings
 from cievents.inventory.runner import build_sync
