@@ -35,6 +35,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+DESCRIPTION = "The cievents command: the library the functions use, for people and CI."
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors that point at the right ``--help``."""
 
@@ -73,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
     commands = _available()
-    parser = Parser(prog="cievents", description=__doc__.split("\n")[0])
+    parser = Parser(prog="cievents", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version="cievents 0.1.0")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
