@@ -62,7 +62,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="only these SCMs (comma-separated: github,gitlab,bitbucket,azure; "
         "default every SCM with credentials)",
     )
-    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default="table",
+        help="table (default) or JSON with the sync's report",
+    )
     parser.add_argument(
         "--mode",
         choices=("auto", "full", "incremental"),
@@ -90,15 +95,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--verbose", action="store_true", help="every log line (JSON) on stderr")
     filters = parser.add_argument_group("filters (all must hold; commas are alternatives)")
-    filters.add_argument("--status", type=_choices(STATUSES), default=())
-    filters.add_argument("--visibility", type=_choices(VISIBILITIES), default=())
-    filters.add_argument("--branch", type=_choices_any, default=(), help="default branch globs")
-    filters.add_argument("--language", type=_choices_any, default=())
-    filters.add_argument("--name", type=_choices_any, default=(), help="full-name globs")
+    filters.add_argument(
+        "--status",
+        type=_choices(STATUSES),
+        default=(),
+        help="active, archived, disabled, empty or deleted (comma-separated)",
+    )
+    filters.add_argument(
+        "--visibility",
+        type=_choices(VISIBILITIES),
+        default=(),
+        help="public, private or internal (comma-separated)",
+    )
+    filters.add_argument(
+        "--branch", type=_choices_any, default=(), help="default branch globs (comma-separated)"
+    )
+    filters.add_argument(
+        "--language", type=_choices_any, default=(), help="languages, any case (comma-separated)"
+    )
+    filters.add_argument(
+        "--name", type=_choices_any, default=(), help="full-name globs (comma-separated)"
+    )
     filters.add_argument("--stale-days", type=_count, help="no push in this many days")
-    filters.add_argument("--pushed-within-days", type=_count)
-    filters.add_argument("--min-size-kb", type=_count)
-    filters.add_argument("--max-size-kb", type=_count)
+    filters.add_argument("--pushed-within-days", type=_count, help="a push within this many days")
+    filters.add_argument("--min-size-kb", type=_count, help="at least this many KiB")
+    filters.add_argument("--max-size-kb", type=_count, help="at most this many KiB")
 
 
 def _choices_any(text: str) -> tuple[str, ...]:
