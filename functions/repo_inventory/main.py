@@ -29,22 +29,28 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from cievents.config import CommonSettings
+from cievents.config import CommonSettings, env_opt, store_spec
 from cievents.envelope import Message
 from cievents.errors import ValidationError
 from cievents.findings_report import FindingsReporter
 from cievents.handler import Context, Result, pubsub_function, skipped
 from cievents.inventory.audit import AuditSettings, RepoAudit
 from cievents.inventory.events import ref_of
+from cievents.inventory.filters import RepoFilter
 from cievents.inventory.listing import ListingSettings
+from cievents.inventory.runner import build_sync
 from cievents.inventory.sync import MODES, Sync, raise_if_failed
 from cievents.metrics import MetricsSettings
 from cievents.scm import ScmSettings
 
+# Every setting checked at cold start (build_sync reads the same ones on first use).
+ScmSettings.from_env()
+ListingSettings.from_env()
+MetricsSettings.from_env()
+Sync.full_every_from_env()
+RepoFilter.parse(env_opt("INVENTORY_AUDIT_FILTER") or "")
+store_spec(env_opt("CIEVENTS_STORE"))
 COMMON = CommonSettings.from_env()
-SCM = ScmSettings.from_env()
-LISTING = ListingSettings.from_env()
-METRICS = MetricsSettings.from_env()
 AUDIT = AuditSettings.from_env()
 REPORTER = FindingsReporter.from_env(COMMON)
 SCHEDULE_EVENT = "repo_inventory"
@@ -85,20 +91,10 @@ def sync() -> tuple[Sync, RepoAudit]:
     global _sync, _audit  # noqa: PLW0603 - one sync (clients, App token, stores) per instance
     if _sync is None or _audit is None:
         from cievents.idempotency import open_store
-        from cievents.inventory.assets import AssetStore
-        from cievents.inventory.vendors import listers
-        from cievents.metrics import open_store as open_metrics
 
         state = open_store()
         _audit = RepoAudit(state, REPORTER, AUDIT)  # the hook run for every repository
-        _sync = Sync(
-            listers(SCM, LISTING),
-            AssetStore(open_metrics(METRICS)),
-            state,
-            concurrency=LISTING.concurrency,
-            full_every=Sync.full_every_from_env(),
-            hooks=[_audit],
-        )
+        _sync = build_sync(state=state, hooks=[_audit])
     return _sync, _audit
 
 
