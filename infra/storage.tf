@@ -76,6 +76,7 @@ locals {
     builds     = { partition = "finished_at", clustering = ["pipeline", "branch"] }
     jobs       = { partition = "finished_at", clustering = ["pipeline", "branch"] }
     compliance = { partition = "evaluated_at", clustering = ["repository", "target_branch"] }
+    assets     = { partition = "first_seen_at", clustering = ["scm", "owner"] }
   }
 }
 

@@ -52,6 +52,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
                 "GITLAB_",
                 "BITBUCKET_",
                 "SCM_",
+                "AUDIT_",
+                "INVENTORY_",
             )
         ):
             monkeypatch.delenv(name, raising=False)
@@ -101,3 +103,12 @@ def firestore_emulator() -> Iterator[emulators.RunningServer]:
 def gcs_emulator() -> Iterator[emulators.RunningServer]:
     with emulators.gcs_emulator() as server:
         yield server
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Where the page tests left their screenshots (kept as test artifacts, git-ignored)."""
+    from tests.support import browser
+
+    shots = browser.written()
+    if shots:
+        terminalreporter.write_line(f"screenshots: {len(shots)} PNG in {browser.SCREENSHOTS}/")

@@ -49,6 +49,7 @@ PUBSUB_FUNCTIONS = (
     "secret_scan",
     "workitem_sync",
     "pr_compliance",
+    "repo_inventory",
 )
 WATCHED = env_list("HEALTH_FUNCTIONS") or PUBSUB_FUNCTIONS
 log.register_secrets_from_env()

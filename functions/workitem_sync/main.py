@@ -20,8 +20,11 @@ Settings: ``WORKITEM_TRACKER`` (``jira`` or ``azure-boards``; default: jira
 when ``JIRA_URL`` is set, else azure-boards when ``AZURE_DEVOPS_ORG_URL`` is);
 Jira: ``JIRA_URL``, ``JIRA_EMAIL`` + ``JIRA_API_TOKEN`` or ``JIRA_PAT``,
 ``WORKITEM_JIRA_PROJECT`` (default ``SEC``), ``WORKITEM_ISSUE_TYPE`` (``Bug``),
-``WORKITEM_REOPEN_TRANSITION`` (``Reopen``); Azure: ``AZURE_DEVOPS_ORG_URL``,
-``AZURE_DEVOPS_PROJECT``, ``AZURE_DEVOPS_PAT``, ``WORKITEM_AZURE_TYPE`` (``Bug``);
+``WORKITEM_REOPEN_TRANSITION`` (``Reopen``), ``WORKITEM_DONE_TRANSITION`` (``Done``: a
+repository finding whose setting was fixed, ``resolved`` on the message, is commented on and
+resolved); Azure: ``AZURE_DEVOPS_ORG_URL``,
+``AZURE_DEVOPS_PROJECT``, ``AZURE_DEVOPS_PAT``, ``WORKITEM_AZURE_TYPE`` (``Bug``),
+``WORKITEM_AZURE_DONE_STATE`` (``Done``);
 ``WORKITEM_SUPPRESS_RESOLUTIONS`` (default ``Won't Fix,Won't Do,False Positive``);
 ``WORKITEM_MAX_PAGES`` (default 5).
 """
@@ -42,7 +45,13 @@ from cievents.idempotency import update_state
 from cievents.outbox import Outbox
 from cievents.sources import parse_message
 from cievents.tracker.jira import JiraSettings
-from cievents.tracker.workitems import AzureBoardsTracker, JiraTracker, Tracker, label
+from cievents.tracker.workitems import (
+    KIND_LABELS,
+    AzureBoardsTracker,
+    JiraTracker,
+    Tracker,
+    label,
+)
 
 JIRA = JiraSettings(
     url=(env_opt("JIRA_URL") or "").rstrip("/"),
@@ -78,6 +87,7 @@ def tracker(ctx: Context) -> Tracker:
                 env_str("WORKITEM_REOPEN_TRANSITION", "Reopen"),
                 MAX_PAGES,
                 outbox,
+                done_transition=env_str("WORKITEM_DONE_TRANSITION", "Done"),
             )
         else:
             _trackers[dry] = AzureBoardsTracker(
@@ -87,6 +97,7 @@ def tracker(ctx: Context) -> Tracker:
                 env_str("WORKITEM_AZURE_TYPE", "Bug"),
                 MAX_PAGES,
                 outbox,
+                done_state=env_str("WORKITEM_AZURE_DONE_STATE", "Done"),
             )
     return _trackers[dry]
 
@@ -99,8 +110,9 @@ def parse(message: Message) -> Any:
 
 def key(message: Message, event: Any) -> str:
     if isinstance(event, FindingMessage):
-        scope = event.build_number or event.job_id or event.pull_request
-        return f"finding:{event.fingerprint}:{scope}"
+        # a repository's finding (no build, job or PR) is one episode per detection
+        scope = event.build_number or event.job_id or event.pull_request or event.detected_at
+        return f"finding:{event.fingerprint}:{scope}" + (":resolved" if event.resolved else "")
     return message.attributes.get("delivery_id") or message.id
 
 
@@ -135,7 +147,24 @@ def _pending_key(fingerprint_label: str) -> str:
     return f"workitem_sync:pending:{fingerprint_label}"
 
 
+def _on_fixed(finding: FindingMessage, ctx: Context) -> Result:
+    """A repository setting fixed: comment on the finding's open item and resolve it."""
+    current = ctx.store.get_state(state_key(finding.fingerprint)).value
+    item = current.get("item")
+    if not item or current.get("status") != "open":
+        return skipped("no open work item for the fixed finding")
+    work = tracker(ctx)
+    work.comment(
+        item, f"Fixed: {finding.preview} (seen by {finding.source} at {finding.detected_at})."
+    )
+    work.resolve(item)
+    update_state(ctx.store, state_key(finding.fingerprint), lambda s: {**s, "status": "resolved"})
+    return Result("acted", f"resolved {item}", provider=work.name, operation="resolve")
+
+
 def _on_finding(finding: FindingMessage, ctx: Context) -> Result:
+    if finding.resolved:
+        return _on_fixed(finding, ctx)
     store, work = ctx.store, tracker(ctx)
     lock = ctx.store.claim(f"workitem_sync:lock:{finding.fingerprint}", lease_s=60)
     if lock.status != "claimed":
@@ -193,7 +222,7 @@ def _on_finding(finding: FindingMessage, ctx: Context) -> Result:
 
 
 def _on_work_item(event: WorkItemEvent, ctx: Context) -> Result:
-    labels = [x for x in event.labels if x.startswith("cievents-") and x != "cievents-secret"]
+    labels = [x for x in event.labels if x.startswith("cievents-") and x not in KIND_LABELS]
     if not labels:
         return skipped("not a finding's work item")
     resolution = (event.resolution or "").lower()

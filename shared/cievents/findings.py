@@ -47,6 +47,9 @@ class FindingMessage:
     # How to revoke the credential kind, and whether the CI's masking should have hidden it
     # (job-log findings; ``cievents.cilogs.advice``).
     advice: Mapping[str, Any] | None = None
+    # True on the message saying the finding no longer holds (a repository setting fixed,
+    # ``cievents.inventory.audit``): workitem_sync resolves its work item.
+    resolved: bool = False
     schema: str = field(default=SCHEMA)
 
     def to_bytes(self) -> bytes:

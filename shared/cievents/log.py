@@ -27,6 +27,7 @@ The masker, on every line (message, fields, exception text):
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import os
@@ -89,12 +90,30 @@ class _Masker:
                 if self._values
                 else None
             )
+            _clean.clear()  # a string clean before may hold the new value
 
     def mask(self, text: str) -> str:
         pattern = self._pattern
         if pattern is not None:
             text = pattern.sub(MASK, text)
         return _TOKEN_SHAPES.sub(MASK, text)
+
+
+# Strings already found clean: the masker changed nothing in them and the scanner's rules
+# found nothing. Outcome lines repeat most of their values (function, source, event,
+# pipeline, outcome, provider...), so each distinct value is checked once, not on every
+# line; a new value (a message id, a commit, a reason) is checked as before. Kept only
+# while the rules are loaded, emptied when a secret is registered, bounded.
+_clean: dict[str, None] = {}
+CLEAN_KEPT = 4096
+CLEAN_MAX_CHARS = 256
+
+
+def _remember_clean(value: str) -> None:
+    if len(value) <= CLEAN_MAX_CHARS and _rules.loaded:
+        if len(_clean) >= CLEAN_KEPT:
+            _clean.clear()
+        _clean[value] = None
 
 
 _masker = _Masker()
@@ -140,11 +159,16 @@ class _Rules:
                 self._thread = threading.Thread(target=self._load, name="log-rules", daemon=True)
                 self._thread.start()
 
+    @property
+    def loaded(self) -> bool:
+        return self._scanner is not None
+
     def _load(self) -> None:
         try:
             from cievents.scanning import Scanner
 
             self._scanner = Scanner(engine="aho-corasick")
+            _clean.clear()  # what was found clean without the rules is checked again
         except Exception:  # no engine installed: configured values and shapes still apply
             self._failed = True
 
@@ -171,24 +195,49 @@ def _replace(text: str, secrets: list[str]) -> str:
     return text
 
 
+_LEAVES = (int, float, bool, type(None))
+
+
 def _strings(value: Any, out: list[str]) -> list[str]:
-    if isinstance(value, str):
-        out.append(value)
-    elif isinstance(value, Mapping):
+    """Every string in ``value`` not already known clean (what the rules must look at)."""
+    kind = type(value)
+    if kind is str:
+        if value not in _clean:
+            out.append(value)
+    elif kind in _LEAVES:
+        pass
+    elif kind is dict or isinstance(value, Mapping):
         for item in value.values():
             _strings(item, out)
     elif isinstance(value, list | tuple | set | frozenset):
         for item in value:
             _strings(item, out)
+    elif isinstance(value, str):
+        out.append(value)
     return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _secret_key(key: str) -> bool:
+    return bool(key and _SECRET_KEYS.search(key))
 
 
 def _scrub(value: Any, key: str = "", found: list[str] | None = None) -> Any:
     found = found or []
-    if key and _SECRET_KEYS.search(key) and isinstance(value, str | bytes) and value:
+    kind = type(value)
+    if key and _secret_key(key) and isinstance(value, str | bytes) and value:
         return MASK
+    if kind is str and value in _clean:
+        return value
+    if kind in _LEAVES:
+        return value
+    if kind is dict:
+        return {str(k): _scrub(v, str(k), found) for k, v in value.items()}
     if isinstance(value, str):
-        return _replace(_masker.mask(value), found)
+        masked = _replace(_masker.mask(value), found)
+        if masked == value:
+            _remember_clean(value)
+        return masked
     if isinstance(value, Mapping):
         return {str(k): _scrub(v, str(k), found) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):

@@ -203,13 +203,41 @@ def test_views_are_the_shipped_bigquery_sql() -> None:
 def test_report_renders_charts(
     client: FlaskClient, db_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    import re
+    from datetime import timedelta
+
+    from cievents import clock
     from cievents.cli import main
 
-    send(client, finished("web-app", 30, "passed", "2026-11-20T10:00:00Z", "2026-11-20T10:03:00Z"))
-    send(client, finished("web-app", 31, "failed", "2026-11-21T10:00:00Z", "2026-11-21T10:09:00Z"))
+    today = clock.now_utc().replace(hour=10, minute=0, second=0, microsecond=0)
+    for number, (state, back, minutes) in enumerate(
+        [("passed", 3, 3), ("failed", 2, 9), ("passed", 2, 4)], start=30
+    ):
+        start = today - timedelta(days=back)
+        send(
+            client,
+            finished(
+                "web-app",
+                number,
+                state,
+                start.isoformat().replace("+00:00", "Z"),
+                (start + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z"),
+            ),
+        )
     out = tmp_path / "report.html"
     assert main(["report", "--db", str(db_path), "--out", str(out)]) == 0
     page = out.read_text()
-    assert page.count("<svg") == 2 and "<h2>web-app</h2>" in page
-    assert "2026-11-20" in page and "2026-11-21" in page and "<polyline" in page
+    assert "<figcaption>web-app</figcaption>" in page
+    charts = re.findall(r'aria-label="([^"]+)" data-points="(\d+)"', page)
+    assert ("web-app: success rate per day", "2") in charts
+    assert ("web-app: build duration p50 to p95 per day", "2") in charts
+    assert ("web-app: builds per day", "3") in charts  # two bars, and one failed on top
+    day = (today - timedelta(days=3)).date()
+    assert f"{day}: 100% of 1 + 0 finished builds" in page
+    assert "50% of 1 + 1 finished builds" in page
+    # No deploy pipeline: the DORA section says why it has no figures.
+    assert "No deployment in the window" in page and "DEPLOY_PIPELINES" in page
+    assert "<script" not in page and "http://" not in page.split("<section id=compliance>")[0]
+    assert main(["report", "--db", str(db_path), "--out", str(out), "--days", "3"]) == 0
+    assert "1 build(s) finished outside these 3 days" in out.read_text()
     assert main(["report", "--db", str(tmp_path / "none.duckdb")]) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -138,7 +139,16 @@ def test_demo_once_and_three_times_shuffled_have_the_same_effects(
     # Teams gets the first failure and the recovery; the work item's Done resolves the finding.
     assert first["teams"] == Counter({"Web App #102 failed": 1, "Web App #103 passed": 1})
     assert "resolved" in first["findings"]  # type: ignore[operator]
-    assert (tmp_path / "once" / "outbox" / "index.html").read_text().count("class=card") > 3
+    page = (tmp_path / "once" / "outbox" / "index.html").read_text()
+    # Every sink the run wrote to is rendered as its product shows it, none as raw JSON.
+    written = {p.stem for p in (tmp_path / "once" / "outbox").glob("*.jsonl")}
+    shown = dict(
+        re.findall(r'<li class="entry" id="e\d+" data-sink="([^"]+)" data-kind="([^"]+)"', page)
+    )
+    assert written and set(shown) == written, (written, shown)
+    assert "request" not in re.findall(r'data-kind="([^"]+)"', page)
+    for build in ("web-app #102", "web-app #103"):  # one timeline per build
+        assert f'<section class="build" data-build="{build}">' in page, build
     summary = json.loads((tmp_path / "once" / "summary.json").read_text())
     assert summary["events"] == len(SMALL)
 

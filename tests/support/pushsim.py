@@ -19,6 +19,10 @@ what the deployed subscription does (function.yaml ``retry: true``,
 
 Time can be scaled: every duration here (backoff bounds, timeout) is divided
 by ``time_scale`` and every figure reported should be multiplied by it.
+
+Waits poll with ``time.sleep`` (``POLL_S``) rather than ``Condition.wait(timeout)`` or
+``Thread.join(timeout)``: under ``make test-calendar`` (libfaketime) a timed lock wait
+never returns (docs/DEVELOPING.md).
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ import requests
 from cievents import clock
 
 __all__ = ["Delivery", "PushSubscription"]
+
+POLL_S = 0.01  # how often an idle instance looks for a due message
 
 
 @dataclass
@@ -74,7 +80,7 @@ class PushSubscription:
         self.deliveries: dict[str, Delivery] = {}
         self._due: list[tuple[float, int, str]] = []
         self._order = itertools.count()
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._stopping = False
         self._threads: list[threading.Thread] = []
 
@@ -85,10 +91,9 @@ class PushSubscription:
         """Make a message available at ``at`` (monotonic; default now)."""
         when = time.monotonic() if at is None else at
         delivery = Delivery(uuid.uuid4().hex, data, dict(attributes), when)
-        with self._cond:
+        with self._lock:
             self.deliveries[delivery.message_id] = delivery
             heapq.heappush(self._due, (when, next(self._order), delivery.message_id))
-            self._cond.notify()
         return delivery
 
     # -- pushing -----------------------------------------------------------------
@@ -100,15 +105,16 @@ class PushSubscription:
         return self
 
     def stop(self) -> None:
-        with self._cond:
+        with self._lock:
             self._stopping = True
-            self._cond.notify_all()
+        deadline = time.monotonic() + self.timeout + 5
         for thread in self._threads:
-            thread.join(timeout=self.timeout + 5)
+            while thread.is_alive() and time.monotonic() < deadline:
+                time.sleep(0.05)
 
     def settled(self) -> bool:
         """Every message acked or dead-lettered."""
-        with self._cond:
+        with self._lock:
             return all(d.acked_at is not None or d.dead_lettered for d in self.deliveries.values())
 
     def wait_settled(self, timeout_s: float) -> bool:
@@ -120,15 +126,16 @@ class PushSubscription:
         return self.settled()
 
     def _next(self) -> Delivery | None:
-        with self._cond:
-            while not self._stopping:
+        while True:
+            with self._lock:
+                if self._stopping:
+                    return None
                 now = time.monotonic()
                 if self._due and self._due[0][0] <= now:
                     _, _, message_id = heapq.heappop(self._due)
                     return self.deliveries[message_id]
-                wait = (self._due[0][0] - now) if self._due else 1.0
-                self._cond.wait(timeout=min(wait, 1.0))
-            return None
+                wait = (self._due[0][0] - now) if self._due else POLL_S
+            time.sleep(min(max(wait, 0.0), POLL_S))
 
     def _body(self, delivery: Delivery) -> dict[str, object]:
         published = clock.now_iso()
@@ -156,7 +163,7 @@ class PushSubscription:
                 ).status_code
             except requests.RequestException:
                 status = 0
-            with self._cond:
+            with self._lock:
                 delivery.answers.append(status)
                 if 200 <= status < 300:
                     delivery.acked_at = time.monotonic()
@@ -168,7 +175,6 @@ class PushSubscription:
                         self._due,
                         (time.monotonic() + backoff, next(self._order), delivery.message_id),
                     )
-                    self._cond.notify()
 
     # -- figures -----------------------------------------------------------------
     def pushes(self) -> int:

@@ -70,3 +70,25 @@ def test_secrets_from_environment_names(captured_log: CapturedLog) -> None:
     log.register_secrets_from_env({"SLACK_BOT_TOKEN": "xoxb-from-env-123", "PATH": "/usr/bin"})
     log.logger.info("using xoxb-from-env-123 on /usr/bin")
     assert json.loads(captured_log.text)["message"] == "using [REDACTED] on /usr/bin"
+
+
+def test_a_value_found_clean_once_is_still_masked_once_it_is_a_secret(
+    captured_log: CapturedLog,
+) -> None:
+    # Lines repeat their values, so each distinct value is checked once; registering a
+    # secret, or a value that holds one, must not be answered from that memory.
+    log.register_secrets_from_env({})  # the scanner's rules, as at a cold start
+    value = "deploy-key-for-release-" + "7f3a" * 4
+    log.logger.info("first", note=value, pipeline="web-app")
+    log.logger.info("again", note=value, pipeline="web-app")
+    log.register_secrets(value)
+    log.logger.info("after registering", note=value, pipeline="web-app")
+    log.logger.info("inside", note=f"token {GH_TOKEN} in web-app", pipeline="web-app")
+    log.logger.info("twice", note=f"token {GH_TOKEN} in web-app", pipeline="web-app")
+    first, again, after, inside, twice = captured_log.lines
+    assert log._rules.loaded  # the memory of clean values was in use
+    assert first["note"] == again["note"] == value
+    assert after["note"] == "[REDACTED]"
+    assert GH_TOKEN not in captured_log.text
+    assert inside["note"] == twice["note"] == "token [REDACTED] in web-app"
+    assert all(line["pipeline"] == "web-app" for line in captured_log.lines)

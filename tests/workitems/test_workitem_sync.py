@@ -112,11 +112,14 @@ def jira() -> Iterator[FakeServer]:
 
     @fake.route("GET", "/rest/api/2/issue/(?P<key>SEC-\\d+)/transitions")
     def transitions(req: Any) -> Reply:
-        return Reply(200, {"transitions": [{"id": "71", "name": "Reopen"}]})
+        return Reply(
+            200, {"transitions": [{"id": "71", "name": "Reopen"}, {"id": "31", "name": "Done"}]}
+        )
 
     @fake.route("POST", "/rest/api/2/issue/(?P<key>SEC-\\d+)/transitions")
     def transition(req: Any) -> Reply:
-        issues[req.match.group("key")]["status"] = "To Do"
+        done = str(req.json()["transition"]["id"]) == "31"
+        issues[req.match.group("key")]["status"] = "Done" if done else "To Do"
         return Reply(204, None)
 
     fake.issues = issues  # type: ignore[attr-defined]

@@ -1,4 +1,5 @@
-"""``cievents demo [--events DIR] [--times N] [--shuffle] [--out DIR]``: the bundle, locally."""
+"""``cievents demo [--events DIR] [--times N] [--shuffle] [--out DIR] [--no-history]``: the
+bundle, locally."""
 
 from __future__ import annotations
 
@@ -23,6 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="seed for --shuffle (printed when not given)")
     parser.add_argument(
         "--out", type=Path, default=Path(".demo"), help="output folder (default .demo/)"
+    )
+    parser.add_argument(
+        "--no-history",
+        action="store_true",
+        help="skip loading the 60 days of example build history into <out>/metrics.duckdb "
+        "(the report then shows only this run's builds)",
     )
     parser.add_argument(
         "--no-emulator",
@@ -64,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         shuffle=args.shuffle,
         seed=seed,
         use_emulator=False if args.no_emulator else None,
+        history=not args.no_history,
     )
     try:
         report = run_demo(options)

@@ -48,6 +48,7 @@ class Options:
     use_emulator: bool | None = None  # None: when gcloud is installed
     quiet_s: float = 2.0
     timeout_s: float = 100.0
+    history: bool = True  # load 60 days of build history first (cievents.metrics.history)
 
 
 @dataclass
@@ -347,6 +348,11 @@ def run(opts: Options) -> Report:
     if opts.out.exists():
         shutil.rmtree(opts.out)
     (opts.out / "logs").mkdir(parents=True)
+    if opts.history:  # before any function writes: the live events land on top of it
+        from cievents import clock
+        from cievents.metrics import history
+
+        history.load(opts.out / "metrics.duckdb", clock.now_utc())
     functions, missing, topics = load(opts.root)
     deliveries = load_events(opts.events)
     emulator = start_emulator(opts)
@@ -439,6 +445,10 @@ def run(opts: Options) -> Report:
         )
     report.ingest = report.functions.pop("ingest", {})
     report.outbox = preview.write(opts.out)
+    if (opts.out / "metrics.duckdb").exists():
+        from cievents.metrics.report import page
+
+        (opts.out / "build-health.html").write_text(page(opts.out / "metrics.duckdb"), "utf-8")
     spans = traces.load(opts.out / "traces.jsonl")
     richest = traces.richest(spans)
     report.trace = traces.render(spans, richest) if richest else ""
@@ -475,6 +485,8 @@ def render(report: Report, out: Path) -> str:
         "",
         "where to look:",
         f"  {out / 'outbox' / 'index.html'}   readable preview of every request",
+        f"  {out / 'build-health.html'}      build health and DORA over 60 days of history "
+        f"(cievents report --db {out / 'metrics.duckdb'} [--serve] redraws it)",
         f"  {out / 'outbox'}/<sink>.jsonl   the requests, one JSON object per line",
         f"  {out / 'archive'}               the raw-payload archive (source=/event=/dt=)",
         f"  {out / 'logs'}                  each function's JSON log lines",

@@ -109,3 +109,77 @@ class BigQueryStore:
                 f"BigQuery rejected rows of {table}: {reasons}", reason="rejected_row"
             )
         return len(rows)
+
+    def upsert(self, table: str, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert or replace rows by ``insert_id`` with one ``MERGE`` (tables in
+        ``schema.UPSERTED``; streaming inserts cannot update). Returns the rows written."""
+        from google.api_core import exceptions as gexc
+
+        if table not in schema.UPSERTED:
+            raise ValueError(f"table {table!r} is append-only; upsert is for {schema.UPSERTED}")
+        if not rows:
+            return 0
+        self.ensure()
+        bq = self._bq
+        fields = schema.load(table)
+        columns = [f["name"] for f in fields]
+        kinds = {"INTEGER": "INT64", "BOOLEAN": "BOOL", "FLOAT": "FLOAT64"}
+        source = " UNION ALL ".join(
+            "SELECT "
+            + ", ".join(
+                f"CAST(@{c}_{i} AS {kinds.get(f['type'], f['type'])}) AS `{c}`"
+                for c, f in zip(columns, fields, strict=True)
+            )
+            for i in range(len(rows))
+        )
+        sets = ", ".join(f"`{c}` = S.`{c}`" for c in columns if c != "insert_id")
+        names = ", ".join(f"`{c}`" for c in columns)
+        values = ", ".join(f"S.`{c}`" for c in columns)
+        sql = (
+            f"MERGE `{self.dataset}.{table}` T USING ({source}) S "  # noqa: S608 - schema names
+            f"ON T.insert_id = S.insert_id WHEN MATCHED THEN UPDATE SET {sets} "
+            f"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})"
+        )
+        parameters = [
+            bq.ScalarQueryParameter(f"{c}_{i}", kinds.get(f["type"], f["type"]), row.get(c))
+            for i, row in enumerate(rows)
+            for c, f in zip(columns, fields, strict=True)
+        ]
+        try:
+            job = self.client.query(
+                sql,
+                job_config=bq.QueryJobConfig(query_parameters=parameters),
+                location=self.location,
+            )
+            job.result(timeout=self.deadline_s)
+        except (gexc.TooManyRequests, gexc.ServerError, gexc.ServiceUnavailable) as exc:
+            raise TransientError(f"BigQuery MERGE into {table}: {type(exc).__name__}") from None
+        except gexc.GoogleAPICallError as exc:
+            raise PermanentError(
+                f"BigQuery MERGE into {table}: {exc.message}", reason="rejected"
+            ) from None
+        return len(rows)
+
+    def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a query; ``{dataset}`` in ``sql`` names this dataset, ``?`` are positional."""
+        bq = self._bq
+        self.ensure()
+        config = bq.QueryJobConfig(
+            query_parameters=[
+                bq.ScalarQueryParameter(None, _kind(value), value) for value in parameters
+            ]
+        )
+        job = self.client.query(
+            sql.replace("{dataset}", self.dataset), job_config=config, location=self.location
+        )
+        return [dict(row.items()) for row in job.result(timeout=self.deadline_s)]
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "BOOL"
+    if isinstance(value, int):
+        return "INT64"
+    if isinstance(value, float):
+        return "FLOAT64"
+    return "STRING"

@@ -72,6 +72,55 @@ class DuckDBStore:
                 inserted += 0 if before else 1
         return inserted
 
+    def bulk_insert(self, table: str, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert many rows at once; returns how many were new. For loads of thousands of rows
+        (the demo's history), where ``insert`` row by row is slow: the rows go through a
+        newline-delimited JSON file that DuckDB reads with the schema's column types."""
+        import json
+        import tempfile
+
+        if table not in schema.TABLES:
+            raise ValueError(f"unknown table {table!r}")
+        if not rows:
+            return 0
+        columns = {f["name"]: schema.duckdb_type(f["type"]) for f in schema.load(table)}
+        spec = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in columns.items()) + "}"
+        count = f'SELECT COUNT(*) FROM "{table}"'  # noqa: S608 - names from the schema files
+        with tempfile.TemporaryDirectory(prefix="cievents-load-") as folder:
+            path = Path(folder) / f"{table}.jsonl"
+            with path.open("w", encoding="utf-8") as out:
+                for row in rows:
+                    out.write(json.dumps({c: row.get(c) for c in columns}) + "\n")
+            with self.connect() as db:
+                before = int(db.execute(count).fetchone()[0])
+                db.execute(
+                    f'INSERT INTO "{table}" BY NAME SELECT * FROM read_json(?, '  # noqa: S608
+                    f"format = 'newline_delimited', columns = {spec}) ON CONFLICT DO NOTHING",
+                    [str(path)],
+                )
+                after = int(db.execute(count).fetchone()[0])
+        return after - before
+
+    def upsert(self, table: str, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert or replace rows by ``insert_id`` (tables in ``schema.UPSERTED``); returns
+        how many rows were written."""
+        if table not in schema.UPSERTED:
+            raise ValueError(f"table {table!r} is append-only; upsert is for {schema.UPSERTED}")
+        if not rows:
+            return 0
+        columns = [f["name"] for f in schema.load(table)]
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        placeholders = ", ".join("?" for _ in columns)
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c != "insert_id")
+        # Table and column names come from the schema files, never from input.
+        sql = (
+            f'INSERT INTO "{table}" ({quoted}) VALUES ({placeholders}) '  # noqa: S608
+            f"ON CONFLICT (insert_id) DO UPDATE SET {updates}"
+        )
+        with self.connect() as db:
+            db.executemany(sql, [[row.get(c) for c in columns] for row in rows])
+        return len(rows)
+
     def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self.connect() as db:
             cursor = db.execute(sql, list(parameters))

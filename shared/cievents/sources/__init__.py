@@ -130,10 +130,19 @@ def parse(
     name = event or module.event_name(data, h)
     result = module.normalize(data, name, h)
     if delivery_id and result.delivery_id is None:
-        from dataclasses import replace
-
-        result = replace(result, delivery_id=delivery_id)
+        return with_delivery_id(result, delivery_id)
     return result
+
+
+def with_delivery_id(event: Event, delivery_id: str) -> Event:
+    """``event`` with its delivery id set: a copy with one field changed, as
+    ``dataclasses.replace`` makes, without re-running every field's ``__init__``
+    (it runs on every message)."""
+    import copy
+
+    changed = copy.copy(event)
+    object.__setattr__(changed, "delivery_id", delivery_id)
+    return changed
 
 
 def parse_message(message: Any) -> Event:

@@ -52,6 +52,9 @@ _STATES = {
 
 def event_name(body: Mapping[str, Any], headers: Mapping[str, str]) -> str:
     kind = s(body.get("object_kind")) or _HEADER_KINDS.get(headers.get("x-gitlab-event", ""))
+    # System hooks and group hooks' project events name themselves in event_name
+    # (project_create, project_destroy, project_rename, project_transfer, project_update).
+    kind = kind or s(body.get("event_name"))
     if not kind:
         raise ValidationError("GitLab payload has no object_kind", reason="bad_field")
     return kind

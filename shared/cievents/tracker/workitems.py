@@ -27,7 +27,19 @@ def label(fingerprint: str) -> str:
     return f"cievents-{fingerprint[:16]}"
 
 
+# The kind label each item carries beside its fingerprint label.
+KIND_LABELS = ("cievents-secret", "cievents-posture")
+
+
+def kind_label(finding: FindingMessage) -> str:
+    """``cievents-posture`` for a repository setting (``family`` posture), else the secret's."""
+    return KIND_LABELS[1] if finding.family == "posture" else KIND_LABELS[0]
+
+
 def title(finding: FindingMessage) -> str:
+    if finding.family == "posture":
+        where = finding.location.get("path") or finding.repository or ""
+        return f"Repository posture: {finding.rule_id} in {where}".strip()[:250]
     where = (
         f"{finding.pipeline} #{finding.build_number}"
         if finding.pipeline
@@ -38,6 +50,8 @@ def title(finding: FindingMessage) -> str:
 
 def description(finding: FindingMessage) -> str:
     loc = finding.location
+    if finding.family == "posture":
+        return _posture_description(finding)
     lines = [
         f"Leaked {finding.family} credential found ({finding.rule_id}, "
         f"confidence {finding.confidence}).",
@@ -56,6 +70,24 @@ def description(finding: FindingMessage) -> str:
     return "\n".join(lines)
 
 
+def _posture_description(finding: FindingMessage) -> str:
+    loc, advice = finding.location, finding.advice or {}
+    setting = loc.get("setting") or {}
+    lines = [
+        f"{finding.preview} ({finding.rule_id}, severity {finding.severity}).",
+        f"Where: {loc.get('kind')} {loc.get('path')}"
+        + (f" ({loc['subject']})" if loc.get("subject") else "")
+        + (f" on {loc.get('scm')}" if loc.get("scm") else ""),
+        f"Repository: {finding.repository or '-'}",
+    ]
+    if setting:
+        lines.append("Setting now: " + ", ".join(f"{k}={v}" for k, v in setting.items()))
+    if advice.get("fix"):
+        lines.append(f"Fix: {advice['fix']}")
+    lines.append(f"Fingerprint: {finding.fingerprint}")
+    return "\n".join(lines)
+
+
 class Tracker(Protocol):
     name: str
 
@@ -66,6 +98,8 @@ class Tracker(Protocol):
     def comment(self, item: str, text: str) -> None: ...
 
     def reopen(self, item: str) -> None: ...
+
+    def resolve(self, item: str) -> None: ...
 
 
 @dataclass
@@ -78,6 +112,7 @@ class JiraTracker:
     outbox: Outbox | None = None
     name: str = "jira"
     _client: Any = None
+    done_transition: str = "Done"
 
     def client(self) -> Any:
         if self._client is None:
@@ -120,7 +155,7 @@ class JiraTracker:
             "issuetype": {"name": self.issue_type},
             "summary": title(finding),
             "description": description(finding),
-            "labels": ["cievents-secret", label(finding.fingerprint)],
+            "labels": [kind_label(finding), label(finding.fingerprint)],
             "priority": {"name": PRIORITY.get(finding.severity, "Medium")},
         }
         if self.outbox is not None:
@@ -141,31 +176,31 @@ class JiraTracker:
             raise classify(exc, f"jira: comment on {item}") from None
 
     def reopen(self, item: str) -> None:
+        self._transition(item, self.reopen_transition, "reopen")
+
+    def resolve(self, item: str) -> None:
+        self._transition(item, self.done_transition, "resolve")
+
+    def _transition(self, item: str, name: str, why: str) -> None:
         if self.outbox is not None:
             self._record(
                 "POST",
                 f"/rest/api/2/issue/{item}/transitions",
-                {"transition": {"name": self.reopen_transition}},
+                {"transition": {"name": name}},
             )
             return
         try:
             available = self.client().transitions(item)
             match = next(
-                (
-                    t
-                    for t in available
-                    if str(t.get("name", "")).lower() == self.reopen_transition.lower()
-                ),
+                (t for t in available if str(t.get("name", "")).lower() == name.lower()),
                 None,
             )
             if match is None:
-                log.logger.warning(
-                    "reopen transition not available", issue=item, transition=self.reopen_transition
-                )
+                log.logger.warning(f"{why} transition not available", issue=item, transition=name)
                 return
             self.client().transition_issue(item, match["id"])
         except Exception as exc:
-            raise classify(exc, f"jira: reopen {item}") from None
+            raise classify(exc, f"jira: {why} {item}") from None
 
 
 class AzureBoardsTracker:
@@ -181,7 +216,9 @@ class AzureBoardsTracker:
         work_item_type: str,
         max_pages: int,
         outbox: Outbox | None = None,
+        done_state: str = "Done",
     ) -> None:
+        self.done_state = done_state
         headers = (
             {"Authorization": "Basic " + base64.b64encode(f":{pat}".encode()).decode()}
             if pat
@@ -227,7 +264,7 @@ class AzureBoardsTracker:
             {
                 "op": "add",
                 "path": "/fields/System.Tags",
-                "value": f"cievents-secret; {label(finding.fingerprint)}",
+                "value": f"{kind_label(finding)}; {label(finding.fingerprint)}",
             },
             {
                 "op": "add",
@@ -251,9 +288,15 @@ class AzureBoardsTracker:
         )
 
     def reopen(self, item: str) -> None:
+        self._state(item, "Active")
+
+    def resolve(self, item: str) -> None:
+        self._state(item, self.done_state)
+
+    def _state(self, item: str, state: str) -> None:
         self.http.patch(
             f"/_apis/wit/workitems/{item}",
-            json_body=[{"op": "add", "path": "/fields/System.State", "value": "Active"}],
+            json_body=[{"op": "add", "path": "/fields/System.State", "value": state}],
             params=self.params,
             headers={"Content-Type": "application/json-patch+json"},
         )

@@ -39,7 +39,7 @@ from urllib.parse import unquote
 from tests.support.fakehttp import FakeServer, Reply, Request
 from tests.support.fakes import query_int
 
-__all__ = ["FakeAzureDevOps", "PullRequestState", "blob_id"]
+__all__ = ["AuditedRepo", "FakeAzureDevOps", "PullRequestState", "blob_id", "continued"]
 
 REPO = r"/(?P<org>[^/]+)/(?P<project>[^/]+)/_apis/git/repositories/(?P<repo>[^/]+)"
 PR = REPO + r"/pullRequests/(?P<id>\d+)"
@@ -91,6 +91,12 @@ class FakeAzureDevOps(FakeServer):
         self.tags: dict[int, list[str]] = {}
         self.record_issues: dict[str, list[dict[str, Any]]] = {}
         self._builds_routes_()
+        # The repository audit: policies and service connections by "org/project", repos by id.
+        self.policies: dict[str, list[dict[str, Any]]] = {}
+        self.endpoints: dict[str, list[dict[str, Any]]] = {}
+        self.endpoint_permissions: dict[str, dict[str, Any]] = {}  # endpoint id → permissions
+        self.audited: dict[str, AuditedRepo] = {}  # repository id → its head and tree
+        self._audit_routes_()
         self.work_items: dict[int, dict[str, Any]] = {}  # id → fields
         self._boards_routes_()
 
@@ -547,3 +553,178 @@ class FakeAzureDevOps(FakeServer):
             for record in body["value"]:
                 self.record_issues[str(record["id"])] = list(record.get("issues") or [])
             return Reply(200, {"count": len(body["value"]), "value": body["value"]})
+
+    # -- repository audit: branch policies, service connections, refs, zip downloads ------
+    # (repo_inventory's posture audit, service-connection audit and committed-content scan)
+    def _audit_routes_(self) -> None:
+        """``GET /{org}/{project}/_apis/policy/configurations`` and
+        ``…/_apis/serviceendpoint/endpoints`` (``value``, continued with
+        ``x-ms-continuationtoken`` / ``continuationToken``), ``GET
+        …/_apis/pipelines/pipelinePermissions/endpoint/{id}`` (``allPipelines.authorized``,
+        ``pipelines``; 7.1-preview.1), ``GET …/git/repositories/{id}/refs?filter=heads/…``
+        (``objectId``) and ``…/items?path=/&$format=zip&versionDescriptor.version=…`` (the
+        tree as a zip, no top folder)."""
+        route = self.route
+        project_re = r"/(?P<org>[^/]+)/(?P<project>[^/]+)/_apis"
+
+        def scope(req: Request) -> str:
+            assert req.match is not None
+            return f"{unquote(req.match['org'])}/{unquote(req.match['project'])}"
+
+        @route("GET", project_re + r"/policy/configurations")
+        def policies(req: Request) -> Reply:
+            if bad := self._denied(req):
+                return bad
+            return continued(req, self.policies.get(scope(req), []), self.page_size)
+
+        @route("GET", project_re + r"/serviceendpoint/endpoints")
+        def endpoints(req: Request) -> Reply:
+            if bad := self._denied(req):
+                return bad
+            return continued(req, self.endpoints.get(scope(req), []), self.page_size)
+
+        @route("GET", project_re + r"/pipelines/pipelinePermissions/endpoint/(?P<id>[^/]+)")
+        def permissions(req: Request) -> Reply:
+            if bad := self._denied(req):
+                return bad
+            assert req.match is not None
+            endpoint = req.match["id"]
+            found = self.endpoint_permissions.get(endpoint, {})
+            return Reply(
+                200,
+                {
+                    "resource": {"type": "endpoint", "id": endpoint},
+                    "pipelines": found.get("pipelines", []),
+                    "allPipelines": found.get("allPipelines"),
+                },
+            )
+
+        def repo_of(req: Request) -> tuple[AuditedRepo | None, Reply | None]:
+            if bad := self._denied(req):
+                return None, bad
+            assert req.match is not None
+            found = self.audited.get(unquote(req.match["repo"]))
+            missing = Reply(404, {"message": "TF401019: repository not found"})
+            return found, None if found else missing
+
+        @route("GET", REPO + r"/refs")
+        def refs(req: Request) -> Reply:
+            found, bad = repo_of(req)
+            if found is None:
+                return bad or Reply(404)
+            wanted = (req.query.get("filter") or [""])[0]
+            ref = f"refs/heads/{found.default_branch}"
+            value = [{"name": ref, "objectId": found.head_sha}] if ref == f"refs/{wanted}" else []
+            return Reply(200, {"value": value, "count": len(value)})
+
+        @route("GET", REPO + r"/items")
+        def items(req: Request) -> Reply:
+            import io
+            import zipfile
+
+            found, bad = repo_of(req)
+            if found is None:
+                return bad or Reply(404)
+            if (req.query.get("$format") or [""])[0] != "zip":
+                return Reply(400, {"message": "the fake serves the tree as a zip only"})
+            found.downloads += 1
+            out = io.BytesIO()
+            with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+                for path, data in sorted(found.files.items()):
+                    archive.writestr(path, data)
+            return Reply(200, raw=out.getvalue(), headers={"Content-Type": "application/zip"})
+
+
+@dataclass
+class AuditedRepo:
+    """One repository as the committed-content scan reads it."""
+
+    default_branch: str = "main"
+    head_sha: str = "d" * 40
+    files: dict[str, bytes] = field(default_factory=dict)
+    downloads: int = 0
+
+
+def continued(req: Request, items: list[Any], page_size: int) -> Reply:
+    """One page of ``items`` as Azure DevOps continues a list: ``value`` and ``count``, and
+    an ``x-ms-continuationtoken`` header (the next index here) while more remain."""
+    top = min(query_int(req, "$top", page_size), page_size)
+    start = query_int(req, "continuationToken", 0)
+    chunk = items[start : start + top]
+    headers = {"x-ms-continuationtoken": str(start + top)} if start + top < len(items) else {}
+    return Reply(200, {"value": chunk, "count": len(chunk)}, headers=headers)
+
+
+# -- repository listing (repo_inventory) -------------------------------------------------------
+# ``GET {org}/_apis/projects`` (``$top``; the next page's ``continuationToken`` in the
+# ``x-ms-continuationtoken`` answer header), ``GET {org}/{project}/_apis/git/repositories``
+# (``{"count", "value"}``; pages of ``page_size`` with a continuation token too), ``GET
+# {org}/{project}/_apis/git/repositories/{id}``. ``fake.inventory`` maps a repository id
+# (GUID) to its REST object, with ``project.name`` and an ``_org`` key naming where it lives;
+# answers carry ``X-RateLimit-Remaining`` only when ``fake.throttle_after`` requests have
+# been made (Azure sends rate headers only when a caller is being delayed), with
+# ``Retry-After``.
+def serve_repositories(fake: FakeAzureDevOps) -> None:
+    if getattr(fake, "inventory", None) is not None:
+        return
+    fake.inventory = {}  # type: ignore[attr-defined]
+    fake.throttle_after = None  # type: ignore[attr-defined]
+    fake.listing_requests = 0  # type: ignore[attr-defined]
+    store: dict[str, dict[str, Any]] = fake.inventory  # type: ignore[attr-defined]
+
+    def page(req: Request, items: list[Any], default_top: int) -> Reply:
+        top = min(query_int(req, "$top", default_top), fake.page_size)
+        start = query_int(req, "continuationToken", 0)
+        chunk = items[start : start + top]
+        headers: dict[str, str] = {}
+        if start + top < len(items):
+            headers["x-ms-continuationtoken"] = str(start + top)
+        fake.listing_requests += 1  # type: ignore[attr-defined]
+        after = fake.throttle_after  # type: ignore[attr-defined]
+        if after is not None and fake.listing_requests > after:  # type: ignore[attr-defined]
+            headers.update(
+                {
+                    "X-RateLimit-Remaining": "0",
+                    "Retry-After": "0.05",
+                    "X-RateLimit-Resource": "Core",
+                }
+            )
+        return Reply(200, {"count": len(chunk), "value": chunk}, headers=headers)
+
+    @fake.route("GET", r"/(?P<org>[^/_][^/]*)/_apis/projects$")
+    def projects(req: Request) -> Reply:
+        if (denied := fake._denied(req)) is not None:
+            return denied
+        assert req.match is not None
+        org = req.match["org"]
+        names = sorted({r["project"]["name"] for r in list(store.values()) if r["_org"] == org})
+        items = [{"id": f"p-{n}", "name": n, "state": "wellFormed"} for n in names]
+        return page(req, items, 100)
+
+    @fake.route("GET", r"/(?P<org>[^/_][^/]*)/(?P<project>[^/_][^/]*)/_apis/git/repositories$")
+    def repositories(req: Request) -> Reply:
+        if (denied := fake._denied(req)) is not None:
+            return denied
+        assert req.match is not None
+        org, project = req.match["org"], unquote(req.match["project"])
+        items = sorted(
+            (
+                {k: v for k, v in r.items() if k != "_org"}
+                for r in list(store.values())
+                if r["_org"] == org and r["project"]["name"] == project
+            ),
+            key=lambda r: r["name"],
+        )
+        return page(req, items, 10_000)
+
+    @fake.route(
+        "GET", r"/(?P<org>[^/_][^/]*)/(?P<project>[^/_][^/]*)/_apis/git/repositories/(?P<id>[^/]+)$"
+    )
+    def repository(req: Request) -> Reply:
+        if (denied := fake._denied(req)) is not None:
+            return denied
+        assert req.match is not None
+        repo = store.get(req.match["id"])
+        if repo is None:
+            return Reply(404, {"message": "TF401019: The Git repository does not exist."})
+        return Reply(200, {k: v for k, v in repo.items() if k != "_org"})

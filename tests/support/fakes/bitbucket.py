@@ -26,7 +26,7 @@ from urllib.parse import unquote
 from tests.support.fakehttp import FakeServer, Reply, Request
 from tests.support.fakes import next_paged
 
-__all__ = ["FakeBitbucket", "PullRequestState"]
+__all__ = ["AuditedRepo", "FakeBitbucket", "PullRequestState"]
 
 REPO = r"/repositories/(?P<repo>[^/]+/[^/]+)"
 PR = REPO + r"/pullrequests/(?P<id>\d+)"
@@ -73,6 +73,8 @@ class FakeBitbucket(FakeServer):
         self.steps: dict[str, list[dict[str, Any]]] = {}
         self.step_logs: dict[str, bytes] = {}
         self._pipelines_routes_()
+        self.audited: dict[str, AuditedRepo] = {}  # workspace/slug → what the audit reads
+        self._audit_routes_()
 
     def comments_on(self, repo: str, number: int) -> list[dict[str, Any]]:
         return [c for c in self.comments if (c["repo"], c["pr"]) == (repo, number)]
@@ -348,3 +350,132 @@ class FakeBitbucket(FakeServer):
             if data is None:
                 return Reply(404, {"type": "error", "error": {"message": "Log not found"}})
             return Reply(200, raw=data, headers={"Content-Type": "application/octet-stream"})
+
+    # -- repository audit: branch restrictions, branching model, archives ----------------
+    # (repo_inventory's posture audit and committed-content scan; listing routes are apart)
+    def _audit_routes_(self) -> None:
+        """``GET /repositories/{w}/{r}/branch-restrictions`` (``values``/``next`` pages),
+        ``…/branching-model`` (404 when none), ``…/refs/branches/{name}`` (``target.hash``),
+        and the web download ``/{w}/{r}/get/{ref}.tar.gz`` (a gzipped tar whose one top
+        folder is ``{w}-{r}-{sha12}``), here on the same host as the API."""
+        route = self.route
+
+        def audited(req: Request) -> tuple[AuditedRepo | None, Reply | None]:
+            if bad := self._denied(req):
+                return None, bad
+            assert req.match is not None
+            found = self.audited.get(req.match["repo"])
+            missing = Reply(404, {"type": "error", "error": {"message": "Repository not found"}})
+            return found, None if found else missing
+
+        @route("GET", REPO + r"/branch-restrictions")
+        def restrictions(req: Request) -> Reply:
+            found, bad = audited(req)
+            if found is None:
+                return bad or Reply(404)
+            return next_paged(req, found.restrictions, self.page_size)
+
+        @route("GET", REPO + r"/branching-model")
+        def branching_model(req: Request) -> Reply:
+            found, bad = audited(req)
+            if found is None or found.branching_model is None:
+                return bad or Reply(404, {"type": "error", "error": {"message": "Not found"}})
+            return Reply(200, found.branching_model)
+
+        @route("GET", REPO + r"/refs/branches/(?P<branch>[^/]+)")
+        def branch(req: Request) -> Reply:
+            found, bad = audited(req)
+            name = unquote(req.match["branch"]) if req.match else ""
+            if found is None or name != found.mainbranch:
+                return bad or Reply(404, {"type": "error", "error": {"message": "Not found"}})
+            return Reply(200, {"name": name, "target": {"hash": found.head_sha}})
+
+        @route("GET", r"/(?P<repo>[^/]+/[^/]+)/get/(?P<ref>[^/]+)\.tar\.gz")
+        def archive(req: Request) -> Reply:
+            from tests.support.fakes.github import tar_gz
+
+            found, bad = audited(req)
+            if found is None or req.match is None:
+                return bad or Reply(404)
+            found.downloads += 1
+            top = f"{req.match['repo'].replace('/', '-')}-{req.match['ref'][:12]}"
+            data = tar_gz(found.files, top)
+            return Reply(200, raw=data, headers={"Content-Type": "application/x-gzip"})
+
+
+@dataclass
+class AuditedRepo:
+    """One repository as the posture audit and the committed-content scan read it."""
+
+    mainbranch: str = "main"
+    restrictions: list[dict[str, Any]] = field(default_factory=list)
+    branching_model: dict[str, Any] | None = None
+    head_sha: str = "c" * 40
+    files: dict[str, bytes] = field(default_factory=dict)
+    downloads: int = 0
+
+
+# -- repository listing (repo_inventory) -------------------------------------------------------
+# ``GET /user/permissions/workspaces`` and ``GET /repositories/{workspace}`` (``q=updated_on >
+# …``, ``sort=-updated_on``), paged by ``next`` URLs; ``GET /repositories/{workspace}/{slug or
+# {uuid}}``. ``fake.inventory`` maps a repository uuid to its REST object; answers carry
+# ``X-RateLimit-Limit/Remaining`` (Bitbucket's names, no reset: a rolling hour).
+def serve_repositories(fake: FakeBitbucket) -> None:
+    if getattr(fake, "inventory", None) is not None:
+        return
+    from datetime import datetime
+
+    fake.inventory = {}  # type: ignore[attr-defined]
+    fake.rate_remaining = 1000  # type: ignore[attr-defined]
+    store: dict[str, dict[str, Any]] = fake.inventory  # type: ignore[attr-defined]
+
+    def when(text: str) -> datetime:
+        return datetime.fromisoformat(text.strip().strip('"').replace("Z", "+00:00"))
+
+    def with_rate(reply: Reply) -> Reply:
+        fake.rate_remaining = max(0, fake.rate_remaining - 1)  # type: ignore[attr-defined]
+        reply.headers.update(
+            {
+                "X-RateLimit-Limit": "1000",
+                "X-RateLimit-Remaining": str(fake.rate_remaining),  # type: ignore[attr-defined]
+            }
+        )
+        return reply
+
+    @fake.route("GET", r"/user/permissions/workspaces$")
+    def workspaces(req: Request) -> Reply:
+        if (denied := fake._denied(req)) is not None:
+            return denied
+        slugs = sorted({r["workspace"]["slug"] for r in list(store.values())})
+        items = [
+            {"permission": "owner", "workspace": {"slug": s, "type": "workspace"}} for s in slugs
+        ]
+        return with_rate(next_paged(req, items, fake.page_size))
+
+    @fake.route("GET", r"/repositories/(?P<ws>[^/]+)$")
+    def repositories(req: Request) -> Reply:
+        if (denied := fake._denied(req)) is not None:
+            return denied
+        assert req.match is not None
+        ws = unquote(req.match["ws"])
+        items = [r for r in list(store.values()) if r["workspace"]["slug"] == ws]
+        query = (req.query.get("q") or [""])[0]
+        if query.startswith("updated_on >"):
+            since = when(query.removeprefix("updated_on >"))
+            items = [r for r in items if when(r["updated_on"]) > since]
+        if (req.query.get("sort") or [""])[0] == "-updated_on":
+            items.sort(key=lambda r: when(r["updated_on"]), reverse=True)
+        else:
+            items.sort(key=lambda r: r["full_name"])
+        return with_rate(next_paged(req, items, fake.page_size))
+
+    @fake.route("GET", r"/repositories/(?P<ws>[^/]+)/(?P<slug>[^/]+)$")
+    def repository(req: Request) -> Reply:
+        if (denied := fake._denied(req)) is not None:
+            return denied
+        assert req.match is not None
+        slug = unquote(req.match["slug"])
+        for repo in list(store.values()):
+            if slug in (repo["uuid"], repo["slug"]):
+                return with_rate(Reply(200, repo))
+        return Reply(404, {"type": "error", "error": {"message": "Repository not found"}})

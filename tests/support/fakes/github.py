@@ -40,7 +40,7 @@ from typing import Any
 from tests.support.fakehttp import FakeServer, Reply, Request
 from tests.support.fakes import link_paged
 
-__all__ = ["FakeGitHub", "PullRequestState"]
+__all__ = ["AuditedRepo", "FakeGitHub", "PullRequestState"]
 
 REPO = r"/repos/(?P<repo>[^/]+/[^/]+)"
 SECONDARY_LIMIT = (
@@ -109,6 +109,8 @@ class FakeGitHub(FakeServer):
         self.job_logs: dict[int, bytes] = {}
         self.run_archives: dict[int, bytes] = {}
         self._actions_routes_()
+        self.audited: dict[str, AuditedRepo] = {}  # full name → what the audit reads
+        self._audit_routes_()
 
     # -- helpers for tests -----------------------------------------------------------
     def review(self, repo: str, number: int, login: str, state: str, commit: str) -> None:
@@ -532,3 +534,203 @@ class FakeGitHub(FakeServer):
             assert req.match is not None
             data = self.run_archives[int(req.match["run"])]
             return Reply(200, raw=data, headers={"Content-Type": "application/zip"})
+
+    # -- repository audit: branch protection, rulesets, security_and_analysis, tarballs ---
+    # (repo_inventory's posture audit and committed-content scan; listing routes are apart)
+    def _audit_routes_(self) -> None:
+        """``GET /repos/{r}`` (with ``security_and_analysis``), ``…/branches/{b}`` (head
+        commit), ``…/branches/{b}/protection`` (404 "Branch not protected"),
+        ``…/rules/branches/{b}`` (active ruleset rules, ``Link`` pages), and
+        ``…/tarball/{ref}`` answering 302 to the archive (a gzipped tar whose one top
+        folder is ``{owner}-{repo}-{sha7}``, as codeload serves it)."""
+        route = self.route
+
+        def audited(req: Request) -> tuple[AuditedRepo | None, Reply | None]:
+            if self._who(req) is None:
+                return None, Reply(401, {"message": "Bad credentials"})
+            assert req.match is not None
+            found = self.audited.get(req.match["repo"])
+            return found, None if found else Reply(404, {"message": "Not Found"})
+
+        @route("GET", REPO)
+        def repository(req: Request) -> Reply:
+            found, bad = audited(req)
+            if found is None:
+                return bad or Reply(404)
+            assert req.match is not None
+            body: dict[str, Any] = {
+                "id": found.id,
+                "full_name": req.match["repo"],
+                "default_branch": found.default_branch,
+                "visibility": found.visibility,
+                "private": found.visibility != "public",
+            }
+            if found.security_and_analysis is not None:
+                body["security_and_analysis"] = found.security_and_analysis
+            return Reply(200, body)
+
+        @route("GET", REPO + r"/branches/(?P<branch>[^/]+)")
+        def branch(req: Request) -> Reply:
+            found, bad = audited(req)
+            if found is None or req.match is None or req.match["branch"] != found.default_branch:
+                return bad or Reply(404, {"message": "Branch not found"})
+            return Reply(200, {"name": found.default_branch, "commit": {"sha": found.head_sha}})
+
+        @route("GET", REPO + r"/branches/(?P<branch>[^/]+)/protection")
+        def protection(req: Request) -> Reply:
+            found, bad = audited(req)
+            if found is None:
+                return bad or Reply(404)
+            if found.protection_forbidden:
+                return Reply(403, {"message": "Resource not accessible by integration"})
+            if found.protection is None:
+                return Reply(404, {"message": "Branch not protected"})
+            return Reply(200, found.protection)
+
+        @route("GET", REPO + r"/rules/branches/(?P<branch>[^/]+)")
+        def rules(req: Request) -> Reply:
+            found, bad = audited(req)
+            if found is None:
+                return bad or Reply(404)
+            return link_paged(req, found.rules, self.page_size)
+
+        @route("GET", REPO + r"/tarball/(?P<ref>[^/]+)")
+        def tarball(req: Request) -> Reply:
+            found, bad = audited(req)
+            if found is None or req.match is None:
+                return bad or Reply(404)
+            found.downloads += 1
+            name = req.match["repo"].replace("/", "-")
+            location = f"{self.url}/_blobs/tarball/{req.match['repo']}/{req.match['ref']}"
+            return Reply(302, headers={"Location": location + f"?top={name}"})
+
+        @route("GET", r"/_blobs/tarball/(?P<repo>[^/]+/[^/]+)/(?P<ref>[^/]+)")
+        def tarball_blob(req: Request) -> Reply:
+            assert req.match is not None
+            found = self.audited[req.match["repo"]]
+            top = f"{req.query['top'][0]}-{req.match['ref'][:7]}"
+            archive = tar_gz(found.files, top)
+            return Reply(200, raw=archive, headers={"Content-Type": "application/x-gzip"})
+
+
+@dataclass
+class AuditedRepo:
+    """One repository as the posture audit and the committed-content scan read it."""
+
+    id: int = 1
+    default_branch: str = "main"
+    visibility: str = "private"
+    head_sha: str = "a" * 40
+    protection: dict[str, Any] | None = None  # classic branch protection; None: not protected
+    protection_forbidden: bool = False  # 403 on the protection read (no admin permission)
+    rules: list[dict[str, Any]] = field(default_factory=list)  # active rules for the branch
+    security_and_analysis: dict[str, Any] | None = None
+    files: dict[str, bytes] = field(default_factory=dict)  # the default branch's tree
+    downloads: int = 0
+
+
+def tar_gz(files: dict[str, bytes], top: str) -> bytes:
+    """A gzipped tar of ``files`` under one top folder, as the SCMs' archive downloads are."""
+    import io
+    import tarfile
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for path, data in sorted(files.items()):
+            info = tarfile.TarInfo(f"{top}/{path}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+# -- repository listing (repo_inventory) -------------------------------------------------------
+# ``GET /orgs/{org}/repos`` (``type``, ``sort=updated|pushed|full_name``, ``direction``),
+# ``GET /user/repos``, ``GET /repositories/{id}``, ``GET /app/installations`` (App JWT) and
+# ``GET /installation/repositories`` (``{"total_count", "repositories"}``, the fake App's
+# one installation), all ``Link``-paged;
+# every answer carries ``X-RateLimit-Limit/Remaining/Reset`` from ``fake.rate`` (a
+# ``RateWindow``). ``fake.inventory`` maps a repository id to its REST object (its
+# ``owner.login`` is the organization); ``fake.installation_repos`` maps an installation id
+# to the repository ids it was granted.
+@dataclass
+class RateWindow:
+    """A vendor's request budget: ``remaining`` of ``limit`` until ``reset`` (epoch seconds)."""
+
+    limit: int = 5000
+    remaining: int = 5000
+    reset: float = 0.0
+
+    def take(self) -> dict[str, str]:
+        self.remaining = max(0, self.remaining - 1)
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(int(self.reset or time.time() + 3600)),
+        }
+
+
+def serve_repositories(fake: FakeGitHub) -> None:
+    """Add the listing routes to ``fake`` (idempotent per fake)."""
+    if getattr(fake, "inventory", None) is not None:
+        return
+    fake.inventory = {}  # type: ignore[attr-defined]
+    fake.installation_repos = {}  # type: ignore[attr-defined]
+    fake.rate = RateWindow()  # type: ignore[attr-defined]
+    route = fake.route
+    store: dict[int, dict[str, Any]] = fake.inventory  # type: ignore[attr-defined]
+
+    def paged(req: Request, items: list[Any], wrap: str | None = None) -> Reply:
+        reply = link_paged(req, items, fake.page_size)
+        if wrap:
+            reply = Reply(200, {"total_count": len(items), wrap: reply.body}, reply.headers)
+        reply.headers.update(fake.rate.take())  # type: ignore[attr-defined]
+        return reply
+
+    def ordered(req: Request, repos: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        sort = (req.query.get("sort") or ["full_name"])[0]
+        field_ = {"updated": "updated_at", "pushed": "pushed_at", "created": "created_at"}.get(
+            sort, "full_name"
+        )
+        default = "asc" if field_ == "full_name" else "desc"
+        reverse = (req.query.get("direction") or [default])[0] == "desc"
+        return sorted(repos, key=lambda r: (str(r.get(field_) or ""), r["id"]), reverse=reverse)
+
+    @route("GET", r"/orgs/(?P<org>[^/]+)/repos$")
+    def org_repos(req: Request) -> Reply:
+        if fake._who(req) is None:
+            return Reply(401, {"message": "Bad credentials"})
+        assert req.match is not None
+        org = req.match["org"]
+        repos = [r for r in list(store.values()) if r["owner"]["login"] == org]
+        return paged(req, ordered(req, repos))
+
+    @route("GET", r"/user/repos$")
+    def user_repos(req: Request) -> Reply:
+        if fake._who(req) is None:
+            return Reply(401, {"message": "Bad credentials"})
+        return paged(req, ordered(req, list(store.values())))
+
+    @route("GET", r"/repositories/(?P<id>\d+)$")
+    def by_id(req: Request) -> Reply:
+        if fake._who(req) is None:
+            return Reply(401, {"message": "Bad credentials"})
+        assert req.match is not None
+        repo = store.get(int(req.match["id"]))
+        if repo is None:
+            return Reply(404, {"message": "Not Found"})
+        return Reply(200, repo, fake.rate.take())  # type: ignore[attr-defined]
+
+    @route("GET", r"/app/installations$")
+    def installations(req: Request) -> Reply:
+        if not req.headers.get("authorization", "").startswith("Bearer ey"):
+            return Reply(401, {"message": "A JSON web token could not be decoded"})
+        ids = sorted(fake.installation_repos)  # type: ignore[attr-defined]
+        return paged(req, [{"id": int(i), "account": {"login": f"inst-{i}"}} for i in ids])
+
+    @route("GET", r"/installation/repositories$")
+    def installation_repos(req: Request) -> Reply:
+        token = req.headers.get("authorization", "").removeprefix("Bearer ")
+        if token not in fake.app_tokens:  # the fake's App has the one installation
+            return Reply(401, {"message": "Bad credentials"})
+        granted = fake.installation_repos.get(fake.installation, [])  # type: ignore[attr-defined]
+        return paged(req, [store[i] for i in granted if i in store], wrap="repositories")

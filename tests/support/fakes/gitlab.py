@@ -19,14 +19,15 @@ erased); commit threads (https://docs.gitlab.com/ee/api/discussions.html#commits
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
 from tests.support.fakehttp import FakeServer, Reply, Request
-from tests.support.fakes import link_paged
+from tests.support.fakes import link_paged, query_int
 
-__all__ = ["FakeGitLab", "MergeRequestState"]
+__all__ = ["AuditedProject", "FakeGitLab", "MergeRequestState"]
 
 MR = r"/projects/(?P<project>[^/]+)/merge_requests/(?P<iid>\d+)"
 STATES = ("pending", "running", "success", "failed", "canceled", "skipped")
@@ -72,6 +73,8 @@ class FakeGitLab(FakeServer):
         self.traces: dict[int, bytes] = {}
         self.commit_discussions: list[dict[str, Any]] = []
         self._ci_routes_()
+        self.audited: dict[str, AuditedProject] = {}  # project id → what the audit reads
+        self._audit_routes_()
 
     def notes_on(self, project: str, iid: int) -> list[dict[str, Any]]:
         return [n for n in self.notes if (n["project"], n["iid"]) == (project, iid)]
@@ -414,3 +417,190 @@ class FakeGitLab(FakeServer):
                         note["body"] = req.data()["body"]
                         return Reply(200, note)
             return Reply(404, {"message": "404 Note Not Found"})
+
+    # -- repository audit: protected branches, approval rules, archives ------------------
+    # (repo_inventory's posture audit and committed-content scan; listing routes are apart)
+    def _audit_routes_(self) -> None:
+        """``GET /projects/:id`` (``only_allow_merge_if_pipeline_succeeds``),
+        ``…/protected_branches`` (names or wildcards, ``allow_force_push``),
+        ``…/approval_rules`` (403 where the plan has none), ``…/repository/branches/:name``
+        (``commit.id``) and ``…/repository/archive.tar.gz?sha=`` (a gzipped tar whose one
+        top folder is ``{path}-{sha}``). ``:id`` is the numeric project id."""
+        route = self.route
+        project_re = r"/projects/(?P<id>\d+)"
+
+        def audited(req: Request) -> tuple[AuditedProject | None, Reply | None]:
+            if bad := self._denied(req):
+                return None, bad
+            assert req.match is not None
+            found = self.audited.get(req.match["id"])
+            return found, None if found else Reply(404, {"message": "404 Project Not Found"})
+
+        @route("GET", project_re)
+        def project(req: Request) -> Reply:
+            found, bad = audited(req)
+            if found is None:  # not an audited project: a later route (the listing's) answers
+                return bad if bad and bad.status == 401 else self._after(project, req)
+            return Reply(
+                200,
+                {
+                    "id": int(req.match["id"]) if req.match else 0,
+                    "path_with_namespace": found.path,
+                    "default_branch": found.default_branch,
+                    "only_allow_merge_if_pipeline_succeeds": found.pipeline_must_succeed,
+                },
+            )
+
+        @route("GET", project_re + r"/protected_branches")
+        def protected(req: Request) -> Reply:
+            found, bad = audited(req)
+            if found is None:
+                return bad or Reply(404)
+            return link_paged(req, found.protected_branches, self.page_size)
+
+        @route("GET", project_re + r"/approval_rules")
+        def approval_rules(req: Request) -> Reply:
+            found, bad = audited(req)
+            if found is None:
+                return bad or Reply(404)
+            if found.approval_rules is None:
+                return Reply(403, {"message": "403 Forbidden"})
+            return link_paged(req, found.approval_rules, self.page_size)
+
+        @route("GET", project_re + r"/repository/branches/(?P<branch>[^/]+)")
+        def branch(req: Request) -> Reply:
+            found, bad = audited(req)
+            name = unquote(req.match["branch"]) if req.match else ""
+            if found is None or name != found.default_branch:
+                return bad or Reply(404, {"message": "404 Branch Not Found"})
+            return Reply(200, {"name": name, "commit": {"id": found.head_sha}})
+
+        @route("GET", project_re + r"/repository/archive\.tar\.gz")
+        def archive(req: Request) -> Reply:
+            from tests.support.fakes.github import tar_gz
+
+            found, bad = audited(req)
+            if found is None:
+                return bad or Reply(404)
+            found.downloads += 1
+            sha = (req.query.get("sha") or [found.head_sha])[0]
+            top = f"{found.path.rsplit('/', 1)[-1]}-{sha}"
+            data = tar_gz(found.files, top)
+            return Reply(200, raw=data, headers={"Content-Type": "application/x-gzip"})
+
+    def _after(self, handler: Any, req: Request) -> Reply:
+        """The answer of the first route registered after ``handler`` that matches ``req``."""
+        later = False
+        for method, pattern, other in self._routes:
+            if other is handler:
+                later = True
+                continue
+            match = pattern.match(req.path)
+            if later and method == req.method and match:
+                req.match = match
+                return other(req)
+        return Reply(404, {"message": "404 Project Not Found"})
+
+
+@dataclass
+class AuditedProject:
+    """One project as the posture audit and the committed-content scan read it."""
+
+    path: str = "acme/web"
+    default_branch: str = "main"
+    protected_branches: list[dict[str, Any]] = field(default_factory=list)
+    approval_rules: list[dict[str, Any]] | None = field(default_factory=list)  # None: 403
+    pipeline_must_succeed: bool = False
+    head_sha: str = "b" * 40
+    files: dict[str, bytes] = field(default_factory=dict)
+    downloads: int = 0
+
+
+# -- repository listing (repo_inventory) -------------------------------------------------------
+# ``GET /groups`` (``top_level_only``; keyset with ``pagination=keyset&order_by=name``: the
+# ``Link`` next URL carries ``cursor``), ``GET /groups/{id}/projects`` (``include_subgroups``;
+# keyset with ``order_by=id``: the next URL carries ``id_after``; ``last_activity_after``),
+# ``GET /projects/{id}``. Every answer carries ``RateLimit-Limit/Remaining/Reset`` (GitLab's
+# names) from ``fake.rate``. ``fake.groups`` lists group full paths; ``fake.inventory`` maps
+# a project id to its REST object (``namespace.full_path`` is its group or subgroup).
+def serve_repositories(fake: FakeGitLab) -> None:
+    if getattr(fake, "inventory", None) is not None:
+        return
+    from urllib.parse import unquote, urlencode
+
+    fake.inventory = {}  # type: ignore[attr-defined]
+    fake.groups = []  # type: ignore[attr-defined]
+    fake.rate_remaining = 2000  # type: ignore[attr-defined]
+    store: dict[int, dict[str, Any]] = fake.inventory  # type: ignore[attr-defined]
+
+    def rate() -> dict[str, str]:
+        fake.rate_remaining = max(0, fake.rate_remaining - 1)  # type: ignore[attr-defined]
+        return {
+            "RateLimit-Limit": "2000",
+            "RateLimit-Remaining": str(fake.rate_remaining),  # type: ignore[attr-defined]
+            "RateLimit-Reset": str(int(time.time()) + 60),
+        }
+
+    def keyset(req: Request, items: list[Any], key: str, param: str) -> Reply:
+        per_page = min(query_int(req, "per_page", 20), 100, fake.page_size)
+        after = (req.query.get(param) or [""])[0]
+        rest = (
+            [i for i in items if not after or str(i[key]) > after]
+            if key != "id"
+            else [i for i in items if not after or i["id"] > int(after)]
+        )
+        chunk = rest[:per_page]
+        headers = rate()
+        if len(rest) > per_page:
+            query = {k: v[0] for k, v in req.query.items() if k != param}
+            query[param] = str(chunk[-1][key])
+            headers["Link"] = (
+                f'<http://{req.headers["host"]}{req.path}?{urlencode(query)}>; rel="next"'
+            )
+        return Reply(200, chunk, headers=headers)
+
+    @fake.route("GET", r"/groups$")
+    def groups(req: Request) -> Reply:
+        if (denied := fake._denied(req)) is not None:
+            return denied
+        paths = sorted(fake.groups)  # type: ignore[attr-defined]
+        if (req.query.get("top_level_only") or ["false"])[0] == "true":
+            paths = [p for p in paths if "/" not in p]
+        items = [{"id": 9000 + i, "full_path": p, "name": p} for i, p in enumerate(paths)]
+        return keyset(req, items, "name", "cursor")
+
+    @fake.route("GET", r"/groups/(?P<group>[^/]+)/projects$")
+    def group_projects(req: Request) -> Reply:
+        if (denied := fake._denied(req)) is not None:
+            return denied
+        assert req.match is not None
+        group = unquote(req.match["group"])
+        deep = (req.query.get("include_subgroups") or ["false"])[0] == "true"
+        since = (req.query.get("last_activity_after") or [""])[0]
+        items = sorted(
+            (
+                p
+                for p in list(store.values())
+                if p["namespace"]["full_path"] == group
+                or (deep and p["namespace"]["full_path"].startswith(group + "/"))
+            ),
+            key=lambda p: p["id"],
+        )
+        if since:
+            from datetime import datetime
+
+            def when(text: str) -> datetime:
+                return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+            items = [p for p in items if when(p["last_activity_at"]) > when(since)]
+        return keyset(req, items, "id", "id_after")
+
+    @fake.route("GET", r"/projects/(?P<id>\d+)$")
+    def project(req: Request) -> Reply:
+        if (denied := fake._denied(req)) is not None:
+            return denied
+        assert req.match is not None
+        item = store.get(int(req.match["id"]))
+        if item is None:
+            return Reply(404, {"message": "404 Project Not Found"})
+        return Reply(200, item, rate())

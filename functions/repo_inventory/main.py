@@ -1,0 +1,124 @@
+"""repo_inventory: every repository on GitHub, GitLab, Bitbucket Cloud and Azure Repos.
+
+Two kinds of message reach it (see function.yaml):
+
+* the Cloud Scheduler job ``repo_inventory`` (topic ``ci-schedules``, attributes
+  ``source=scheduler``, ``event=repo_inventory``, optional ``mode`` = auto | full |
+  incremental): a sync of every SCM with credentials (``cievents.inventory.sync``): a
+  full listing as the fallback (deleted repositories marked), incremental ones between;
+  a run cut short raises a transient error, so the redelivery resumes it;
+* the webhooks that change a repository (GitHub ``repository``/``push``, GitLab ``push``
+  and project events, Bitbucket ``repo:push``/``repo:updated``, Azure ``git.push``/
+  ``git.repo.*``): that one repository is re-read by its stable id and its asset written
+  when it changed, so the inventory is real-time between syncs.
+
+Every repository goes to the ``assets`` table (BigQuery deployed, DuckDB locally).
+Settings (cold start): the SCM credentials of ``cievents.scm``; ``INVENTORY_*`` (README);
+the metrics store of ``cievents.metrics``; ``CIEVENTS_STORE``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from cievents.envelope import Message
+from cievents.errors import ValidationError
+from cievents.handler import Context, Result, pubsub_function, skipped
+from cievents.inventory.events import ref_of
+from cievents.inventory.listing import ListingSettings
+from cievents.inventory.sync import MODES, Sync, raise_if_failed
+from cievents.metrics import MetricsSettings
+from cievents.scm import ScmSettings
+
+SCM = ScmSettings.from_env()
+LISTING = ListingSettings.from_env()
+METRICS = MetricsSettings.from_env()
+SCHEDULE_EVENT = "repo_inventory"
+_sync: Sync | None = None
+
+# The posture audit and the committed-code scan plug in here, one hook each:
+# ``HOOKS = [posture_hook, committed_hook]`` calling
+# ``cievents.inventory.posture.audit_repository(repo, lister.client, policy, now)`` and
+# ``cievents.inventory.committed.scan_repository(repo, lister.client, last_head)``.
+HOOKS: list[Any] = []
+
+
+@dataclass(frozen=True)
+class Delivery:
+    source: str
+    event: str
+    body: dict[str, Any]
+    mode: str = "auto"
+
+
+def parse(message: Message) -> Delivery:
+    """A scheduler tick (no body needed) or a vendor webhook as ingest published it."""
+    source = message.attributes.get("source", "")
+    event = message.attributes.get("event", "")
+    if source == "scheduler":
+        mode = message.attributes.get("mode") or "auto"
+        if mode not in MODES:
+            raise ValidationError(
+                f"schedule attribute mode={mode!r}: expected one of {', '.join(MODES)}",
+                reason="bad_field",
+            )
+        return Delivery(source, event, {}, mode)
+    try:
+        body = json.loads(message.text() or "null")
+    except ValueError:
+        raise ValidationError(f"{source} {event}: the payload is not JSON") from None
+    if not isinstance(body, dict):
+        raise ValidationError(f"{source} {event}: the payload is not a JSON object")
+    return Delivery(source, event, body)
+
+
+def sync() -> Sync:
+    global _sync  # noqa: PLW0603 - one sync (clients, App token, stores) per instance
+    if _sync is None:
+        from cievents.idempotency import open_store
+        from cievents.inventory.assets import AssetStore
+        from cievents.inventory.vendors import listers
+        from cievents.metrics import open_store as open_metrics
+
+        _sync = Sync(
+            listers(SCM, LISTING),
+            AssetStore(open_metrics(METRICS)),
+            open_store(),
+            concurrency=LISTING.concurrency,
+            full_every=Sync.full_every_from_env(),
+            hooks=HOOKS,
+        )
+    return _sync
+
+
+def accepts(delivery: Delivery) -> bool:
+    if delivery.source == "scheduler":
+        return delivery.event == SCHEDULE_EVENT
+    return ref_of(delivery.source, delivery.event, delivery.body) is not None
+
+
+@pubsub_function("repo_inventory", parse=parse, accepts=accepts)
+def handle(delivery: Delivery, ctx: Context) -> Result:
+    """A full/incremental sync on the schedule; one repository on a webhook."""
+    runner = sync()
+    if not runner.listers:
+        return skipped("no SCM credentials: nothing to list")
+    if delivery.source == "scheduler":
+        report = runner.run(delivery.mode)
+        raise_if_failed(report)  # transient: the redelivery resumes where this one stopped
+        if not report.written:
+            return skipped(f"nothing changed: {report.summary()}")
+        return Result("acted", report.summary(), provider="inventory", operation="sync")
+    ref = ref_of(delivery.source, delivery.event, delivery.body)
+    assert ref is not None
+    lister = next((lst for lst in runner.listers if lst.scm == ref.scm), None)
+    if lister is None:
+        return skipped(f"no credentials to read {ref.scm} repositories")
+    repo, written = runner.one(lister, ref)
+    name = repo.full_name if repo else (ref.full_name or ref.id)
+    if not written:
+        return skipped(f"{ref.scm} {name}: unchanged")
+    state = repo.status if repo else "deleted"
+    return Result("acted", f"{ref.scm} {name}: {state}", provider=ref.scm, operation="asset")
