@@ -23,18 +23,25 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from cievents.config import env_opt, store_spec
 from cievents.envelope import Message
 from cievents.errors import ValidationError
 from cievents.handler import Context, Result, pubsub_function, skipped
 from cievents.inventory.events import ref_of
+from cievents.inventory.filters import RepoFilter
 from cievents.inventory.listing import ListingSettings
+from cievents.inventory.runner import build_sync
 from cievents.inventory.sync import MODES, Sync, raise_if_failed
 from cievents.metrics import MetricsSettings
 from cievents.scm import ScmSettings
 
-SCM = ScmSettings.from_env()
-LISTING = ListingSettings.from_env()
-METRICS = MetricsSettings.from_env()
+# Every setting checked at cold start (build_sync reads the same ones on first use).
+ScmSettings.from_env()
+ListingSettings.from_env()
+MetricsSettings.from_env()
+Sync.full_every_from_env()
+RepoFilter.parse(env_opt("INVENTORY_AUDIT_FILTER") or "")
+store_spec(env_opt("CIEVENTS_STORE"))
 SCHEDULE_EVENT = "repo_inventory"
 _sync: Sync | None = None
 
@@ -77,19 +84,7 @@ def parse(message: Message) -> Delivery:
 def sync() -> Sync:
     global _sync  # noqa: PLW0603 - one sync (clients, App token, stores) per instance
     if _sync is None:
-        from cievents.idempotency import open_store
-        from cievents.inventory.assets import AssetStore
-        from cievents.inventory.vendors import listers
-        from cievents.metrics import open_store as open_metrics
-
-        _sync = Sync(
-            listers(SCM, LISTING),
-            AssetStore(open_metrics(METRICS)),
-            open_store(),
-            concurrency=LISTING.concurrency,
-            full_every=Sync.full_every_from_env(),
-            hooks=HOOKS,
-        )
+        _sync = build_sync(hooks=HOOKS)
     return _sync
 
 

@@ -297,3 +297,25 @@ def test_an_older_update_arriving_after_a_newer_one_changes_nothing(
     for body in (newer, older):
         client.post("/", json=push(json.dumps(body).encode(), attrs))
     assert findings.state_of(SQLiteStore(store_path), finding.fingerprint)["status"] == "suppressed"
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "said"),
+    [
+        ("aws-access-key-id", "Leaked AWS credential found (aws-access-key-id, severity"),
+        ("github-token", "Leaked GitHub credential found (github-token, severity"),
+        ("stripe-key", "Leaked Stripe credential found"),
+    ],
+)
+def test_the_work_item_names_the_vendor_as_it_writes_itself(rule_id: str, said: str) -> None:
+    from cievents.tracker.workitems import description
+
+    line = next(c for c in positives() if c[0] == rule_id)[1]
+    found = Scanner(engine="aho-corasick", fingerprint_key=KEY).scan_text(line + "\n", "log")
+    (f,) = [x for x in found if x.rule_id == rule_id]
+    message = FindingMessage.from_finding(
+        f, {"kind": "job_log", "path": "x", "line": 1}, source="buildkite"
+    )
+    text = description(message)
+    assert text.startswith(said), text
+    assert f"severity {f.severity}, confidence {f.confidence}" in text.splitlines()[0]

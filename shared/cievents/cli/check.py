@@ -18,7 +18,12 @@ from cievents.checks.registry import configured_checks
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--function", help="only the integrations this function uses")
-    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default="table",
+        help="table (default) or json: one object per check",
+    )
     parser.add_argument(
         "--timeout", type=float, default=10.0, help="seconds per check (default 10)"
     )
