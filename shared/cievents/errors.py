@@ -109,6 +109,8 @@ class TransientError(CIEventsError):
         self.status = status
         self.retry_after = retry_after
         self.unsent = unsent
+        # With reason "network": the kind of failure (``cievents.neterrors.Kind``), or None.
+        self.network: str | None = None
 
 
 class RateLimitedError(TransientError):

@@ -49,7 +49,7 @@ from typing import Any
 import requests
 import tenacity
 
-from cievents import clock, tracing
+from cievents import clock, neterrors, tracing
 from cievents.errors import (
     AuthError,
     CIEventsError,
@@ -134,7 +134,8 @@ def error_for(response: requests.Response, what: str, credential: str = "") -> C
         )
     if cls is AuthError:
         fix = f"; check {credential}" if credential else ""
-        return AuthError(f"{message}{fix}", status=status, credential=credential)
+        scopes = scope_note(response.headers) if status == 403 else ""
+        return AuthError(f"{message}{scopes}{fix}", status=status, credential=credential)
     if cls is RejectedError:
         return RejectedError(message, status=status)
     return cls(message)
@@ -159,6 +160,20 @@ def never_sent(exc: BaseException) -> bool:
     if isinstance(reason, MaxRetryError):
         reason = reason.reason
     return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+
+
+def scope_note(headers: Mapping[str, str]) -> str:
+    """What a 403's scope headers say (GitHub: ``X-Accepted-OAuth-Scopes``, the scopes the
+    call accepts, and ``X-OAuth-Scopes``, the ones the token has), or ""."""
+    accepted = headers.get("X-Accepted-OAuth-Scopes")
+    if accepted is None:
+        return ""
+    has = headers.get("X-OAuth-Scopes") or "none"
+    return f" (this call needs one of the scopes: {accepted or '?'}; the token has: {has})"
+
+
+def _host(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[0]
 
 
 def _short_detail(response: requests.Response) -> str:
@@ -318,6 +333,7 @@ class HttpClient:
         def once() -> Any:
             if budget is not None:
                 budget.before_send()  # a slot of the shared budget, or RateLimitedError
+            started = time.monotonic()
             try:
                 response = self.session.request(
                     method,
@@ -330,17 +346,15 @@ class HttpClient:
                     stream=stream,
                 )
             except (requests.Timeout, requests.ConnectionError) as exc:
-                unsent = never_sent(exc)
-                raise TransientError(
-                    f"{label}: {type(exc).__name__} "
-                    + (
-                        "(could not connect)"
-                        if unsent
-                        else f"(no answer within {self.timeout[0]}+{self.timeout[1]} s)"
-                    ),
+                # What happened and how long it really took (not the configured timeouts).
+                error = TransientError(
+                    f"{label}: {type(exc).__name__}: "
+                    + neterrors.describe(exc, _host(url), time.monotonic() - started),
                     reason="network",
-                    unsent=unsent,
-                ) from None
+                    unsent=never_sent(exc),
+                )
+                error.network = neterrors.classify(exc)
+                raise error from None
             if response.status_code in ok_statuses:
                 return response
             classified = error_for(response, label, self.credential)

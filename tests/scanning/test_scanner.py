@@ -150,6 +150,23 @@ def test_cli_reads_stdin(
     assert rand(3)
 
 
+def test_cli_text_labels_severity_and_confidence_as_json_has_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The text line names both, labelled: a confidence is never shown as the severity."""
+    leak = tmp_path / "leak.log"
+    leak.write_text("\n".join(line for _, line, _ in CASES) + "\n")
+    assert main(["scan", str(leak), "--format", "json"]) == 1
+    found = json.loads(capsys.readouterr().out)
+    assert main(["scan", str(leak), "--format", "text"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(found)
+    for finding, text in zip(found, lines, strict=True):
+        label = f"(severity {finding['severity']}, confidence {finding['confidence']})"
+        assert f"{finding['rule_id']} {label}" in text, text
+    assert any(f["severity"] != f["confidence"] for f in found)  # the two really differ
+
+
 def test_real_vendor_payloads_are_clean() -> None:
     """Independent hard negatives: webhook payloads the vendors wrote (ids, SHAs, URLs,
     signatures, avatars), none holding a credential."""

@@ -56,6 +56,30 @@ def misuses(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "check an unknown function": (["check", "--function", "nosuch"], "unknown function"),
         "check with a bad timeout": (["check", "--timeout", "soon"], "--timeout"),
         "parse a missing file": (["parse", str(tmp / "missing.json")], "missing.json"),
+        "replay a missing file": (
+            ["replay", "--url", "http://127.0.0.1:9", str(tmp / "gone.json")],
+            "cievents replay: cannot read",
+        ),
+        "scan with a missing baseline": (
+            ["scan", "--baseline", str(tmp / "base.json"), str(EVENT)],
+            "cievents scan: --baseline",
+        ),
+        "scan with a missing allowlist": (
+            ["scan", "--allowlist", str(tmp / "allow.txt"), str(EVENT)],
+            "cievents scan: --allowlist",
+        ),
+        "dead-letters without a source": (["dead-letters", "list"], "--subscription --file"),
+        "dead-letters on a missing file": (
+            ["dead-letters", "list", "--file", str(tmp / "dl.jsonl")],
+            "dl.jsonl",
+        ),
+        "check with an unknown format": (["check", "--format", "xml"], "invalid choice: 'xml'"),
+        "demo with zero deliveries": (["demo", "--times", "0"], "--times"),
+        "report over zero days": (["report", "--days", "0"], "--days"),
+        "report serving on a bad port": (
+            ["report", "--db", str(not_duckdb), "--serve", "--port", "99999"],
+            "--port 99999",
+        ),
         "dead-letters with a bad action": (["dead-letters", "forward"], "invalid choice"),
     }
 

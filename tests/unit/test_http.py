@@ -143,8 +143,18 @@ def test_github_style_rate_limit_403(server: FakeServer) -> None:
 def test_timeout_is_transient(server: FakeServer) -> None:
     for _ in range(2):
         server.queue("POST", "/ok", Reply(200, {}, delay_s=1.5))
-    with pytest.raises(TransientError, match="no answer"):
+    with pytest.raises(TransientError, match="did not answer: timed out after") as caught:
         client(server, [], retries=1).post("/ok")
+    # The wait it reports is the one measured, not the configured "connect+read" timeouts.
+    assert "+" not in caught.value.message.rsplit("after", 1)[-1]
+    assert caught.value.network == "read_timeout"
+
+
+def test_a_refused_connection_says_so_and_how_long_it_took() -> None:
+    http = HttpClient(sink="test", base_url="http://127.0.0.1:9", policy=RetryPolicy(retries=0))
+    with pytest.raises(TransientError, match=r"connection refused after \d+ ms") as caught:
+        http.get("/")
+    assert caught.value.network == "refused" and caught.value.unsent
 
 
 def test_connection_refused_is_transient() -> None:

@@ -263,3 +263,59 @@ def test_azure_boards(monkeypatch: pytest.MonkeyPatch, store_path: Path) -> None
         assert (
             findings.state_of(SQLiteStore(store_path), finding.fingerprint)["status"] == "resolved"
         )
+
+
+def test_a_done_before_its_finding_is_kept_and_applied_when_the_finding_arrives(
+    client_for: Callable[..., FlaskClient], jira: FakeServer, store_path: Path
+) -> None:
+    """Pub/Sub does not order: the work item's Done may arrive before the finding."""
+    client = client_for()
+    finding = finding_from_scan(42)
+    label = f"cievents-{finding.fingerprint[:16]}"
+    attrs = {"source": "jira", "event": "jira:issue_updated"}
+    done = jira_update(label, "Done", "Done")
+    assert client.post("/", json=push(done, attrs)).status_code == 200
+    store = SQLiteStore(store_path)
+    assert store.get_state(f"workitem_sync:pending:{label}").value["status"] == "resolved"
+    assert deliver_finding(client, finding) == 200
+    assert len(jira.calls("POST", "/rest/api/2/issue")) == 1  # the item, once
+    assert findings.state_of(store, finding.fingerprint)["status"] == "resolved"
+    assert not store.get_state(f"workitem_sync:pending:{label}").value  # applied, then gone
+
+
+def test_an_older_update_arriving_after_a_newer_one_changes_nothing(
+    client_for: Callable[..., FlaskClient], store_path: Path
+) -> None:
+    client = client_for()
+    finding = finding_from_scan(42)
+    deliver_finding(client, finding)
+    label = f"cievents-{finding.fingerprint[:16]}"
+    attrs = {"source": "jira", "event": "jira:issue_updated"}
+    newer = json.loads(jira_update(label, "Done", "Won't Fix"))
+    older = json.loads(jira_update(label, "Done", "Done"))
+    older["timestamp"] = newer["timestamp"] - 60_000  # Jira's own order: a minute earlier
+    for body in (newer, older):
+        client.post("/", json=push(json.dumps(body).encode(), attrs))
+    assert findings.state_of(SQLiteStore(store_path), finding.fingerprint)["status"] == "suppressed"
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "said"),
+    [
+        ("aws-access-key-id", "Leaked AWS credential found (aws-access-key-id, severity"),
+        ("github-token", "Leaked GitHub credential found (github-token, severity"),
+        ("stripe-key", "Leaked Stripe credential found"),
+    ],
+)
+def test_the_work_item_names_the_vendor_as_it_writes_itself(rule_id: str, said: str) -> None:
+    from cievents.tracker.workitems import description
+
+    line = next(c for c in positives() if c[0] == rule_id)[1]
+    found = Scanner(engine="aho-corasick", fingerprint_key=KEY).scan_text(line + "\n", "log")
+    (f,) = [x for x in found if x.rule_id == rule_id]
+    message = FindingMessage.from_finding(
+        f, {"kind": "job_log", "path": "x", "line": 1}, source="buildkite"
+    )
+    text = description(message)
+    assert text.startswith(said), text
+    assert f"severity {f.severity}, confidence {f.confidence}" in text.splitlines()[0]

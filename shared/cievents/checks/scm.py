@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cievents.checks.base import Check, CheckFailedError
+from cievents.checks.base import Check, CheckFailedError, Problem, http_failure
 from cievents.errors import CIEventsError
 from cievents.http import RetryPolicy
 from cievents.scm import ScmSettings
@@ -47,22 +47,38 @@ def _scopes(response: Any) -> set[str]:
 
 
 def _get(
-    settings: ScmSettings, provider: str, timeout_s: float, path: str, bad: str, **kw: Any
+    settings: ScmSettings,
+    provider: str,
+    timeout_s: float,
+    path: str,
+    bad: str,
+    scope: str = "",
+    **kw: Any,
 ) -> tuple[Any, Any]:
-    """(client, response) of one read; a refused credential fails the check with ``bad``."""
+    """(client, response) of one read. A refused credential fails the check with ``bad``, a
+    403 with ``scope``, a 404 naming the address; a request that got no answer is not the
+    credential's fault (``base._run_one`` names the network problem)."""
     client = _quick(settings.client(provider), timeout_s)
     if provider == "github":  # GitHub's client authenticates per request (token or App)
         kw.setdefault("headers", client.auth_headers())
     try:
         return client, client.api.get(path, what=f"{provider}: {path}", **kw)
     except CIEventsError as exc:
-        raise CheckFailedError(exc.message, bad) from None
+        fixes: dict[Problem, str] = {
+            "unauthorized": bad,
+            "missing_scope": scope or f"the credential is valid but lacks a permission ({bad})",
+            "missing_resource": f"nothing at {path}: check the {provider} API URL setting",
+            "failed": bad,
+        }
+        raise http_failure(exc, fixes) from None
 
 
 def _require(scopes: set[str], any_of: set[str], fix: str) -> None:
     """Fail the check unless ``scopes`` holds one of ``any_of``."""
     if not scopes & any_of:
-        raise CheckFailedError(f"the scopes are {', '.join(sorted(scopes)) or 'none'}", fix)
+        raise CheckFailedError(
+            f"the scopes are {', '.join(sorted(scopes)) or 'none'}", fix, "missing_scope"
+        )
 
 
 def github_app_check(settings: ScmSettings, timeout_s: float) -> Check:
@@ -76,16 +92,21 @@ def github_app_check(settings: ScmSettings, timeout_s: float) -> Check:
         try:
             client.installation_token()
         except CIEventsError as exc:
-            raise CheckFailedError(
-                exc.message,
+            bad = (
                 "GITHUB_APP_ID / GITHUB_APP_INSTALLATION_ID / GITHUB_APP_PRIVATE_KEY do not "
-                "name an installation of the App: check all three",
+                "name an installation of the App: check all three"
+            )
+            raise http_failure(
+                exc, {"unauthorized": bad, "failed": bad, "missing_resource": bad}
             ) from None
+        granted = client.installation_permissions
         granted = client.installation_permissions
         missing = [p for p in GITHUB_APP_PERMISSIONS if granted.get(p) != "write"]
         if missing:
             raise CheckFailedError(
-                f"the installation lacks {', '.join(f'{p}: write' for p in missing)}", fix
+                f"the installation lacks {', '.join(f'{p}: write' for p in missing)}",
+                fix,
+                "missing_scope",
             )
         return "App installation grants checks, pull_requests and statuses: write (check runs)"
 
@@ -97,7 +118,7 @@ def github_token_check(settings: ScmSettings, timeout_s: float) -> Check:
 
     def probe() -> str:
         bad = "GITHUB_TOKEN is invalid or expired"
-        _, response = _get(settings, "github", timeout_s, "/user", bad)
+        _, response = _get(settings, "github", timeout_s, "/user", bad, fix)
         scopes = _scopes(response)
         if scopes:
             _require(scopes, {"repo", "public_repo"}, fix)

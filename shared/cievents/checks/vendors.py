@@ -9,7 +9,7 @@ import base64
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cievents.checks.base import Check, CheckFailedError
+from cievents.checks.base import Check, CheckFailedError, Problem, http_failure
 from cievents.config import env_list
 from cievents.errors import CIEventsError
 from cievents.http import HttpClient, RetryPolicy
@@ -29,17 +29,22 @@ def _client(sink: str, base_url: str, headers: Mapping[str, str], timeout_s: flo
     )
 
 
-def _get_json(http: HttpClient, path: str, fix_401: str, fix_404: str, **kw: Any) -> Any:
+def _get_json(
+    http: HttpClient, path: str, fix_401: str, fix_404: str, fix_403: str = "", **kw: Any
+) -> Any:
+    """The JSON of a GET; a refusal fails the check with the fix for its problem (401 the
+    credential, 403 a missing scope, named by the answer's scope headers, 404 the target)."""
     try:
         return http.get(path, **kw).json()
     except CIEventsError as exc:
-        status = getattr(exc, "status", None)
-        text = exc.message
-        if status in (401, 403) or " 401" in text or " 403" in text:
-            raise CheckFailedError(text, fix_401) from None
-        if status == 404 or " 404" in text or exc.reason == "unknown_target":
-            raise CheckFailedError(text, fix_404) from None
-        raise
+        fix_403 = fix_403 or f"the credential is valid but lacks a permission: {fix_401}"
+        fixes: dict[Problem, str] = {
+            "unauthorized": fix_401,
+            "missing_scope": fix_403,
+            "missing_resource": fix_404,
+            "failed": fix_401,
+        }
+        raise http_failure(exc, fixes) from None
 
 
 def slack_checks(env: Env, timeout_s: float, channels: Callable[[], list[str]]) -> list[Check]:
@@ -53,15 +58,34 @@ def slack_checks(env: Env, timeout_s: float, channels: Callable[[], list[str]]) 
         body = http.post(f"/{method}", data=params).json()
         if not body.get("ok"):
             error = str(body.get("error", "unknown_error"))
-            fixes = {
-                "invalid_auth": "SLACK_BOT_TOKEN is wrong or revoked: reinstall the app",
-                "not_authed": "set SLACK_BOT_TOKEN to the bot token (xoxb-…)",
-                "channel_not_found": "no such channel, or a private one: check the routing file",
-                "missing_scope": "add the scope Slack names to the app and reinstall it",
+            needed = str(body.get("needed") or "the scope Slack names")
+            fixes: dict[str, tuple[Problem, str]] = {
+                "invalid_auth": (
+                    "unauthorized",
+                    "SLACK_BOT_TOKEN is wrong or revoked: reinstall the app",
+                ),
+                "token_revoked": ("unauthorized", "SLACK_BOT_TOKEN was revoked: reinstall the app"),
+                "account_inactive": (
+                    "unauthorized",
+                    "the bot's account is deactivated: reinstall the app",
+                ),
+                "not_authed": ("unauthorized", "set SLACK_BOT_TOKEN to the bot token (xoxb-…)"),
+                "channel_not_found": (
+                    "missing_resource",
+                    "no such channel, or a private one: check the routing file",
+                ),
+                "missing_scope": (
+                    "missing_scope",
+                    f"add {needed} to the app's Bot Token Scopes and reinstall it",
+                ),
             }
-            raise CheckFailedError(
-                f"{method}: {error}", fixes.get(error, f"see Slack's docs for {error}")
+            problem, fix = fixes.get(error, ("failed", f"see Slack's docs for {error}"))
+            scopes = (
+                f" (needed: {needed}; the token has: {body.get('provided') or '?'})"
+                if error == "missing_scope"
+                else ""
             )
+            raise CheckFailedError(f"{method}: {error}{scopes}", fix, problem)
         return dict(body)
 
     def auth() -> str:
@@ -112,12 +136,18 @@ def teams_checks(env: Env, timeout_s: float) -> list[Check]:
             raise CheckFailedError(
                 "the webhook URL answers 404",
                 "the flow was deleted or the URL is wrong: copy it again from Teams",
+                "missing_resource",
             )
         return f"reachable (HTTP {response.status_code} to a GET; nothing posted)"
 
     return [
         Check("teams", "workflows webhook", reach, "check TEAMS_WEBHOOK_URL", ("teams_notify",))
     ]
+
+
+GITHUB_SCOPE_FIX = (
+    "the token is valid but lacks a scope: give it Commit statuses: write (classic: repo)"
+)
 
 
 def github_checks(env: Env, timeout_s: float) -> list[Check]:
@@ -134,7 +164,7 @@ def github_checks(env: Env, timeout_s: float) -> list[Check]:
     fix = "GITHUB_TOKEN is invalid or expired: use a token with statuses: write"
 
     def user() -> str:
-        body = _get_json(http, "/user", fix, "check GITHUB_API_URL")
+        body = _get_json(http, "/user", fix, "check GITHUB_API_URL", GITHUB_SCOPE_FIX)
         return f"authenticated as {body.get('login', '?')}"
 
     checks = [Check("github", "token", user, fix, ("github_status", "secret_scan"))]
@@ -146,12 +176,14 @@ def github_checks(env: Env, timeout_s: float) -> list[Check]:
                 f"/repos/{repo}",
                 fix,
                 f"the token cannot see {repo}: grant it access to the repository",
+                GITHUB_SCOPE_FIX,
             )
             perms = body.get("permissions") or {}
             if perms and not perms.get("push"):
                 raise CheckFailedError(
                     f"{repo}: no write access",
                     "statuses need write access (push or statuses: write)",
+                    "missing_scope",
                 )
             return f"{repo} visible"
 
@@ -196,7 +228,9 @@ def bitbucket_checks(env: Env, timeout_s: float) -> list[Check]:
 
 
 def _no_jira_credentials() -> str:
-    raise CheckFailedError("no credentials", "set JIRA_EMAIL + JIRA_API_TOKEN (Cloud) or JIRA_PAT")
+    raise CheckFailedError(
+        "no credentials", "set JIRA_EMAIL + JIRA_API_TOKEN (Cloud) or JIRA_PAT", "unauthorized"
+    )
 
 
 def jira_checks(env: Env, timeout_s: float) -> list[Check]:
@@ -292,6 +326,7 @@ def buildkite_checks(env: Env, timeout_s: float) -> list[Check]:
             raise CheckFailedError(
                 f"token lacks {', '.join(missing)}",
                 f"add the scopes {', '.join(missing)} to the API token",
+                "missing_scope",
             )
         return "scopes read_builds, read_job_logs present"
 

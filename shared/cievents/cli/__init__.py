@@ -24,11 +24,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("cievents.cli.replay", "send recorded webhook bodies to a running ingest"),
     "report": ("cievents.cli.report", "render the build-health views as an HTML page"),
     "check": ("cievents.cli.check", "test every configured integration with a harmless call"),
+    "inventory": (
+        "cievents.cli.inventory",
+        "list every repository of the configured SCMs into the assets table, and print them",
+    ),
     "dead-letters": (
         "cievents.cli.deadletters",
         "list dead-lettered messages, or replay them once the cause is fixed",
     ),
 }
+
+
+DESCRIPTION = "The cievents command: the library the functions use, for people and CI."
 
 
 class Parser(argparse.ArgumentParser):
@@ -69,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
     commands = _available()
-    parser = Parser(prog="cievents", description=__doc__.split("\n")[0])
+    parser = Parser(prog="cievents", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version="cievents 0.1.0")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)

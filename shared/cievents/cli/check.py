@@ -1,7 +1,8 @@
 """``cievents check [--function NAME] [--format table|json] [--timeout S]``.
 
 Tests every configured integration with a harmless call and prints a table:
-integration, target, result, latency, what to fix. Exit 0 when all pass,
+integration, target, result, problem (unreachable, timed_out, tls, unauthorized,
+missing_scope, missing_resource or failed), latency, what to fix. Exit 0 when all pass,
 1 when any fails, 2 when nothing is configured to check.
 """
 
@@ -17,19 +18,25 @@ from cievents.checks.registry import configured_checks
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--function", help="only the integrations this function uses")
-    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default="table",
+        help="table (default) or json: one object per check",
+    )
     parser.add_argument(
         "--timeout", type=float, default=10.0, help="seconds per check (default 10)"
     )
 
 
 def render_table(results: list[CheckResult]) -> str:
-    headers = ["integration", "target", "result", "latency", "what to fix"]
+    headers = ["integration", "target", "result", "problem", "latency", "what to fix"]
     rows = [
         [
             r.integration,
             r.target,
             "ok" if r.status == "pass" else "FAIL",
+            r.problem or "-",
             f"{r.latency_ms:.0f} ms",
             r.fix if r.status == "fail" else r.detail,
         ]

@@ -70,14 +70,24 @@ def original_attributes(attributes: Mapping[str, str]) -> dict[str, str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["list", "replay"])
+    parser.add_argument(
+        "action",
+        choices=["list", "replay"],
+        help="list: print each letter as one JSON line; replay: publish each to its topic",
+    )
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--subscription", help="a subscription on the dead-letter topic")
-    where.add_argument("--file", type=Path, help="the file of a file: dead-letter target")
+    where.add_argument(
+        "--file",
+        type=Path,
+        help="a dead-letter file (one JSON line per letter), as local runs write",
+    )
     parser.add_argument("--topic", help="replay to this topic (default: from function.yaml)")
     parser.add_argument("--function", help="only the letters of this function")
     parser.add_argument("--max", type=int, default=100, help="at most this many (default 100)")
-    parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to wait for Pub/Sub (default 30)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", required=True, help="the ingest function's base URL")
     parser.add_argument("--secret", help="sign with this secret instead of WEBHOOK_SECRET_<SOURCE>")
     parser.add_argument("--source", help="the vendor, when it cannot be guessed")
-    parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to wait for each answer (default 30)"
+    )
 
 
 def _files(paths: list[Path]) -> list[Path]:
@@ -48,8 +50,12 @@ def run(args: argparse.Namespace) -> int:
             headers_file = path.with_name(path.name.removesuffix(".json") + ".headers.json")
             headers = json.loads(headers_file.read_text("utf-8")) if headers_file.exists() else {}
             source = args.source or detect_source(json.loads(body), lower_headers(headers))
-        except (OSError, ValueError, CIEventsError) as exc:
-            print(f"{path}: cannot read ({exc})", file=sys.stderr)
+        except OSError as exc:
+            print(f"cievents replay: cannot read {path}: {exc.strerror}", file=sys.stderr)
+            return 2
+        except (ValueError, CIEventsError) as exc:
+            detail = exc.message if isinstance(exc, CIEventsError) else str(exc)
+            print(f"cievents replay: {path}: {detail}", file=sys.stderr)
             return 2
         secret = args.secret or os.environ.get(
             "WEBHOOK_SECRET_" + source.upper().replace("-", "_"), ""

@@ -31,9 +31,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ci",
         choices=("buildkite", "github", "gitlab", "azure", "bitbucket"),
         help="scan the job or run logs of this CI at the URL given instead of files "
-        "(cievents.cilogs.cli)",
+        "(a build, run, pipeline or job URL copied from the browser)",
     )
-    parser.add_argument("--format", choices=("json", "sarif", "text"), default="text")
+    parser.add_argument(
+        "--format",
+        choices=("json", "sarif", "text"),
+        default="text",
+        help="text: one line per finding (default); json: one object per finding; "
+        "sarif: SARIF 2.1.0 for code-scanning tools",
+    )
     parser.add_argument("--no-redact", action="store_true", help="print the secrets themselves")
     parser.add_argument(
         "--baseline", type=Path, help="earlier JSON report: its findings are ignored"
@@ -102,7 +108,11 @@ def run(args: argparse.Namespace) -> int:
         if args.allowlist:
             ignored |= _fingerprints(args.allowlist)
         scanner = Scanner(engine=args.engine, allowed_fingerprints=ignored)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+    except OSError as exc:
+        which = "--baseline" if exc.filename == str(args.baseline) else "--allowlist"
+        print(f"cievents scan: {which} {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except (ValueError, KeyError, RuntimeError) as exc:
         print(f"cievents scan: {exc}", file=sys.stderr)
         return 2
     findings = []
@@ -130,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         for f in findings:
             print(
-                f"{f.path}:{f.line}:{f.start_column}: {f.rule_id} ({f.confidence}) {f.secret} "
+                f"{f.path}:{f.line}:{f.start_column}: {f.rule_id} "
+                f"(severity {f.severity}, confidence {f.confidence}) {f.secret} "
                 f"fingerprint {f.fingerprint[:16]}"
             )
     skipped = f", {len(warnings)} not scanned (see warnings)" if warnings else ""

@@ -48,13 +48,55 @@ def title(finding: FindingMessage) -> str:
     return f"Leaked credential: {finding.rule_id} in {where}".strip()[:250]
 
 
+# How vendors spell their own names (a rule family is a lower-case slug); the rest are
+# capitalized ("stripe" -> "Stripe").
+FAMILY_NAMES = {
+    "1password": "1Password",
+    "aws": "AWS",
+    "gcp": "Google Cloud",
+    "github": "GitHub",
+    "gitlab": "GitLab",
+    "npm": "npm",
+    "pypi": "PyPI",
+    "rubygems": "RubyGems",
+    "cratesio": "crates.io",
+    "nuget": "NuGet",
+    "dockerhub": "Docker Hub",
+    "digitalocean": "DigitalOcean",
+    "circleci": "CircleCI",
+    "newrelic": "New Relic",
+    "huggingface": "Hugging Face",
+    "openai": "OpenAI",
+    "openrouter": "OpenRouter",
+    "xai": "xAI",
+    "jfrog": "JFrog",
+    "hubspot": "HubSpot",
+    "planetscale": "PlanetScale",
+    "langsmith": "LangSmith",
+    "sendgrid": "SendGrid",
+    "flyio": "Fly.io",
+    "google-chat": "Google Chat",
+    "jwt": "JWT",
+    "teams": "Microsoft Teams",
+    "private-key": "private-key",
+    "url-credentials": "URL",
+    "assignment": "generic",
+    "bearer": "bearer",
+}
+
+
+def family_name(family: str) -> str:
+    """A rule family as its vendor writes it: "aws" -> "AWS", "github" -> "GitHub"."""
+    return FAMILY_NAMES.get(family) or family.replace("-", " ").title()
+
+
 def description(finding: FindingMessage) -> str:
     loc = finding.location
     if finding.family == "posture":
         return _posture_description(finding)
     lines = [
-        f"Leaked {finding.family} credential found ({finding.rule_id}, "
-        f"confidence {finding.confidence}).",
+        f"Leaked {family_name(finding.family)} credential found ({finding.rule_id}, "
+        f"severity {finding.severity}, confidence {finding.confidence}).",
         f"Preview (redacted): {finding.preview}",
         f"Where: {loc.get('kind')} {loc.get('path')} line {loc.get('line')}",
         f"Build: {finding.build_url or '-'}",
