@@ -39,7 +39,7 @@ def manifest() -> dict[str, Any]:
     return loaded
 
 
-def _deployed_env(name: str) -> dict[str, str]:
+def deployed_env(name: str) -> dict[str, str]:
     """The manifest's environment with ``${name}`` filled from the variables' defaults.
 
     A setting whose variable has no default (a deploy must give it) is left out: the
@@ -78,7 +78,7 @@ def spawn(
 ) -> subprocess.Popen[bytes]:
     """Start ``name`` (or a floor ``source``) under functions-framework on ``port``."""
     spec = manifest()["functions"][name]
-    full = {**os.environ, **_deployed_env(name), **env}
+    full = {**os.environ, **deployed_env(name), **env}
     out: Any = open(log_path, "ab") if log_path else subprocess.DEVNULL
     return subprocess.Popen(
         [
