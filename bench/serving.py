@@ -39,32 +39,27 @@ def manifest() -> dict[str, Any]:
     return loaded
 
 
-def deployed_env(name: str) -> dict[str, str]:
-    """The manifest's environment with ``${name}`` filled from the variables' defaults.
+def _deployed_env(name: str) -> dict[str, str]:
+    """The environment function.yaml deploys ``name`` with, filled as a deploy fills it
+    (``cievents.deploy.manifest``: ``Manifest.resolve``, then ``Function.environment_with``,
+    built-ins included), in project ``PROJECT``, region ``local``.
 
     A setting whose variable has no default (a deploy must give it) is left out: the
-    benchmark or test passes its own value, as a deploy would.
+    benchmark or test passes its own value, as a deploy would. Tracing is off (the
+    ``tracing`` variable): there is no Cloud Trace to export to here.
     """
-    from cievents.deploy.manifest import fill, references
+    from cievents.deploy.manifest import load, references
 
-    document = manifest()
-    spec = document["functions"][name]
-    defaults = document.get("defaults", {})
-    values = {"project": PROJECT, "region": "local"}
-    for var, declared in (document.get("variables") or {}).items():
-        default = (declared or {}).get("default")
-        if default is not None:
-            values[var] = str(default)
-    env = {}
-    for key, raw in (spec.get("environment") or {}).items():
-        text = str(raw)
-        while references(text) and references(text) <= set(values):
-            text = fill(text, values, name)  # a default may name another variable
-        if not references(text):
-            env[key] = text
-    env["THREADS"] = str(spec.get("concurrency", defaults.get("concurrency", 1)))
+    deployed = load(ROOT / "function.yaml")
+    function = deployed.function(name)
+    unset = set(deployed.missing({}))
+    variables = deployed.resolve({**dict.fromkeys(unset, ""), "tracing": "off"}, PROJECT, "local")
+    env = function.environment_with(variables)
+    for key, raw in function.environment.items():
+        if references(raw) & unset:
+            del env[key]
+    env["THREADS"] = str(function.concurrency)
     env["K_SERVICE"] = name
-    env["GOOGLE_CLOUD_PROJECT"] = PROJECT
     return env
 
 
@@ -78,7 +73,7 @@ def spawn(
 ) -> subprocess.Popen[bytes]:
     """Start ``name`` (or a floor ``source``) under functions-framework on ``port``."""
     spec = manifest()["functions"][name]
-    full = {**os.environ, **deployed_env(name), **env}
+    full = {**os.environ, **_deployed_env(name), **env}
     out: Any = open(log_path, "ab") if log_path else subprocess.DEVNULL
     return subprocess.Popen(
         [

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bench.serving import deployed_env
+from bench.serving import _deployed_env as deployed_env
 from cievents.config import CommonSettings, store_spec
 from cievents.deploy import manifest
 from cievents.errors import ConfigError
