@@ -8,8 +8,6 @@ that cannot be computed say why. Screenshots go to ``.artifacts/screenshots/``."
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ from cievents.metrics import history
 from cievents.metrics.duckdb_store import DuckDBStore
 from cievents.metrics.report import page
 from tests.support.browser import Browser, Page
+from tests.support.report_server import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -122,29 +121,17 @@ def test_the_report_prints(browser: Browser, demo_db: Path, tmp_path: Path) -> N
 
 
 @pytest.fixture
-def served(demo_db: Path, tmp_path: Path) -> Iterator[str]:
+def served(demo_db: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     db = tmp_path / "live.duckdb"
     db.write_bytes(demo_db.read_bytes())
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cievents.cli", "report", "--db", str(db), "--serve", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        cwd=ROOT,
-    )
-    try:
-        assert process.stdout is not None
-        match = re.search(r"http://127\.0\.0\.1:(\d+)/", process.stdout.readline())
-        assert match, process.stderr.read() if process.poll() is not None else "no URL printed"
-        yield f"http://127.0.0.1:{match.group(1)}/|{db}"
-    finally:
-        process.terminate()
-        process.wait(20)
+    with serving(db) as url:
+        yield f"{url}/", db
 
 
-def test_the_served_page_reloads_itself_when_a_build_lands(browser: Browser, served: str) -> None:
-    url, db = served.split("|")
+def test_the_served_page_reloads_itself_when_a_build_lands(
+    browser: Browser, served: tuple[str, Path]
+) -> None:
+    url, db = served
     view = browser.open(url)
     check_page(view)
     assert "live: redrawn when" in view.evaluate("document.body.innerText")

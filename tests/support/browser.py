@@ -175,9 +175,17 @@ class Browser:
             "--mute-audio",
             "about:blank",
         ]
+        # The browser keeps the real clock: under ``make test-calendar`` libfaketime is
+        # preloaded into every child, and Chromium's crash handler cannot start with it
+        # (the pages under test take no time from the browser).
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k != "LD_PRELOAD" and not k.startswith("FAKETIME")
+        }
         with log.open("wb") as out:
             self._process = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env
             )
         port_file = Path(self._profile) / "DevToolsActivePort"
         deadline = time.monotonic() + self.timeout_s

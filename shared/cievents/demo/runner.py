@@ -514,7 +514,7 @@ def render(report: Report, out: Path) -> str:
         "",
         "where to look:",
         f"  {out / 'outbox' / 'index.html'}   readable preview of every request",
-        f"  {out / 'build-health.html'}      build health and DORA over 60 days of history "
+        f"  {out / 'build-health.html'}     build health and DORA, 60 days "
         f"(cievents report --db {out / 'metrics.duckdb'} [--serve] redraws it)",
         f"  {out / 'outbox'}/<sink>.jsonl   the requests, one JSON object per line",
         f"  {out / 'archive'}               the raw-payload archive (source=/event=/dt=)",
