@@ -41,7 +41,8 @@ READABLE = """(() => {
     .map(e => { const r = e.getBoundingClientRect(), s = getComputedStyle(e);
       const [a, b] = [lum(s.color), lum(bg)].sort((x, y) => y - x);
       return {text: e.innerText.trim().slice(0, 40), shown: r.width > 0 && r.height > 0 &&
-        r.right <= document.documentElement.scrollWidth + 1 && s.visibility !== 'hidden',
+        r.left >= 0 && r.right <= document.documentElement.clientWidth + 1 &&
+        s.visibility !== 'hidden',
         contrast: (a + 0.05) / (b + 0.05)}; });
 })()"""
 
@@ -57,6 +58,14 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = tmp_path_factory.mktemp("demo") / "metrics.duckdb"
     history.load(db, clock.now_utc())
     return db
+
+
+def check_readable(view: Page) -> None:
+    readable = view.evaluate(READABLE)
+    assert len(readable) > 60
+    hidden = [r for r in readable if not r["shown"]]
+    faint = [r for r in readable if r["contrast"] < 4.5]
+    assert hidden == [] and faint == [], (hidden[:5], faint[:5])
 
 
 def check_page(view: Page) -> None:
@@ -80,11 +89,7 @@ def check_page(view: Page) -> None:
     ):
         assert seen in text, seen
     assert re.search(r"\b(Elite|High|Medium|Low)\b", text)
-    readable = view.evaluate(READABLE)
-    assert len(readable) > 60
-    hidden = [r for r in readable if not r["shown"]]
-    faint = [r for r in readable if r["contrast"] < 4.5]
-    assert hidden == [] and faint == [], (hidden[:5], faint[:5])
+    check_readable(view)
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
@@ -106,10 +111,12 @@ def test_the_report_page_in_each_color_scheme(
 def test_the_report_prints(browser: Browser, demo_db: Path, tmp_path: Path) -> None:
     out = tmp_path / "build-health.html"
     out.write_text(page(demo_db), "utf-8")
-    view = browser.open(out.as_uri(), scheme="dark", media="print")
+    # As on paper: A4 landscape less 12 mm margins is 273 mm, 1032 CSS pixels.
+    view = browser.open(out.as_uri(), scheme="dark", media="print", width=1032)
     assert view.errors == []
     # Printed on white whatever the screen's scheme, three small multiples a row.
     assert view.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(255, 255, 255)"
+    check_readable(view)  # nothing runs off the page's width
     columns = view.evaluate(
         "getComputedStyle(document.querySelector('.multiples')).gridTemplateColumns"
     )

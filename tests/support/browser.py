@@ -173,6 +173,7 @@ class Browser:
             "--disable-component-update",
             "--disable-sync",
             "--mute-audio",
+            "--hide-scrollbars",  # screenshots as wide as the layout
             "about:blank",
         ]
         # The browser keeps the real clock: under ``make test-calendar`` libfaketime is
@@ -251,9 +252,12 @@ class Browser:
             self._events.append(json.loads(self._ws.recv()))
         raise DevToolsError(f"no {method} in {self.timeout_s:.0f} s")
 
-    def open(self, url: str, scheme: str = "light", media: str = "screen") -> Page:
-        """Load ``url`` in a fresh tab with ``prefers-color-scheme: scheme``; returns when the
-        load event fired and every script had its turn (two animation frames)."""
+    def open(
+        self, url: str, scheme: str = "light", media: str = "screen", width: int | None = None
+    ) -> Page:
+        """Load ``url`` in a fresh tab with ``prefers-color-scheme: scheme`` (and ``width``
+        CSS pixels wide, default the browser's); returns when the load event fired and every
+        script had its turn (two animation frames)."""
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})[
             "sessionId"
@@ -263,7 +267,12 @@ class Browser:
             self.call(f"{domain}.enable", {}, session)
         self.call(
             "Emulation.setDeviceMetricsOverride",
-            {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False},
+            {
+                "width": width or self.width,
+                "height": self.height,
+                "deviceScaleFactor": 1,
+                "mobile": False,
+            },
             session,
         )
         self.call(

@@ -509,7 +509,7 @@ border-radius:10px;color:#fff;text-transform:capitalize}
 .tile.high{border-left-color:var(--high)}.band.high{background:var(--high)}
 .tile.medium{border-left-color:var(--medium)}.band.medium{background:var(--medium)}
 .tile.low{border-left-color:var(--low)}.band.low{background:var(--low)}
-.deploy{display:grid;grid-template-columns:minmax(0,3fr) minmax(300px,1.2fr);gap:16px;
+.deploy{display:grid;grid-template-columns:minmax(0,2.4fr) minmax(370px,1fr);gap:16px;
 align-items:start}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums}
 td,th{padding:3px 10px;border-bottom:1px solid var(--border);text-align:right}
@@ -523,6 +523,7 @@ th{font-weight:600;color:var(--muted)}td:first-child,th:first-child,td.name{text
 body{max-width:none;padding:0;font-size:11px}.live{display:none}
 .multiples{grid-template-columns:repeat(3,minmax(0,1fr))}
 h2{break-after:avoid}section{break-inside:auto}a{color:inherit;text-decoration:none}
+.deploy{grid-template-columns:minmax(0,1.6fr) minmax(0,1fr)}.deploy table{font-size:10px}
 @page{size:A4 landscape;margin:12mm}}
 """
 
