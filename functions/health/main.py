@@ -28,7 +28,7 @@ from typing import Any
 from cievents import log
 from cievents.checks.base import CheckResult, run_checks
 from cievents.checks.registry import configured_checks
-from cievents.config import env_float, env_list, env_opt, store_spec
+from cievents.config import env_bool, env_float, env_list, env_opt, env_str, store_spec
 from cievents.errors import CIEventsError
 from cievents.handler import credential_record
 from cievents.http import HttpClient
@@ -38,6 +38,9 @@ from cievents.outbox import Outbox
 TIMEOUT_S = env_float("HEALTH_CHECK_TIMEOUT_S", 10.0, minimum=1)
 ALERT_CHANNEL = env_opt("HEALTH_SLACK_CHANNEL")
 STORE_URL = store_spec(env_opt("CIEVENTS_STORE"))  # checked for form at cold start
+SLACK_API_URL = env_str("SLACK_API_URL", "https://slack.com/api")
+DRY_RUN = env_bool("CIEVENTS_DRY_RUN")
+OUTBOX_DIR = env_str("CIEVENTS_OUTBOX", ".cievents/outbox")
 # Every function of function.yaml that Pub/Sub pushes to (tests/checks checks the list).
 PUBSUB_FUNCTIONS = (
     "slack_notify",
@@ -122,11 +125,10 @@ def alert(changed: list[tuple[CheckResult, str]]) -> None:
             lines.append(f":large_green_circle: *{result.integration} {result.target}* recovered")
     body = {"channel": ALERT_CHANNEL, "text": "\n".join(lines)}
     token = os.environ.get("SLACK_BOT_TOKEN", "")
-    dry = not token or os.environ.get("CIEVENTS_DRY_RUN", "").lower() in ("1", "true", "yes")
-    outbox = Outbox(os.environ.get("CIEVENTS_OUTBOX", ".cievents/outbox")) if dry else None
+    outbox = Outbox(OUTBOX_DIR) if DRY_RUN or not token else None
     http = HttpClient(
         sink="slack",
-        base_url=os.environ.get("SLACK_API_URL", "https://slack.com/api"),
+        base_url=SLACK_API_URL,
         headers={"Authorization": f"Bearer {token}"},
         outbox=outbox,
         dry_run_answer=lambda *_: {"ok": True, "ts": "0"},

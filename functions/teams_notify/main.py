@@ -55,10 +55,11 @@ def check_destinations(routes: routing.Routes, env: Mapping[str, str]) -> None:
     them it sends. In between, one destination would quietly write to the outbox
     while the others post, which nobody would notice until a card is missed.
     """
+    destinations = routes.teams_destinations()
+    urls = {d: routing.teams_webhook_url(d, env) for d in destinations}  # each checked for form
     if env_bool("CIEVENTS_DRY_RUN", False, environ=env):
         return
-    destinations = routes.teams_destinations()
-    missing = {d: r for d, r in destinations.items() if not routing.teams_webhook_url(d, env)}
+    missing = {d: r for d, r in destinations.items() if not urls[d]}
     if missing and len(missing) < len(destinations):
         name, rule = next(iter(missing.items()))
         raise ConfigError(

@@ -151,6 +151,12 @@ def test_demo_once_and_three_times_shuffled_have_the_same_effects(
         assert f'<section class="build" data-build="{build}">' in page, build
     summary = json.loads((tmp_path / "once" / "summary.json").read_text())
     assert summary["events"] == len(SMALL)
+    # repo_inventory listed the example organization (three pages) on the scheduler tick.
+    for run_ in (once, thrice):
+        assert run_.inventory == {"active": 6, "archived": 1, "empty": 1}, run_.inventory
+        assert run_.functions["repo_inventory"].get("failed", 0) == 0
+    listed = (tmp_path / "once" / "inventory.txt").read_text()
+    assert "acme-inc/legacy-billing" in listed and "archived" in listed
 
 
 @pytest.mark.parametrize(

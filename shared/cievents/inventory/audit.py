@@ -3,8 +3,9 @@ committed, publish what is new, and say what was fixed.
 
     audit = RepoAudit(store, reporter, AuditSettings.from_env())
     sync = build_sync(hooks=[audit])           # audit(repo, lister, changed) per repository
-    ...
-    audit.connections(repos, azure_client)     # Azure DevOps service connections, per project
+    counts = audit.begin()
+    sync.run("auto")
+    audit.audit_connections()                  # the Azure DevOps projects the sync saw
 
 Posture findings (``cievents.inventory.posture``) are remembered per repository under
 ``inventory:posture:<scm>:<id>`` (fingerprint → rule): a finding is published once, when it
@@ -27,7 +28,7 @@ Settings: those of ``PosturePolicy`` and ``ScanLimits``; ``AUDIT_POSTURE`` (defa
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -76,6 +77,16 @@ class AuditCounts:
     secrets: int = 0
     errors: list[str] = field(default_factory=list)
 
+    @property
+    def published(self) -> int:
+        return self.new + self.fixed + self.secrets
+
+    def summary(self) -> str:
+        return (
+            f"{self.audited} audited, {self.new} new and {self.fixed} fixed posture findings, "
+            f"{self.scanned} scanned, {self.secrets} new secrets, {len(self.errors)} errors"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "audited": self.audited,
@@ -106,9 +117,31 @@ class RepoAudit:
         self._scanner = scanner
         self._lock = threading.Lock()  # the sync audits several owners at once
         self.counts = AuditCounts()
+        self._projects: dict[tuple[str, str], Any] = {}  # Azure projects seen → their client
+
+    def begin(self) -> AuditCounts:
+        """Start counting afresh (one sync, or one webhook); the counts of this run."""
+        with self._lock:
+            self.counts = AuditCounts()
+            self._projects.clear()
+            return self.counts
 
     def __call__(self, repo: Repo, lister: Any, changed: bool) -> None:
+        if repo.scm == "azure" and "/" in repo.owner and not repo.deleted:
+            org, _, project = repo.owner.partition("/")
+            with self._lock:
+                self._projects.setdefault((org, project), lister.client)
         self.audit(repo, lister.client)
+
+    def audit_connections(self) -> tuple[int, int]:
+        """The service-connection audit of the Azure DevOps projects seen since ``begin``."""
+        with self._lock:
+            seen = dict(self._projects)
+        new = fixed = 0
+        for (org, project), client in seen.items():
+            added, gone = self.connections(org, project, client)
+            new, fixed = new + added, fixed + gone
+        return new, fixed
 
     # -- one repository -----------------------------------------------------------------
     def audit(self, repo: Repo, client: Any) -> None:
@@ -136,28 +169,23 @@ class RepoAudit:
             self.counts.audited += 1
         return self._settle(f"inventory:posture:{repo.key}", found, now)
 
-    def connections(self, repos: Iterable[Repo], client: Any) -> tuple[int, int]:
-        """The Azure DevOps service-connection audit of the repositories' projects."""
-        from cievents.inventory.azure_connections import audit_project, projects_of
+    def connections(self, org: str, project: str, client: Any) -> tuple[int, int]:
+        """The Azure DevOps service-connection audit of one project: (new, fixed)."""
+        from cievents.inventory.azure_connections import audit_project
 
-        new = fixed = 0
         if not self.settings.service_connections:
             return 0, 0
-        for org, project in projects_of(repos):
-            now = self.now()
-            try:
-                found = audit_project(org, project, client, now)
-            except CIEventsError as exc:
-                log.logger.warning(
-                    "service-connection audit failed", project=f"{org}/{project}", error=str(exc)
-                )
-                self.counts.errors.append(f"azure:{org}/{project}: {exc}")
-                continue
-            added, gone = self._settle(
-                f"inventory:posture:azure-project:{org}/{project}", found, now
+        now = self.now()
+        try:
+            found = audit_project(org, project, client, now)
+        except CIEventsError as exc:
+            log.logger.warning(
+                "service-connection audit failed", project=f"{org}/{project}", error=str(exc)
             )
-            new, fixed = new + added, fixed + gone
-        return new, fixed
+            with self._lock:
+                self.counts.errors.append(f"azure:{org}/{project}: {exc}")
+            return 0, 0
+        return self._settle(f"inventory:posture:azure-project:{org}/{project}", found, now)
 
     def _settle(self, key: str, found: Sequence[FindingMessage], now: datetime) -> tuple[int, int]:
         remembered: dict[str, Any] = dict(self.store.get_state(key).value.get("open") or {})

@@ -320,8 +320,9 @@ class Sync:
                 return None, False
             marked = self.assets.mark_deleted([key], now)
             return None, bool(marked)
-        if ref.head_sha:
-            repo = repo.with_(head_sha=ref.head_sha)
+        head = ref.head_of(repo.default_branch)
+        if head:
+            repo = repo.with_(head_sha=head)
         created, updated = self.assets.put([repo], now)
         self._hooks(repo, lister, bool(created or updated))
         return repo, bool(created or updated)
