@@ -111,8 +111,11 @@ def is_rate_limited(response: requests.Response) -> bool:
 def error_for(response: requests.Response, what: str, credential: str = "") -> CIEventsError | None:
     """The classified error a response means, or None when it succeeded.
 
-    ``credential`` names the setting a 401/403 says is broken."""
+    ``credential`` names the setting a 401/403 says is broken. A success is not read: a
+    streamed download stays a stream (reading its text here would hold it all in memory)."""
     status = response.status_code
+    if status < 400:
+        return None
     detail = _short_detail(response)
     if is_rate_limited(response):
         return RateLimitedError(
