@@ -6,6 +6,15 @@ passing to failing, once when it recovers. The last status of each check is
 kept in the idempotency store's per-key state, so alerts survive cold starts
 and are not repeated by concurrent runs (optimistic versioned writes).
 
+Besides the checks it runs, it reports what the functions met at run time: a
+function whose vendor refused its credential (401/403, a revoked token or a
+missing scope) records ``health:credential:<function>`` in the store
+(``cievents.handler``), and health turns that record into a failing
+``<function> <credential>`` check (e.g. ``slack_notify SLACK_BOT_TOKEN``),
+alerted once, recovered when the function acts again after the fix.
+``HEALTH_FUNCTIONS`` (comma-separated) names the functions to watch; default:
+every Pub/Sub function of the bundle.
+
 Answers 200 with the JSON results when everything passes, 503 otherwise,
 so an uptime check can watch it too.
 """
@@ -19,8 +28,9 @@ from typing import Any
 from cievents import log
 from cievents.checks.base import CheckResult, run_checks
 from cievents.checks.registry import configured_checks
-from cievents.config import env_float, env_opt, store_spec
+from cievents.config import env_bool, env_float, env_list, env_opt, env_str, store_spec
 from cievents.errors import CIEventsError
+from cievents.handler import credential_record
 from cievents.http import HttpClient
 from cievents.idempotency import Store, open_store
 from cievents.outbox import Outbox
@@ -28,6 +38,23 @@ from cievents.outbox import Outbox
 TIMEOUT_S = env_float("HEALTH_CHECK_TIMEOUT_S", 10.0, minimum=1)
 ALERT_CHANNEL = env_opt("HEALTH_SLACK_CHANNEL")
 STORE_URL = store_spec(env_opt("CIEVENTS_STORE"))  # checked for form at cold start
+SLACK_API_URL = env_str("SLACK_API_URL", "https://slack.com/api")
+DRY_RUN = env_bool("CIEVENTS_DRY_RUN")
+OUTBOX_DIR = env_str("CIEVENTS_OUTBOX", ".cievents/outbox")
+# Every function of function.yaml that Pub/Sub pushes to (tests/checks checks the list).
+PUBSUB_FUNCTIONS = (
+    "slack_notify",
+    "teams_notify",
+    "github_status",
+    "jira_update",
+    "gcs_archive",
+    "bigquery_metrics",
+    "secret_scan",
+    "workitem_sync",
+    "pr_compliance",
+    "repo_inventory",
+)
+WATCHED = env_list("HEALTH_FUNCTIONS") or PUBSUB_FUNCTIONS
 log.register_secrets_from_env()
 _store: Store | None = None
 
@@ -37,6 +64,34 @@ def _state_store() -> Store:
     if _store is None:
         _store = open_store()
     return _store
+
+
+def credential_results(store: Store, functions: tuple[str, ...] = WATCHED) -> list[CheckResult]:
+    """A check per watched function from its credential record: failing while the
+    function's last word on its credential is a refusal."""
+    results = []
+    for function in functions:
+        record = store.get_state(credential_record(function)).value
+        if record.get("status") not in ("fail", "pass"):
+            continue  # never refused: nothing to report
+        credential = str(record.get("credential") or "its credential")
+        failing = record["status"] == "fail"
+        results.append(
+            CheckResult(
+                integration=function,
+                target=credential,
+                status="fail" if failing else "pass",
+                latency_ms=0.0,
+                detail=f"{credential} was refused; {function} dead-letters its messages"
+                if failing
+                else f"{credential} accepted again",
+                fix=f"rotate {credential} (Secret Manager), redeploy {function}, then "
+                f"`cievents dead-letters replay --function {function}`"
+                if failing
+                else "",
+            )
+        )
+    return results
 
 
 def transitions(results: list[CheckResult], store: Store) -> list[tuple[CheckResult, str]]:
@@ -70,11 +125,10 @@ def alert(changed: list[tuple[CheckResult, str]]) -> None:
             lines.append(f":large_green_circle: *{result.integration} {result.target}* recovered")
     body = {"channel": ALERT_CHANNEL, "text": "\n".join(lines)}
     token = os.environ.get("SLACK_BOT_TOKEN", "")
-    dry = not token or os.environ.get("CIEVENTS_DRY_RUN", "").lower() in ("1", "true", "yes")
-    outbox = Outbox(os.environ.get("CIEVENTS_OUTBOX", ".cievents/outbox")) if dry else None
+    outbox = Outbox(OUTBOX_DIR) if DRY_RUN or not token else None
     http = HttpClient(
         sink="slack",
-        base_url=os.environ.get("SLACK_API_URL", "https://slack.com/api"),
+        base_url=SLACK_API_URL,
         headers={"Authorization": f"Bearer {token}"},
         outbox=outbox,
         dry_run_answer=lambda *_: {"ok": True, "ts": "0"},
@@ -101,6 +155,10 @@ def health(request: Any) -> tuple[str, int, dict[str, str]]:
     """
     with log.context(function="health"):
         results = run_checks(configured_checks(timeout_s=TIMEOUT_S), timeout_s=TIMEOUT_S + 2)
+        try:
+            results += credential_results(_state_store())
+        except Exception as exc:  # the store down: the checks still report
+            log.logger.error("credential records not read", error=type(exc).__name__)
         for r in results:
             emit = log.logger.info if r.status == "pass" else log.logger.error
             emit(

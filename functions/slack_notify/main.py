@@ -5,6 +5,10 @@ the message; every later event of that build updates it (``chat.update``,
 with the channel ID the post returned) as it moves scheduled → running →
 passed / failed / canceled. A late or redelivered event never moves the
 message back (a ``build.running`` after ``build.finished`` leaves it red).
+``changed: true`` rules are decided by build number, not arrival
+(``cievents.notify.changes``): a recovery that arrived before the failure it
+recovers from is announced when the failure arrives, and a message posted as
+news that a late earlier build shows was not news is deleted (with its thread).
 Each failed job gets one thread reply under the message, even when the job
 failure arrives before the build message exists (it waits in state and is
 threaded when the message is posted). On failure the commit author is
@@ -37,8 +41,9 @@ from __future__ import annotations
 
 import fnmatch
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from cievents import effects, log, routing
@@ -162,18 +167,51 @@ class BuildMessage:
         summary: BuildSummary | None,
         mention: str | None,
         watched: bool = False,
+        by_change: bool = False,
     ) -> str:
         """Post or update the message in ``channel``, then thread pending failed jobs.
 
         Runs under a per-(build, channel) claim so no two executions interleave.
+        ``by_change``: the channel gets the message only because the build is news (a
+        ``changed: true`` rule), so it is deleted if a late earlier build shows it is not.
         Returns what it did, for the outcome line.
         """
+        with self._locked(channel):
+            return self._sync_locked(channel, summary, mention, watched, by_change)
+
+    def retract(self, channel: str) -> str:
+        """Delete the message (and the failed-job replies under it) posted in ``channel``
+        as news; a later answer that it is news again posts it afresh."""
+        with self._locked(channel):
+            record = dict(self.channels().get(channel) or {})
+            if not record.get("ts"):
+                return "unchanged"
+            slack = client(self.ctx)
+            for job_id in record.get("threaded") or []:
+                key = self.ctx.state_key("reply", self.key, channel, job_id)
+                reply = self.store.get_state(key).value.get("result")
+                if isinstance(reply, Mapping):
+                    slack.delete(str(reply["id"]), str(reply["ts"]))
+                self.store.set_state(key, {})
+            slack.delete(str(record["id"]), str(record["ts"]))
+            self.store.set_state(self.ctx.state_key("post", self.key, channel), {})
+
+            def drop(current: Mapping[str, Any]) -> Mapping[str, Any]:
+                channels = dict(current.get("channels") or {})
+                channels.pop(channel, None)
+                return {"channels": channels}
+
+            update_state(self.store, self.messages_key, drop)
+            return "retracted"
+
+    @contextmanager
+    def _locked(self, channel: str) -> Iterator[None]:
         lock = f"slack_notify:lock:{self.key}:{channel}"
         claim = self.store.claim(lock, lease_s=60)
         if claim.status != "claimed":
             raise TransientError(f"another execution is updating build {self.key} in {channel}")
         try:
-            return self._sync_locked(channel, summary, mention, watched)
+            yield
         finally:
             self.store.release(lock, claim.token)
 
@@ -218,7 +256,12 @@ class BuildMessage:
         return "digested"
 
     def _sync_locked(
-        self, channel: str, summary: BuildSummary | None, mention: str | None, watched: bool
+        self,
+        channel: str,
+        summary: BuildSummary | None,
+        mention: str | None,
+        watched: bool,
+        by_change: bool,
     ) -> str:
         slack = client(self.ctx)
         record = dict(self.channels().get(channel) or {})
@@ -243,6 +286,7 @@ class BuildMessage:
                     "rank": new_rank,
                     "state": summary.state,
                     "threaded": [],
+                    "by_change": by_change,
                 }
                 self._save_channel(channel, record)
                 did = "posted"
@@ -275,32 +319,85 @@ class BuildMessage:
         return did
 
 
-def _mention(event: BuildEvent, ctx: Context) -> str | None:
-    if not SETTINGS.mention_authors or not event.failed or not event.author_email:
+def _mention(ctx: Context, failed: bool, email: str | None) -> str | None:
+    if not SETTINGS.mention_authors or not failed or not email:
         return None
-    user = client(ctx).user_for_email(event.author_email)
+    user = client(ctx).user_for_email(email)
     return f"<@{user}>" if user else None
+
+
+def _held(event: BuildEvent) -> dict[str, Any]:
+    """What announcing this build later needs, without its event (``changes.Revision``)."""
+    return {
+        "key": build_key(event),
+        "summary": asdict(BuildSummary.of(event)),
+        "source": event.source,
+        "event": event.event,
+        "failed": event.failed,
+        "author_email": event.author_email or "",
+    }
+
+
+def _revise(ctx: Context, branch_key: str, event: BuildEvent, revision: changes.Revision) -> str:
+    """Act on a later build whose news value this (late) build changed."""
+    held = revision.held
+    did = []
+    if isinstance(held.get("summary"), Mapping):
+        query = routing.Query(
+            str(held["source"]),
+            str(held["event"]),
+            event.pipeline,
+            event.branch or "",
+            revision.state,
+            revision.changed,
+        )
+        base = set(ROUTES.slack_channels(replace(query, changed=None)))
+        wanted = ROUTES.slack_channels(query)
+        message = BuildMessage(ctx, str(held["key"]))
+        if revision.changed:
+            summary = BuildSummary(**held["summary"])
+            mention = _mention(ctx, bool(held.get("failed")), str(held.get("author_email") or ""))
+            for channel in wanted:
+                done = message.sync(channel, summary, mention, True, channel not in base)
+                did.append(f"{channel}: #{revision.number} {done} (news after all)")
+        else:
+            for channel, record in message.channels().items():
+                if record.get("by_change") and channel not in wanted:
+                    done = message.retract(channel)
+                    did.append(f"{channel}: #{revision.number} {done} (not news after all)")
+    changes.settle(ctx.store, branch_key, revision)
+    return "; ".join(d for d in did if "unchanged" not in d)
 
 
 def _on_build(event: BuildEvent, ctx: Context) -> Result:
     state = shown_state(event)
     changed = None
+    revised: list[str] = []
+    query = routing.Query(event.source, event.event, event.pipeline, event.branch or "", state)
     if event.is_final and ROUTES.needs_change_tracking():
         branch_key = ctx.state_key("branch", event.pipeline, event.branch or "")
-        changed = changes.record_and_compare(ctx.store, branch_key, event.number, state)
-    query = routing.Query(
-        event.source, event.event, event.pipeline, event.branch or "", state, changed
-    )
+        verdict = changes.record(ctx.store, branch_key, event.number, state, _held(event))
+        changed = verdict.changed
+        revised = [_revise(ctx, branch_key, event, r) for r in verdict.revisions]
     message = BuildMessage(ctx, build_key(event))
-    targets = list(dict.fromkeys([*ROUTES.slack_channels(query), *message.channels()]))
-    if not targets:
+    existing = message.channels()
+    base = set(ROUTES.slack_channels(query))  # the channels it gets whether news or not
+    query = replace(query, changed=changed)
+    targets = list(dict.fromkeys([*ROUTES.slack_channels(query), *existing]))
+    revised = [r for r in revised if r]
+    if not targets and not revised:
         return skipped("no routing rule sends this build to Slack")
     summary = BuildSummary.of(event)
-    mention = _mention(event, ctx)
+    mention = _mention(ctx, event.failed, event.author_email) if targets else None
     watch = watched(event)
-    done = {channel: message.sync(channel, summary, mention, watch) for channel in targets}
+    done = {
+        channel: message.sync(
+            channel, summary, mention, watch, channel not in base and channel not in existing
+        )
+        for channel in targets
+    }
     log.logger.debug("slack messages synced", channels=done)
-    acted = [f"{c}: {d}" for c, d in done.items() if d != "unchanged"]
+    acted = [f"{c}: {d}" for c, d in done.items() if d != "unchanged"] + revised
     if not acted:
         return skipped("every message already shows this state or a later one")
     return Result("acted", "; ".join(acted), provider="slack", operation="chat")

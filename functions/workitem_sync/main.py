@@ -10,7 +10,11 @@ reappears reopens its item; a suppressed one is skipped.
 Work item → finding (``ci-events``: Jira ``jira:issue_updated``, Azure DevOps
 ``workitem.updated``): Done / Closed / Resolved → resolved; "Won't Fix" or a
 configured false-positive resolution → suppressed (the scanner skips
-suppressed fingerprints from then on).
+suppressed fingerprints from then on). Updates are ordered by the vendor's own
+version (Jira's ``timestamp``, Azure's ``rev``): an older update arriving after
+a newer one changes nothing. An update for a finding not recorded yet (the
+Done arrived before the finding) is kept (``workitem_sync:pending:<label>``)
+and applied when the finding arrives, never dropped.
 
 Settings: ``WORKITEM_TRACKER`` (``jira`` or ``azure-boards``; default: jira
 when ``JIRA_URL`` is set, else azure-boards when ``AZURE_DEVOPS_ORG_URL`` is);
@@ -112,6 +116,37 @@ def key(message: Message, event: Any) -> str:
     return message.attributes.get("delivery_id") or message.id
 
 
+def _version(event: WorkItemEvent) -> int:
+    """The vendor's order of updates to one item: Jira's ``timestamp`` (ms), Azure's ``rev``."""
+    raw = event.raw
+    resource = raw.get("resource")
+    rev = resource.get("rev") if isinstance(resource, Mapping) else None
+    for value in (raw.get("timestamp"), rev):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return 0
+
+
+def _apply(ctx: Context, fingerprint: str, status: str, version: int) -> bool:
+    """Set the finding's status unless a newer update (by the vendor's order) already did."""
+
+    applied: list[bool] = []
+
+    def change(state: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        applied.clear()
+        if int(state.get("status_version") or 0) > version:
+            return None
+        applied.append(True)
+        return {**state, "status": status, "status_version": version}
+
+    update_state(ctx.store, state_key(fingerprint), change)
+    return bool(applied)
+
+
+def _pending_key(fingerprint_label: str) -> str:
+    return f"workitem_sync:pending:{fingerprint_label}"
+
+
 def _on_fixed(finding: FindingMessage, ctx: Context) -> Result:
     """A repository setting fixed: comment on the finding's open item and resolve it."""
     current = ctx.store.get_state(state_key(finding.fingerprint)).value
@@ -142,7 +177,11 @@ def _on_finding(finding: FindingMessage, ctx: Context) -> Result:
         item = current.get("item") or work.find_open(finding.fingerprint)
         build = str(finding.build_number or finding.job_id or finding.pull_request or "")
         done = "nothing"
-        if not item:
+        if item and not current.get("item"):
+            # Found by its label, not yet recorded: a create whose answer was lost, or an
+            # item made before this store existed. Adopted, never created twice.
+            done = f"adopted {item} (found by its label)"
+        elif not item:
             item = work.create(finding)
             done = f"created {item}"
         elif status == "resolved":
@@ -174,6 +213,11 @@ def _on_finding(finding: FindingMessage, ctx: Context) -> Result:
         store.set_state(
             f"finding_label:{label(finding.fingerprint)}", {"fingerprint": finding.fingerprint}
         )
+        pending = store.get_state(_pending_key(label(finding.fingerprint))).value
+        if pending.get("status"):  # its work item's update arrived first
+            _apply(ctx, finding.fingerprint, str(pending["status"]), int(pending["version"]))
+            store.set_state(_pending_key(label(finding.fingerprint)), {})
+            done = f"{done}; then {pending['status']} (its work item's update arrived first)"
     finally:
         store.release(f"workitem_sync:lock:{finding.fingerprint}", lock.token)
     return Result(
@@ -185,10 +229,6 @@ def _on_work_item(event: WorkItemEvent, ctx: Context) -> Result:
     labels = [x for x in event.labels if x.startswith("cievents-") and x not in KIND_LABELS]
     if not labels:
         return skipped("not a finding's work item")
-    mapping = ctx.store.get_state(f"finding_label:{labels[0]}").value
-    fingerprint = mapping.get("fingerprint")
-    if not fingerprint:
-        return skipped(f"no finding recorded for {labels[0]}")
     resolution = (event.resolution or "").lower()
     status_to = (event.status_to or event.status or "").lower()
     if resolution in SUPPRESS or status_to == "removed":
@@ -197,7 +237,24 @@ def _on_work_item(event: WorkItemEvent, ctx: Context) -> Result:
         new = "resolved"
     else:
         return skipped(f"status {event.status_to or event.status} changes nothing")
-    update_state(ctx.store, state_key(str(fingerprint)), lambda s: {**s, "status": new})
+    version = _version(event)
+    fingerprint = ctx.store.get_state(f"finding_label:{labels[0]}").value.get("fingerprint")
+    if not fingerprint:
+
+        def keep(state: Mapping[str, Any]) -> Mapping[str, Any] | None:
+            if state.get("status") and int(state.get("version") or 0) > version:
+                return None
+            return {"status": new, "version": version, "item": event.key or event.item_id}
+
+        update_state(ctx.store, _pending_key(labels[0]), keep)
+        return Result(
+            "acted",
+            f"{new} kept for {labels[0]}: applied when its finding arrives",
+            provider=event.source,
+            operation="pending",
+        )
+    if not _apply(ctx, str(fingerprint), new, version):
+        return skipped(f"a newer update of {event.key or event.item_id} was applied already")
     log.logger.info(
         "finding state changed",
         fingerprint=fingerprint,

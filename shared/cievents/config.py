@@ -40,12 +40,48 @@ def _env(environ: Env | None) -> Env:
     return os.environ if environ is None else environ
 
 
+# An accepted value for each address setting, named in its error.
+URL_EXAMPLES = {
+    "SLACK_API_URL": "https://slack.com/api",
+    "TEAMS_WEBHOOK_URL": "https://prod-00.westeurope.logic.azure.com/workflows/ID/triggers/manual/paths/invoke?...",
+    "GITHUB_API_URL": "https://api.github.com",
+    "GITLAB_API_URL": "https://gitlab.com/api/v4",
+    "BITBUCKET_API_URL": "https://api.bitbucket.org/2.0",
+    "BITBUCKET_SERVER_URL": "https://bitbucket.acme.example",
+    "JIRA_URL": "https://acme.atlassian.net",
+    "AZURE_DEVOPS_ORG_URL": "https://dev.azure.com/acme",
+    "AZURE_DEVOPS_API_URL": "https://dev.azure.com",
+    "BUILDKITE_API_URL": "https://api.buildkite.com/v2",
+}
+_URL = re.compile(r"^https?://[^/\s?#]+(?:[/?#]\S*)?$")
+
+
+def url_checked(name: str, value: str, example: str = "") -> str:
+    """``value`` when it is an http(s) URL with a host; else ``ConfigError`` naming ``name``."""
+    if not _URL.match(value):
+        problem = (
+            "needs the scheme (https://)"
+            if "://" not in value
+            else "is not an http(s) URL with a host"
+        )
+        raise ConfigError(
+            name, f"{value!r} {problem}", example or URL_EXAMPLES.get(name, "https://host/path")
+        )
+    return value
+
+
+def _checked(name: str, value: str, example: str) -> str:
+    """Every ``*_URL`` (and ``TEAMS_WEBHOOK_URL_<ROUTE>``) setting is an http(s) URL."""
+    is_url = name.endswith("_URL") or "_WEBHOOK_URL_" in name
+    return url_checked(name, value, example) if is_url else value
+
+
 def env_str(
     name: str, default: str | None = None, *, example: str = "", environ: Env | None = None
 ) -> str:
     value = _env(environ).get(name, "").strip()
     if value:
-        return value
+        return _checked(name, value, example or (default or ""))
     if default is None:
         raise ConfigError(name, "is required but not set", example)
     return default
@@ -53,7 +89,7 @@ def env_str(
 
 def env_opt(name: str, *, environ: Env | None = None) -> str | None:
     value = _env(environ).get(name, "").strip()
-    return value or None
+    return _checked(name, value, "") if value else None
 
 
 def env_int(

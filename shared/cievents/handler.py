@@ -136,6 +136,11 @@ def classify_exception(exc: BaseException) -> CIEventsError:
     )
 
 
+def credential_record(function: str) -> str:
+    """The store key under which ``function`` records a refused credential for health."""
+    return f"health:credential:{function}"
+
+
 class _LazyStore:
     def __init__(self, url: str | None, given: Store | None) -> None:
         self._url = url
@@ -171,6 +176,9 @@ class PubSubFunction(Generic[E]):
         self.accepts = accepts
         self.settings = settings
         self.store = _LazyStore(settings.store_url, store)
+        # Whether this instance has looked at its credential record since it started or
+        # since a credential was refused (``_credential_ok``).
+        self._credential_seen = False
         self.__name__ = act.__name__
         self.__doc__ = act.__doc__
 
@@ -281,6 +289,8 @@ class PubSubFunction(Generic[E]):
             log.logger.warning(
                 "lease lost before completion: another execution took this message over", key=key
             )
+        if result.outcome == "acted" and not self._credential_seen:
+            self._credential_ok()
         return self._finish(
             result.outcome,
             started,
@@ -309,11 +319,30 @@ class PubSubFunction(Generic[E]):
 
         def record() -> None:
             self.store().set_state(
-                f"health:credential:{self.name}",
+                credential_record(self.name),
                 {"status": "fail", "credential": credential, "at": clock.now()},
             )
 
         self._quietly(record)
+        self._credential_seen = False
+
+    def _credential_ok(self) -> None:
+        """The first message an instance acted on (after its start, or after a refusal):
+        a credential record left failing is set back to passing, so the health alert
+        recovers once the rotated secret is deployed."""
+        self._credential_seen = True
+
+        def clear() -> None:
+            key = credential_record(self.name)
+            state = self.store().get_state(key)
+            if state.value.get("status") == "fail":
+                self.store().set_state(
+                    key,
+                    {**state.value, "status": "pass", "at": clock.now()},
+                    expected_version=state.version,
+                )
+
+        self._quietly(clear)
 
     @staticmethod
     def _quietly(action: Callable[[], object]) -> None:

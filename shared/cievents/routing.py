@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 
 from cievents import log
-from cievents.config import expand_vars
+from cievents.config import env_opt, expand_vars
 from cievents.errors import ConfigError
 from cievents.sources import SOURCES
 
@@ -215,4 +215,4 @@ def teams_webhook_url(name: str, env: Mapping[str, str] | None = None) -> str | 
     environ = os.environ if env is None else env
     if name.startswith(("https://", "http://")):
         return name
-    return environ.get(teams_webhook_variable(name)) or None
+    return env_opt(teams_webhook_variable(name), environ=environ)  # checked: an http(s) URL

@@ -130,6 +130,16 @@ def test_filters_by_sink_and_by_build(demo: Path, browser: Browser) -> None:
             "document.querySelector('section.build:not([hidden]) .checks-box').dataset.state"
         )
         assert box == "failure"
+        assert page.evaluate("location.hash") == "#build=web-app+%23102"  # shareable
         page.screenshot("outbox-preview-build-102")
+    finally:
+        page.close()
+    # A filtered address opens filtered.
+    page = browser.open((demo / "outbox" / "index.html").as_uri() + "#sink=bitbucket")
+    try:
+        assert page.errors == []
+        assert visible(page, "li.entry") == expected["bitbucket"]
+        assert visible(page, 'li.entry[data-kind="insights-report"]') >= 1
+        page.screenshot("outbox-preview-bitbucket")
     finally:
         page.close()

@@ -8,8 +8,6 @@ that cannot be computed say why. Screenshots go to ``.artifacts/screenshots/``."
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ from cievents.metrics import history
 from cievents.metrics.duckdb_store import DuckDBStore
 from cievents.metrics.report import page
 from tests.support.browser import Browser, Page
+from tests.support.report_server import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,7 +41,8 @@ READABLE = """(() => {
     .map(e => { const r = e.getBoundingClientRect(), s = getComputedStyle(e);
       const [a, b] = [lum(s.color), lum(bg)].sort((x, y) => y - x);
       return {text: e.innerText.trim().slice(0, 40), shown: r.width > 0 && r.height > 0 &&
-        r.right <= document.documentElement.scrollWidth + 1 && s.visibility !== 'hidden',
+        r.left >= 0 && r.right <= document.documentElement.clientWidth + 1 &&
+        s.visibility !== 'hidden',
         contrast: (a + 0.05) / (b + 0.05)}; });
 })()"""
 
@@ -58,6 +58,14 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = tmp_path_factory.mktemp("demo") / "metrics.duckdb"
     history.load(db, clock.now_utc())
     return db
+
+
+def check_readable(view: Page) -> None:
+    readable = view.evaluate(READABLE)
+    assert len(readable) > 60
+    hidden = [r for r in readable if not r["shown"]]
+    faint = [r for r in readable if r["contrast"] < 4.5]
+    assert hidden == [] and faint == [], (hidden[:5], faint[:5])
 
 
 def check_page(view: Page) -> None:
@@ -81,11 +89,7 @@ def check_page(view: Page) -> None:
     ):
         assert seen in text, seen
     assert re.search(r"\b(Elite|High|Medium|Low)\b", text)
-    readable = view.evaluate(READABLE)
-    assert len(readable) > 60
-    hidden = [r for r in readable if not r["shown"]]
-    faint = [r for r in readable if r["contrast"] < 4.5]
-    assert hidden == [] and faint == [], (hidden[:5], faint[:5])
+    check_readable(view)
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
@@ -107,10 +111,12 @@ def test_the_report_page_in_each_color_scheme(
 def test_the_report_prints(browser: Browser, demo_db: Path, tmp_path: Path) -> None:
     out = tmp_path / "build-health.html"
     out.write_text(page(demo_db), "utf-8")
-    view = browser.open(out.as_uri(), scheme="dark", media="print")
+    # As on paper: A4 landscape less 12 mm margins is 273 mm, 1032 CSS pixels.
+    view = browser.open(out.as_uri(), scheme="dark", media="print", width=1032)
     assert view.errors == []
     # Printed on white whatever the screen's scheme, three small multiples a row.
     assert view.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(255, 255, 255)"
+    check_readable(view)  # nothing runs off the page's width
     columns = view.evaluate(
         "getComputedStyle(document.querySelector('.multiples')).gridTemplateColumns"
     )
@@ -122,29 +128,17 @@ def test_the_report_prints(browser: Browser, demo_db: Path, tmp_path: Path) -> N
 
 
 @pytest.fixture
-def served(demo_db: Path, tmp_path: Path) -> Iterator[str]:
+def served(demo_db: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     db = tmp_path / "live.duckdb"
     db.write_bytes(demo_db.read_bytes())
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cievents.cli", "report", "--db", str(db), "--serve", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        cwd=ROOT,
-    )
-    try:
-        assert process.stdout is not None
-        match = re.search(r"http://127\.0\.0\.1:(\d+)/", process.stdout.readline())
-        assert match, process.stderr.read() if process.poll() is not None else "no URL printed"
-        yield f"http://127.0.0.1:{match.group(1)}/|{db}"
-    finally:
-        process.terminate()
-        process.wait(20)
+    with serving(db) as url:
+        yield f"{url}/", db
 
 
-def test_the_served_page_reloads_itself_when_a_build_lands(browser: Browser, served: str) -> None:
-    url, db = served.split("|")
+def test_the_served_page_reloads_itself_when_a_build_lands(
+    browser: Browser, served: tuple[str, Path]
+) -> None:
+    url, db = served
     view = browser.open(url)
     check_page(view)
     assert "live: redrawn when" in view.evaluate("document.body.innerText")

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from bench.serving import _deployed_env as deployed_env
 from cievents.config import CommonSettings, store_spec
 from cievents.deploy import manifest
 from cievents.errors import ConfigError
@@ -33,7 +34,9 @@ def _serve(function: manifest.Function, env: dict[str, str]) -> subprocess.Compl
             "--port",
             str(free_port()),
         ],
-        env={**os.environ, **dict(function.environment), **env},
+        # As deployed: function.yaml's environment with its ${variables} filled from their
+        # defaults (one without a default is left out, as a deploy would have to give it).
+        env={**os.environ, **deployed_env(function.name), **env},
         capture_output=True,
         text=True,
         timeout=240,  # a cold import on a busy machine; a server that started would hang here
@@ -98,3 +101,61 @@ def test_common_settings_name_the_variable_and_an_example(
 )
 def test_every_documented_store_form_is_accepted(spec: str) -> None:
     assert store_spec(spec) == spec
+
+
+URL_CASES = [
+    ("github_status", "GITHUB_API_URL", "api.github.com"),
+    ("jira_update", "JIRA_URL", "acme.atlassian.net"),
+    ("slack_notify", "SLACK_API_URL", "slack.com/api"),
+    ("health", "SLACK_API_URL", "https://"),
+    ("teams_notify", "TEAMS_WEBHOOK_URL", "prod-00.westeurope.logic.azure.com/workflows/x"),
+]
+
+
+@pytest.mark.slow
+def test_an_address_without_its_scheme_stops_the_cold_start_naming_it() -> None:
+    by_name = {f.name: f for f in FUNCTIONS}
+    with ThreadPoolExecutor(4) as pool:
+        done = list(pool.map(lambda c: _serve(by_name[c[0]], {c[1]: c[2]}), URL_CASES))
+    for (name, variable, value), result in zip(URL_CASES, done, strict=True):
+        output = (result.stdout + result.stderr).strip()
+        assert result.returncode != 0, f"{name} started with {variable}={value}"
+        assert "Traceback" not in output and len(output.splitlines()) == 1, f"{name}:\n{output}"
+        line = json.loads(output)
+        assert line["variable"] == variable, (name, line)
+        assert repr(value) in line["message"], line
+        assert f"(e.g. {variable}=https://" in line["message"], line
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("api.github.com", "'api.github.com' needs the scheme (https://)"),
+        ("ftp://api.github.com", "is not an http(s) URL with a host"),
+        ("https://", "is not an http(s) URL with a host"),
+        ("https://api.github.com extra", "is not an http(s) URL with a host"),
+    ],
+)
+def test_url_settings_are_checked_for_form(value: str, said: str) -> None:
+    from cievents.config import env_opt, env_str
+
+    for read in (
+        lambda: env_str(
+            "GITHUB_API_URL", "https://api.github.com", environ={"GITHUB_API_URL": value}
+        ),
+        lambda: env_opt("GITHUB_API_URL", environ={"GITHUB_API_URL": value}),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            read()
+        assert (
+            said in caught.value.message
+            and "(e.g. GITHUB_API_URL=https://api.github.com)" in caught.value.message
+        )
+    ok = {
+        "GITHUB_API_URL": "http://127.0.0.1:8080/api/v3",
+        "TEAMS_WEBHOOK_URL_ONCALL": "https://x.example/hook?sig=1",
+    }
+    assert env_str("GITHUB_API_URL", environ=ok) == ok["GITHUB_API_URL"]
+    assert env_opt("TEAMS_WEBHOOK_URL_ONCALL", environ=ok) == ok["TEAMS_WEBHOOK_URL_ONCALL"]
+    with pytest.raises(ConfigError, match="TEAMS_WEBHOOK_URL_ONCALL"):
+        env_opt("TEAMS_WEBHOOK_URL_ONCALL", environ={"TEAMS_WEBHOOK_URL_ONCALL": "x.example/hook"})

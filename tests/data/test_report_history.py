@@ -20,6 +20,7 @@ from cievents import clock
 from cievents.metrics import history
 from cievents.metrics.duckdb_store import DuckDBStore
 from cievents.metrics.report import collect, dora_tiles, page
+from tests.support.report_server import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -205,23 +206,8 @@ def test_the_page_cites_the_report_year_and_draws_every_chart(tmp_path: Path) ->
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     db = tmp_path / "demo" / "metrics.duckdb"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cievents.cli", "report", "--db", str(db), "--serve", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        cwd=ROOT,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-        assert match, line + (process.stderr.read() if process.poll() is not None else "")
-        yield f"http://127.0.0.1:{match.group(1)}", db
-    finally:
-        process.terminate()
-        process.wait(20)
+    with serving(db) as url:
+        yield url, db
 
 
 def wait_version(url: str, above: int, budget_s: float = 60) -> int:

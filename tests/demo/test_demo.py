@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sqlite3
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -23,6 +26,7 @@ SMALL = [
     "1005-web-app-102-failed",
     "1030-github-push",
     "1036-web-app-103-passed",
+    "1700-jira-SEC-1-done",  # the finding's work item closed: the finding is resolved
 ]
 
 
@@ -62,6 +66,14 @@ def effects(out: Path) -> dict[str, object]:
         json.loads(line)["url"] for line in (outbox / "jira.jsonl").read_text().splitlines()
     )
     archive = Counter(str(p.parent.relative_to(out)) for p in (out / "archive").rglob("*.json"))
+    cards = Counter(
+        next(b["text"] for b in a["content"]["body"] if b.get("type") == "TextBlock")
+        for line in (outbox / "teams.jsonl").read_text().splitlines()
+        for a in json.loads(line)["body"]["attachments"]
+    )
+    with sqlite3.connect(out / "state.sqlite3") as db:
+        states = db.execute("SELECT key, value FROM states WHERE key LIKE 'finding:%'").fetchall()
+    findings = sorted(json.loads(value).get("status") for _, value in states)
     return {
         "slack_top": tops,
         "slack_threads": posts,
@@ -69,7 +81,12 @@ def effects(out: Path) -> dict[str, object]:
         "jira": jira,
         "archive": archive,
         "security_alerts": sorted(alerts),
+        "teams": cards,
+        "findings": findings,
     }
+
+
+ORDER_DEPENDENT = ("slack_top", "slack_threads", "statuses", "jira", "archive", "teams", "findings")
 
 
 @pytest.mark.slow
@@ -105,8 +122,9 @@ def test_demo_once_and_three_times_shuffled_have_the_same_effects(
         )
         assert repeats > once.functions[name].get("skipped", 0), (name, thrice.functions[name])
     first, second = effects(tmp_path / "once"), effects(tmp_path / "thrice")
-    # Order-independent effects are identical; no effect is ever duplicated.
-    for kind in ("slack_threads", "statuses", "jira", "archive", "security_alerts"):
+    # The effects are identical (history is decided by the events' own order, not arrival);
+    # no effect is ever duplicated.
+    for kind in (*ORDER_DEPENDENT, "security_alerts"):
         assert first[kind] == second[kind], kind
     for effects_of_run in (first, second):
         assert set(effects_of_run["slack_top"].values()) == {1}  # type: ignore[union-attr]
@@ -118,6 +136,9 @@ def test_demo_once_and_three_times_shuffled_have_the_same_effects(
     assert len(first["security_alerts"]) == 1  # type: ignore[arg-type]
     assert "leaked credential" in first["security_alerts"][0]  # type: ignore[index]
     assert sorted(first["statuses"].values()) == ["failure", "success"]  # type: ignore[union-attr]
+    # Teams gets the first failure and the recovery; the work item's Done resolves the finding.
+    assert first["teams"] == Counter({"Web App #102 failed": 1, "Web App #103 passed": 1})
+    assert "resolved" in first["findings"]  # type: ignore[operator]
     page = (tmp_path / "once" / "outbox" / "index.html").read_text()
     # Every sink the run wrote to is rendered as its product shows it, none as raw JSON.
     written = {p.stem for p in (tmp_path / "once" / "outbox").glob("*.jsonl")}
@@ -130,6 +151,24 @@ def test_demo_once_and_three_times_shuffled_have_the_same_effects(
         assert f'<section class="build" data-build="{build}">' in page, build
     summary = json.loads((tmp_path / "once" / "summary.json").read_text())
     assert summary["events"] == len(SMALL)
+    # repo_inventory listed the example organization (three pages) on the scheduler tick.
+    for run_ in (once, thrice):
+        assert run_.inventory == {"active": 6, "archived": 1, "empty": 1}, run_.inventory
+        assert run_.functions["repo_inventory"].get("failed", 0) == 0
+    listed = (tmp_path / "once" / "inventory.txt").read_text()
+    assert "acme-inc/legacy-billing" in listed and "archived" in listed
+    # Its audit found the example's two posture gaps; each became one work item, however
+    # often the tick and the webhooks were delivered.
+    for folder in ("once", "thrice"):
+        items = [
+            json.loads(line)["body"]["fields"]["summary"]
+            for line in (tmp_path / folder / "outbox" / "jira.jsonl").read_text().splitlines()
+            if "cievents-posture" in line and line.startswith('{"body": {"fields"')
+        ]
+        assert sorted(items) == [
+            "Repository posture: posture-branch-unprotected in acme-inc/payments-api",
+            "Repository posture: posture-stale-writable in acme-inc/ml-notebooks",
+        ], (folder, items)
 
 
 @pytest.mark.parametrize(
@@ -159,3 +198,33 @@ def test_filters(text: str, attributes: dict[str, str], expected: bool) -> None:
 def test_bad_filter_is_an_error() -> None:
     with pytest.raises(FilterError):
         compile_filter('attributes.source = "x" AND')
+
+
+@pytest.mark.slow
+def test_demo_cli_shuffled_three_times_gives_the_effects_of_once_for_every_seed(
+    events: Path, tmp_path: Path
+) -> None:
+    """``cievents demo --times 3 --shuffle --seed S``, the command itself, for a few seeds:
+    the recovery (#103) often arrives before the failure (#102), the work item's Done
+    before its finding; the side effects are those of ``--times 1``."""
+
+    def demo(out: Path, *args: str) -> dict[str, object]:
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "cievents.cli", "demo", "--no-emulator"),
+                *("--events", str(events), "--out", str(out), *args),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "dead letters: 0" in done.stdout
+        return effects(out)
+
+    once = demo(tmp_path / "once")
+    for seed in (1, 2, 5):
+        shuffled = demo(tmp_path / f"seed-{seed}", "--times", "3", "--shuffle", "--seed", str(seed))
+        for kind in ORDER_DEPENDENT:
+            assert shuffled[kind] == once[kind], (seed, kind, shuffled[kind], once[kind])

@@ -38,6 +38,10 @@ def test_schedule_then_webhooks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
                 "CIEVENTS_STORE": f"sqlite:{tmp_path / 'state.db'}",
                 "METRICS_BACKEND": "duckdb",
                 "METRICS_DUCKDB_PATH": str(tmp_path / "metrics.duckdb"),
+                # the audit of each repository is tested in test_function_audit.py
+                "AUDIT_POSTURE": "false",
+                "INVENTORY_SCAN_COMMITTED": "false",
+                "AUDIT_SERVICE_CONNECTIONS": "false",
             },
         )
         tick = {"source": "scheduler", "event": "repo_inventory"}

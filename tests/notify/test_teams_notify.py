@@ -80,18 +80,26 @@ def test_posts_once_per_destination_under_redelivery(
     assert card["actions"][0]["url"].endswith("/builds/42")
 
 
-def test_a_transient_failure_reposts_only_where_it_failed(
-    client_for: Callable[..., FlaskClient], teams: FakeServer, captured_log: CapturedLog
+def test_a_lost_answer_is_not_resent_blind_and_a_replay_posts_only_where_it_failed(
+    client_for: Callable[..., FlaskClient],
+    teams: FakeServer,
+    captured_log: CapturedLog,
+    tmp_path: Path,
 ) -> None:
-    # A 502 may hide a posted card, so a post is not repeated in-call: the redelivery
-    # posts once more, only where it failed.
+    # A 502 may hide a delivered card, and a Workflows URL cannot be asked whether it
+    # has it: the card is not re-sent blind (the message fails, or is dead-lettered, with
+    # reason outcome_unknown); a replay after a look posts only where it failed.
     teams.queue("POST", "/workflows/oncall", Reply(502, "bad gateway"))
-    client = client_for()
-    assert deliver(client, build("build.finished", "failed")) == 500
-    assert deliver(client, build("build.finished", "failed")) == 200
+    dead = tmp_path / "dead-letters.jsonl"
+    client = client_for(CIEVENTS_DEAD_LETTER=f"file:{dead}")
+    assert deliver(client, build("build.finished", "failed")) in (200, 204)
+    assert captured_log.outcomes()[-1]["reason"] == "outcome_unknown"
+    (letter,) = dead.read_text().splitlines()
+    assert json.loads(letter)["attributes"]["cievents_reason"] == "outcome_unknown"
+    assert deliver(client, build("build.finished", "failed")) == 200  # the replay
     paths = [r.path for r in teams.requests]
     assert paths.count("/workflows/default") == 1 and paths.count("/workflows/oncall") == 2
-    assert [o["outcome"] for o in captured_log.outcomes()] == ["retried", "acted"]
+    assert [o["outcome"] for o in captured_log.outcomes()] == ["dead_lettered", "acted"]
 
 
 def test_rejected_webhook_is_permanent(

@@ -173,11 +173,20 @@ class Browser:
             "--disable-component-update",
             "--disable-sync",
             "--mute-audio",
+            "--hide-scrollbars",  # screenshots as wide as the layout
             "about:blank",
         ]
+        # The browser keeps the real clock: under ``make test-calendar`` libfaketime is
+        # preloaded into every child, and Chromium's crash handler cannot start with it
+        # (the pages under test take no time from the browser).
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k != "LD_PRELOAD" and not k.startswith("FAKETIME")
+        }
         with log.open("wb") as out:
             self._process = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env
             )
         port_file = Path(self._profile) / "DevToolsActivePort"
         deadline = time.monotonic() + self.timeout_s
@@ -243,9 +252,12 @@ class Browser:
             self._events.append(json.loads(self._ws.recv()))
         raise DevToolsError(f"no {method} in {self.timeout_s:.0f} s")
 
-    def open(self, url: str, scheme: str = "light", media: str = "screen") -> Page:
-        """Load ``url`` in a fresh tab with ``prefers-color-scheme: scheme``; returns when the
-        load event fired and every script had its turn (two animation frames)."""
+    def open(
+        self, url: str, scheme: str = "light", media: str = "screen", width: int | None = None
+    ) -> Page:
+        """Load ``url`` in a fresh tab with ``prefers-color-scheme: scheme`` (and ``width``
+        CSS pixels wide, default the browser's); returns when the load event fired and every
+        script had its turn (two animation frames)."""
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})[
             "sessionId"
@@ -255,7 +267,12 @@ class Browser:
             self.call(f"{domain}.enable", {}, session)
         self.call(
             "Emulation.setDeviceMetricsOverride",
-            {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False},
+            {
+                "width": width or self.width,
+                "height": self.height,
+                "deviceScaleFactor": 1,
+                "mobile": False,
+            },
             session,
         )
         self.call(

@@ -265,6 +265,40 @@ def test_azure_boards(monkeypatch: pytest.MonkeyPatch, store_path: Path) -> None
         )
 
 
+def test_a_done_before_its_finding_is_kept_and_applied_when_the_finding_arrives(
+    client_for: Callable[..., FlaskClient], jira: FakeServer, store_path: Path
+) -> None:
+    """Pub/Sub does not order: the work item's Done may arrive before the finding."""
+    client = client_for()
+    finding = finding_from_scan(42)
+    label = f"cievents-{finding.fingerprint[:16]}"
+    attrs = {"source": "jira", "event": "jira:issue_updated"}
+    done = jira_update(label, "Done", "Done")
+    assert client.post("/", json=push(done, attrs)).status_code == 200
+    store = SQLiteStore(store_path)
+    assert store.get_state(f"workitem_sync:pending:{label}").value["status"] == "resolved"
+    assert deliver_finding(client, finding) == 200
+    assert len(jira.calls("POST", "/rest/api/2/issue")) == 1  # the item, once
+    assert findings.state_of(store, finding.fingerprint)["status"] == "resolved"
+    assert not store.get_state(f"workitem_sync:pending:{label}").value  # applied, then gone
+
+
+def test_an_older_update_arriving_after_a_newer_one_changes_nothing(
+    client_for: Callable[..., FlaskClient], store_path: Path
+) -> None:
+    client = client_for()
+    finding = finding_from_scan(42)
+    deliver_finding(client, finding)
+    label = f"cievents-{finding.fingerprint[:16]}"
+    attrs = {"source": "jira", "event": "jira:issue_updated"}
+    newer = json.loads(jira_update(label, "Done", "Won't Fix"))
+    older = json.loads(jira_update(label, "Done", "Done"))
+    older["timestamp"] = newer["timestamp"] - 60_000  # Jira's own order: a minute earlier
+    for body in (newer, older):
+        client.post("/", json=push(json.dumps(body).encode(), attrs))
+    assert findings.state_of(SQLiteStore(store_path), finding.fingerprint)["status"] == "suppressed"
+
+
 @pytest.mark.parametrize(
     ("rule_id", "said"),
     [

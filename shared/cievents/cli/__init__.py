@@ -24,6 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("cievents.cli.replay", "send recorded webhook bodies to a running ingest"),
     "report": ("cievents.cli.report", "render the build-health views as an HTML page"),
     "check": ("cievents.cli.check", "test every configured integration with a harmless call"),
+    "inventory": (
+        "cievents.cli.inventory",
+        "list every repository of the configured SCMs into the assets table, and print them",
+    ),
     "dead-letters": (
         "cievents.cli.deadletters",
         "list dead-lettered messages, or replay them once the cause is fixed",

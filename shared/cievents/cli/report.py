@@ -92,7 +92,7 @@ def _serve(db: Path, out: Path, days: int, port: int) -> int:
     from cievents.metrics.live import LiveReport, serve
     from cievents.metrics.report import page
 
-    live = LiveReport(db, out, lambda: page(db, days))
+    live = LiveReport(db, out, lambda first: page(db, days, read_only=not first))
     try:
         server, stop = serve(live, port)
     except OSError as exc:

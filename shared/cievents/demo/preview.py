@@ -700,7 +700,17 @@ SCRIPT = """
     var shown=document.querySelectorAll('li.entry:not([hidden])').length;
     document.getElementById('shown').textContent=shown;
   }
-  b.addEventListener('change',apply); s.addEventListener('change',apply); apply();
+  // The filters live in the address (#build=...&sink=...), so a filtered view can be shared.
+  var hash=new URLSearchParams(location.hash.slice(1));
+  if(hash.get('build')!==null) b.value=hash.get('build');
+  if(hash.get('sink')!==null) s.value=hash.get('sink');
+  function changed(){
+    var h=new URLSearchParams();
+    if(b.value) h.set('build',b.value);
+    if(s.value) h.set('sink',s.value);
+    history.replaceState(null,'',h.toString()?'#'+h.toString():location.pathname); apply();
+  }
+  b.addEventListener('change',changed); s.addEventListener('change',changed); apply();
 })();
 """
 

@@ -71,6 +71,7 @@ class Report:
     deliveries: int = 0
     seconds: float = 0.0
     trace: str = ""
+    inventory: dict[str, int] = field(default_factory=dict)  # assets by status
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -385,6 +386,10 @@ def run(opts: Options) -> Report:
         pr_states, Outbox(opts.out.resolve() / "outbox"), f"http://127.0.0.1:{logs_port}"
     )
     prs_url = f"http://127.0.0.1:{prs.serve()}"
+    from cievents.demo.inventory import ORG, InventoryStandIn
+
+    fleet = InventoryStandIn(opts.root / "examples" / "inventory")
+    fleet_url = f"http://127.0.0.1:{fleet.serve()}"
     try:
         env = child_env(opts, router_port, f"127.0.0.1:{emulator.port}" if emulator else None)
         stand_in = f"http://127.0.0.1:{logs_port}"
@@ -406,6 +411,13 @@ def run(opts: Options) -> Report:
                 "BITBUCKET_TOKEN": "local-demo",
                 "AZURE_DEVOPS_PAT": "local-demo",
             },
+            # repo_inventory lists the example organization (and re-reads the pushed
+            # repository) from its stand-in; the scheduler tick below starts the sync.
+            "repo_inventory": {
+                "GITHUB_API_URL": fleet_url,
+                "GITHUB_TOKEN": "local-demo",
+                "INVENTORY_GITHUB_ORGS": ORG,
+            },
             "pr_compliance": {
                 "GITHUB_API_URL": f"http://127.0.0.1:{scm_port}",
                 "GITHUB_TOKEN": "local-demo",
@@ -424,6 +436,11 @@ def run(opts: Options) -> Report:
             wire_emulator(f"127.0.0.1:{emulator.port}", pushed, topics, router_port)
         if "ingest" not in children:
             raise RuntimeError("the demo needs functions/ingest")
+        if "repo_inventory" in children:  # the Cloud Scheduler job's message, as deployed
+            router.publish("ci-schedules", "", {"source": "scheduler", "event": "repo_inventory"})
+            inventory_until = time.monotonic() + 30
+            while router.quiet_for() < 0.5 and time.monotonic() < inventory_until:
+                time.sleep(0.05)
         report.deliveries = deliver_all(deliveries, children["ingest"].port, opts, router, scm, prs)
         deadline = time.monotonic() + opts.timeout_s
         while time.monotonic() < deadline and router.quiet_for() < opts.quiet_s:
@@ -433,6 +450,7 @@ def run(opts: Options) -> Report:
         logs_server.shutdown()
         scm.stop()
         prs.stop()
+        fleet.stop()
         if router is not None:
             router.stop()
         for child in children.values():
@@ -445,6 +463,11 @@ def run(opts: Options) -> Report:
         )
     report.ingest = report.functions.pop("ingest", {})
     report.outbox = preview.write(opts.out)
+    if (opts.out / "metrics.duckdb").exists() and "repo_inventory" in report.functions:
+        from cievents.demo.inventory import inventory_table
+
+        text, report.inventory = inventory_table(opts.out / "metrics.duckdb")
+        (opts.out / "inventory.txt").write_text(text + "\n", "utf-8")
     if (opts.out / "metrics.duckdb").exists():
         from cievents.metrics.report import page
 
@@ -477,6 +500,12 @@ def render(report: Report, out: Path) -> str:
     ]
     if report.skipped_functions:
         lines.append(f"not built yet, so not run: {', '.join(report.skipped_functions)}")
+    if report.inventory:
+        lines.append(
+            f"inventory: {sum(report.inventory.values())} repositories in the assets table ("
+            + ", ".join(f"{n} {s}" for s, n in sorted(report.inventory.items()))
+            + f"), listed by repo_inventory on a scheduler tick: {out / 'inventory.txt'}"
+        )
     lines += [
         f"dead letters: {report.dead_letters}",
         *(["", "one build's trace (spans in traces.jsonl):", report.trace] if report.trace else []),
@@ -485,7 +514,7 @@ def render(report: Report, out: Path) -> str:
         "",
         "where to look:",
         f"  {out / 'outbox' / 'index.html'}   readable preview of every request",
-        f"  {out / 'build-health.html'}      build health and DORA over 60 days of history "
+        f"  {out / 'build-health.html'}     build health and DORA, 60 days "
         f"(cievents report --db {out / 'metrics.duckdb'} [--serve] redraws it)",
         f"  {out / 'outbox'}/<sink>.jsonl   the requests, one JSON object per line",
         f"  {out / 'archive'}               the raw-payload archive (source=/event=/dt=)",

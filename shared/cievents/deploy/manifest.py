@@ -316,9 +316,9 @@ def load(path: Path | None = None, *, check_schema: bool = True) -> Manifest:
                 name=name,
                 source=str(spec["source"]),
                 entry_point=str(spec["entry_point"]),
-                signature_type=str(
-                    spec.get("signature_type") or ("http" if not triggers else "cloudevent")
-                ),
+                # Every function is deployed with an HTTP trigger (--trigger-http; Pub/Sub
+                # reaches it through a push subscription), so it serves the HTTP signature.
+                signature_type=str(spec.get("signature_type") or "http"),
                 extras=tuple(spec.get("extras") or ()),
                 triggers=triggers,
                 public=bool(spec.get("public")),

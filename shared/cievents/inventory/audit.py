@@ -3,8 +3,9 @@ committed, publish what is new, and say what was fixed.
 
     audit = RepoAudit(store, reporter, AuditSettings.from_env())
     sync = build_sync(hooks=[audit])           # audit(repo, lister, changed) per repository
-    ...
-    audit.connections(repos, azure_client)     # Azure DevOps service connections, per project
+    counts = audit.begin()
+    sync.run("auto")
+    audit.audit_connections()                  # the Azure DevOps projects the sync saw
 
 Posture findings (``cievents.inventory.posture``) are remembered per repository under
 ``inventory:posture:<scm>:<id>`` (fingerprint → rule): a finding is published once, when it
@@ -27,7 +28,7 @@ Settings: those of ``PosturePolicy`` and ``ScanLimits``; ``AUDIT_POSTURE`` (defa
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
     from cievents.scanning import Scanner
 
 __all__ = ["AuditCounts", "AuditSettings", "RepoAudit"]
+
+MAX_KEPT = 500
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,22 @@ class AuditCounts:
     scanned: int = 0
     secrets: int = 0
     errors: list[str] = field(default_factory=list)
+    # New findings and fixes published this run, and the findings of a scan that had new
+    # ones; the first MAX_KEPT (``cievents inventory --audit`` prints them).
+    messages: list[FindingMessage] = field(default_factory=list)
+
+    def keep(self, messages: Sequence[FindingMessage]) -> None:
+        self.messages += messages[: max(0, MAX_KEPT - len(self.messages))]
+
+    @property
+    def published(self) -> int:
+        return self.new + self.fixed + self.secrets
+
+    def summary(self) -> str:
+        return (
+            f"{self.audited} audited, {self.new} new and {self.fixed} fixed posture findings, "
+            f"{self.scanned} scanned, {self.secrets} new secrets, {len(self.errors)} errors"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -106,9 +125,31 @@ class RepoAudit:
         self._scanner = scanner
         self._lock = threading.Lock()  # the sync audits several owners at once
         self.counts = AuditCounts()
+        self._projects: dict[tuple[str, str], Any] = {}  # Azure projects seen → their client
+
+    def begin(self) -> AuditCounts:
+        """Start counting afresh (one sync, or one webhook); the counts of this run."""
+        with self._lock:
+            self.counts = AuditCounts()
+            self._projects.clear()
+            return self.counts
 
     def __call__(self, repo: Repo, lister: Any, changed: bool) -> None:
+        if repo.scm == "azure" and "/" in repo.owner and not repo.deleted:
+            org, _, project = repo.owner.partition("/")
+            with self._lock:
+                self._projects.setdefault((org, project), lister.client)
         self.audit(repo, lister.client)
+
+    def audit_connections(self) -> tuple[int, int]:
+        """The service-connection audit of the Azure DevOps projects seen since ``begin``."""
+        with self._lock:
+            seen = dict(self._projects)
+        new = fixed = 0
+        for (org, project), client in seen.items():
+            added, gone = self.connections(org, project, client)
+            new, fixed = new + added, fixed + gone
+        return new, fixed
 
     # -- one repository -----------------------------------------------------------------
     def audit(self, repo: Repo, client: Any) -> None:
@@ -132,32 +173,28 @@ class RepoAudit:
         """Publish the posture findings that appeared, resolve those that went: (new, fixed)."""
         now = self.now()
         found = audit_repository(repo, client, self.settings.posture, now) if repo.active else []
-        with self._lock:
-            self.counts.audited += 1
+        if repo.active:
+            with self._lock:
+                self.counts.audited += 1
         return self._settle(f"inventory:posture:{repo.key}", found, now)
 
-    def connections(self, repos: Iterable[Repo], client: Any) -> tuple[int, int]:
-        """The Azure DevOps service-connection audit of the repositories' projects."""
-        from cievents.inventory.azure_connections import audit_project, projects_of
+    def connections(self, org: str, project: str, client: Any) -> tuple[int, int]:
+        """The Azure DevOps service-connection audit of one project: (new, fixed)."""
+        from cievents.inventory.azure_connections import audit_project
 
-        new = fixed = 0
         if not self.settings.service_connections:
             return 0, 0
-        for org, project in projects_of(repos):
-            now = self.now()
-            try:
-                found = audit_project(org, project, client, now)
-            except CIEventsError as exc:
-                log.logger.warning(
-                    "service-connection audit failed", project=f"{org}/{project}", error=str(exc)
-                )
-                self.counts.errors.append(f"azure:{org}/{project}: {exc}")
-                continue
-            added, gone = self._settle(
-                f"inventory:posture:azure-project:{org}/{project}", found, now
+        now = self.now()
+        try:
+            found = audit_project(org, project, client, now)
+        except CIEventsError as exc:
+            log.logger.warning(
+                "service-connection audit failed", project=f"{org}/{project}", error=str(exc)
             )
-            new, fixed = new + added, fixed + gone
-        return new, fixed
+            with self._lock:
+                self.counts.errors.append(f"azure:{org}/{project}: {exc}")
+            return 0, 0
+        return self._settle(f"inventory:posture:azure-project:{org}/{project}", found, now)
 
     def _settle(self, key: str, found: Sequence[FindingMessage], now: datetime) -> tuple[int, int]:
         remembered: dict[str, Any] = dict(self.store.get_state(key).value.get("open") or {})
@@ -175,8 +212,8 @@ class RepoAudit:
                 repository=finding.location.get("path"),
                 fingerprint=finding.fingerprint,
             )
-        for fingerprint, seen in gone:
-            fixed = _resolution(fingerprint, seen, now)
+        resolutions = [_resolution(fingerprint, seen, now) for fingerprint, seen in gone]
+        for fixed in resolutions:
             publisher.publish(fixed.to_bytes(), fixed.attributes())
         self.store.set_state(
             key,
@@ -190,6 +227,7 @@ class RepoAudit:
         with self._lock:
             self.counts.new += len(new)
             self.counts.fixed += len(gone)
+            self.counts.keep([*new, *resolutions])
         return len(new), len(gone)
 
     def committed(self, repo: Repo, client: Any) -> int:
@@ -209,6 +247,8 @@ class RepoAudit:
         with self._lock:
             self.counts.scanned += 1
             self.counts.secrets += new
+            if new:
+                self.counts.keep(messages)
         return new
 
     def scanner(self) -> Scanner:

@@ -7,8 +7,9 @@
 * Bitbucket ``repo:push`` and ``repo:updated`` (and ``repo:deleted``).
 * Azure DevOps ``git.push`` and ``git.repo.*`` (created, deleted, renamed, statuschanged).
 
-``ref_of(source, event, body)`` → a ``RepoRef`` (the stable id, the head when a push moved
-the default branch, whether the event deletes it), or None for anything else.
+``ref_of(source, event, body)`` → a ``RepoRef`` (the stable id, the branches a push moved
+with their new heads, whether the event deletes it), or None for anything else. Which of
+those branches is the default one is known once the repository is re-read.
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ def _s(value: Any) -> str | None:
     return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
 
 
+def _branch_head(ref: Any, sha: Any) -> tuple[tuple[str, str], ...]:
+    """``refs/heads/NAME`` and its new head, unless the push deleted the branch (zeros)."""
+    name, head = _s(ref), _s(sha)
+    if not name or not name.startswith("refs/heads/") or not head or set(head) == {"0"}:
+        return ()
+    return ((name.removeprefix("refs/heads/"), head),)
+
+
 def wants(source: str, event: str) -> bool:
     """Whether an event of ``source`` can change a repository's asset."""
     if source == "github":
@@ -51,14 +60,11 @@ def _github(event: str, body: Mapping[str, Any]) -> RepoRef | None:
     ident = _s(repo.get("id"))
     if ident is None:
         return None
-    head = None
-    if event == "push" and body.get("ref") == f"refs/heads/{repo.get('default_branch')}":
-        head = _s(body.get("after")) if not body.get("deleted") else None
     return RepoRef(
         "github",
         ident,
         full_name=_s(repo.get("full_name")),
-        head_sha=head,
+        pushed=_branch_head(body.get("ref"), None if body.get("deleted") else body.get("after")),
         deleted=event == "repository" and body.get("action") == "deleted",
     )
 
@@ -68,16 +74,16 @@ def _gitlab(event: str, body: Mapping[str, Any]) -> RepoRef | None:
     ident = _s(body.get("project_id")) or _s(project.get("id"))
     if ident is None:
         return None
-    head = None
-    if event == "push":
-        branch = project.get("default_branch")
-        if body.get("ref") == f"refs/heads/{branch}":
-            head = _s(body.get("checkout_sha")) or _s(body.get("after"))
+    pushed = (
+        _branch_head(body.get("ref"), body.get("checkout_sha") or body.get("after"))
+        if event == "push"
+        else ()
+    )
     return RepoRef(
         "gitlab",
         ident,
         full_name=_s(project.get("path_with_namespace")) or _s(body.get("path_with_namespace")),
-        head_sha=head,
+        pushed=pushed,
         deleted=event == "project_destroy",
     )
 
@@ -89,18 +95,18 @@ def _bitbucket(event: str, body: Mapping[str, Any]) -> RepoRef | None:
         return None
     full = _s(repo.get("full_name"))
     workspace = _s(_d(repo.get("workspace")).get("slug")) or (full or "").partition("/")[0]
-    head = None
-    main = _s(_d(repo.get("mainbranch")).get("name"))
+    pushed: list[tuple[str, str]] = []
     for change in _d(body.get("push")).get("changes") or []:
         new = _d(_d(change).get("new"))
-        if new.get("type") == "branch" and (main is None or new.get("name") == main):
-            head = _s(_d(new.get("target")).get("hash")) or head
+        name, sha = _s(new.get("name")), _s(_d(new.get("target")).get("hash"))
+        if new.get("type") == "branch" and name and sha:
+            pushed.append((name, sha))
     return RepoRef(
         "bitbucket",
         ident,
         full_name=full,
         owner=workspace,
-        head_sha=head,
+        pushed=tuple(pushed),
         deleted=event == "repo:deleted",
     )
 
@@ -129,20 +135,16 @@ def _azure(event: str, body: Mapping[str, Any]) -> RepoRef | None:
     org = _azure_org(repo, body)
     if ident is None or project is None or org is None:
         return None
-    head = None
-    branch = _s(repo.get("defaultBranch"))
+    pushed: list[tuple[str, str]] = []
     for raw in resource.get("refUpdates") or []:
         update = _d(raw)
-        if branch and update.get("name") == branch:
-            head = _s(update.get("newObjectId"))
-    if head and set(head) == {"0"}:
-        head = None  # the branch was deleted
+        pushed += _branch_head(update.get("name"), update.get("newObjectId"))
     return RepoRef(
         "azure",
         ident,
         full_name=f"{org}/{project}/{repo.get('name')}",
         owner=f"{org}/{project}",
-        head_sha=head,
+        pushed=tuple(pushed),
         deleted=event == "git.repo.deleted",
     )
 

@@ -32,11 +32,15 @@ def build_sync(
     sleep: Callable[[float], None] | None = None,
 ) -> Sync:
     """A ``Sync`` over every SCM with credentials (``only``: those named)."""
+    from cievents.config import env_opt
+    from cievents.inventory.filters import RepoFilter
     from cievents.metrics import MetricsSettings
     from cievents.metrics import open_store as open_metrics
     from cievents.scm import ScmSettings
 
     settings = ListingSettings.from_env(environ)
+    expression = env_opt("INVENTORY_AUDIT_FILTER", environ=environ)
+    audit_filter = RepoFilter.parse(expression) if expression else None
     scm = ScmSettings.from_env(environ)
     if metrics is None:
         metrics = open_metrics(MetricsSettings.from_env(environ))
@@ -47,5 +51,6 @@ def build_sync(
         concurrency=settings.concurrency,
         full_every=Sync.full_every_from_env(environ),
         hooks=hooks,
+        audit_filter=audit_filter,
         progress=progress,
     )

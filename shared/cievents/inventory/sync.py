@@ -20,7 +20,8 @@ failing, a rate limit past its wait) raises ``TransientError`` after finishing w
 could; the next run of the same mode resumes it, skipping the owners done (writes are
 upserts by key, so nothing is duplicated either way).
 
-Per-repository hooks (``on_repo``): the posture audit
+Per-repository hooks (``hooks``, for the repositories ``audit_filter`` keeps, by default
+every one; ``INVENTORY_AUDIT_FILTER``, see ``cievents.inventory.filters``): the posture audit
 (``cievents.inventory.posture.audit_repository``) and the committed-code scan
 (``cievents.inventory.committed.scan_repository``) are called here, for every repository
 listed, with the lister's SCM client; the function wires them in.
@@ -50,8 +51,8 @@ BATCH = 100
 
 # (repo, lister, changed) → None. ``changed``: the asset row was written this time.
 RepoHook = Callable[[Repo, Lister, bool], None]
-# (scm, owner, repositories so far in this run of the SCM) → None: a progress bar.
-OwnerDone = Callable[[str, str, int], None]
+# (scm, owners done, owners in all, repositories so far) → None: a progress bar.
+OwnerDone = Callable[[str, int, int, int], None]
 
 
 @dataclass
@@ -123,6 +124,7 @@ class Sync:
         concurrency: int = 4,
         full_every: timedelta = timedelta(hours=24),
         hooks: Sequence[RepoHook] = (),
+        audit_filter: Callable[[Repo], bool] | None = None,
         progress: OwnerDone | None = None,
         now: Callable[[], datetime] = clock.now_utc,
     ) -> None:
@@ -132,6 +134,7 @@ class Sync:
         self.concurrency = concurrency
         self.full_every = full_every
         self.hooks = list(hooks)
+        self.audit_filter = audit_filter
         self.progress = progress
         self.now = now
 
@@ -221,9 +224,9 @@ class Sync:
                 report.owners += 1
                 done.add(owner)
                 self._checkpoint(scm, run, done)
-                total = report.listed
+                progress = (scm, len(done), len(owners), report.listed)
             if self.progress is not None:
-                self.progress(scm, owner, total)
+                self.progress(*progress)
 
         def guarded(owner: str) -> None:
             try:
@@ -240,6 +243,8 @@ class Sync:
         except CIEventsError as exc:
             report.errors.append(f"owners: {exc.message}")
             owners = []
+        if self.progress is not None:
+            self.progress(scm, len(done & set(owners)), len(owners), 0)
         pending = [o for o in owners if o not in done]
         skipped = [o for o in owners if o in done]
         report.resumed_owners = len(skipped)
@@ -298,6 +303,8 @@ class Sync:
         self.state.set_state(self._key(scm), value)
 
     def _hooks(self, repo: Repo, lister: Lister, changed: bool) -> None:
+        if self.audit_filter is not None and not self.audit_filter(repo):
+            return
         for hook in self.hooks:
             hook(repo, lister, changed)
 
@@ -313,8 +320,9 @@ class Sync:
                 return None, False
             marked = self.assets.mark_deleted([key], now)
             return None, bool(marked)
-        if ref.head_sha:
-            repo = repo.with_(head_sha=ref.head_sha)
+        head = ref.head_of(repo.default_branch)
+        if head:
+            repo = repo.with_(head_sha=head)
         created, updated = self.assets.put([repo], now)
         self._hooks(repo, lister, bool(created or updated))
         return repo, bool(created or updated)

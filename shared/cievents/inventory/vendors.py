@@ -55,14 +55,19 @@ AZURE_API_VERSION = "7.1"
 
 @dataclass(frozen=True)
 class RepoRef:
-    """What an event says about a repository: enough to re-read it by its stable id."""
+    """What an event says about a repository: enough to re-read it by its stable id, and the
+    branches a push moved (branch name → new head), of which the default branch's is kept."""
 
     scm: Scm
     id: str | None
     full_name: str | None = None
     owner: str | None = None  # Bitbucket workspace, Azure "org/project"
-    head_sha: str | None = None
+    pushed: tuple[tuple[str, str], ...] = ()
     deleted: bool = False
+
+    def head_of(self, branch: str | None) -> str | None:
+        """The new head of ``branch`` if this push moved it."""
+        return dict(self.pushed).get(branch) if branch else None
 
 
 def _kb(size_bytes: Any) -> int | None:

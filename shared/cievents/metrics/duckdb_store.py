@@ -19,11 +19,16 @@ from cievents.metrics import schema, views
 
 
 class DuckDBStore:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, read_only: bool = False) -> None:
+        """``read_only``: open an existing database without writing to it (its tables and
+        views as they are), so a reader never changes the file it watches."""
         self.path = str(path)
+        self.read_only = read_only and self.path != ":memory:"
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._memory: Any = None
+        if self.read_only:
+            return
         with self.connect() as db:
             for table in schema.TABLES:
                 db.execute(schema.duckdb_ddl(table))
@@ -41,7 +46,7 @@ class DuckDBStore:
             return
         for attempt in range(50):
             try:
-                db = duckdb.connect(self.path)
+                db = duckdb.connect(self.path, read_only=self.read_only)
                 break
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or attempt == 49:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,9 +42,10 @@ def _stat(path: Path) -> tuple[int, int] | None:
 
 
 class LiveReport:
-    """The current page for ``db``; ``render()`` (given) draws it from the database."""
+    """The current page for ``db``; ``render(first)`` (given) draws it from the database:
+    the first drawing may write to it (it makes the views), later ones must not."""
 
-    def __init__(self, db: Path, out: Path, render: Callable[[], str]) -> None:
+    def __init__(self, db: Path, out: Path, render: Callable[[bool], str]) -> None:
         self.db, self.out, self._render = db, out, render
         self.version = 0
         self.page = WAITING.format(message=f"Waiting for {html.escape(str(db))} to appear.")
@@ -62,10 +64,13 @@ class LiveReport:
             if not self.db.exists():
                 self._seen = self.signature()
                 return False
+            first = self.version == 0
+            before = self.signature()
             try:
-                page = self._render()
-                # Opening the database writes to it (views): what we saw is after our drawing.
-                self._seen = self.signature()
+                page = self._render(first)
+                # A change during a drawing is seen at the next look; only the first drawing
+                # writes (the views), so only its own change is taken as seen.
+                self._seen = self.signature() if first else before
                 self.out.parent.mkdir(parents=True, exist_ok=True)  # the demo clears .demo/
                 self.out.write_text(page, "utf-8")
             except Exception as exc:  # a busy or half-written database: try again later
@@ -111,7 +116,10 @@ def serve(live: LiveReport, port: int, poll_s: float = 1.0) -> tuple[ThreadingHT
     stop = threading.Event()
 
     def watch() -> None:
-        while not stop.wait(poll_s):
+        # Sleeps rather than Event.wait: a condition wait with a timeout never returns under
+        # libfaketime (make test-calendar), a sleep does.
+        while not stop.is_set():
+            time.sleep(poll_s)
             live.refresh()
 
     live.refresh()

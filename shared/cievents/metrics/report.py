@@ -185,6 +185,13 @@ def _restore_band(seconds: float) -> str:
     return "low"
 
 
+def _median_tile(
+    metric: str, seconds: Sequence[float], band: Callable[[float], str | None], over: str
+) -> Tile:
+    median = statistics.median(seconds)
+    return Tile(metric, _duration(median), band(median), f"median over {len(seconds)} {over}")
+
+
 def dora_tiles(
     deploys: Sequence[dict[str, Any]], first_built: dict[str, datetime], days: int
 ) -> list[Tile]:
@@ -218,13 +225,12 @@ def dora_tiles(
         if d["commit"] in first_built and d["finished_at"] is not None
     ]
     if leads:
-        median = statistics.median(leads)
         tiles.append(
-            Tile(
+            _median_tile(
                 "Lead time for changes",
-                _duration(median),
-                _lead_band(median),
-                f"median over {len(leads)} deployments, from the commit's first CI build",
+                leads,
+                _lead_band,
+                "deployments, from the commit's first CI build",
             )
         )
     else:
@@ -262,13 +268,12 @@ def dora_tiles(
         if later is not None:
             restores.append((later["finished_at"] - deploy["finished_at"]).total_seconds())
     if restores:
-        median = statistics.median(restores)
         tiles.append(
-            Tile(
+            _median_tile(
                 "Time to restore",
-                _duration(median),
-                _restore_band(median),
-                f"median over {len(restores)} failed deployments, to the next successful one",
+                restores,
+                _restore_band,
+                "failed deployments, to the next successful one",
             )
         )
     elif failed:
@@ -389,10 +394,12 @@ def success_chart(pipeline: str, days: Sequence[date], rows: Sequence[dict[str, 
             continue
         value = row["success_rate"] * 100
         coords.append((x(i), y(value)))
+        few = row["passed"] + row["failed"] < 3  # a quiet day: drawn hollow, says so
+        kind = "pt" + (" low" if value < 80 else "") + (" few" if few else "")
         dots.append(
-            f'<circle class="pt{" low" if value < 80 else ""}" cx="{x(i):.1f}" '
-            f'cy="{y(value):.1f}" r="2.2"><title>{d}: {value:.0f}% of {row["passed"]} + '
-            f'{row["failed"]} finished builds</title></circle>'
+            f'<circle class="{kind}" cx="{x(i):.1f}" cy="{y(value):.1f}" r="2.2">'
+            f"<title>{d}: {value:.0f}% of {row['passed']} + {row['failed']} finished builds"
+            f"{' (too few to read much into)' if few else ''}</title></circle>"
         )
     lines = [f'<polyline class=line points="{s}"/>' for s in _segments(coords)]
     return _svg(f"{pipeline}: success rate per day", parts + lines + dots, len(dots))
@@ -484,6 +491,7 @@ var(--border);padding-bottom:4px}h3{font-size:15px;margin:14px 0 6px}
 svg text{font-size:10px;fill:var(--muted)}
 .line{fill:none;stroke:var(--line);stroke-width:1.6}.p50{stroke-dasharray:3 2;opacity:.8}
 .band{fill:var(--band);stroke:none}.pt{fill:var(--line)}.pt.low{fill:var(--bad)}
+.pt.few{fill:var(--bg);stroke:var(--line);stroke-width:1.2}.pt.few.low{stroke:var(--bad)}
 .bar{fill:var(--bar)}.bar.bad{fill:var(--bad)}
 .multiples{display:grid;grid-template-columns:repeat(auto-fill,minmax(390px,1fr));gap:8px 16px}
 figure{margin:0;break-inside:avoid}figcaption{font-size:13px;font-weight:600;color:var(--fg)}
@@ -501,7 +509,7 @@ border-radius:10px;color:#fff;text-transform:capitalize}
 .tile.high{border-left-color:var(--high)}.band.high{background:var(--high)}
 .tile.medium{border-left-color:var(--medium)}.band.medium{background:var(--medium)}
 .tile.low{border-left-color:var(--low)}.band.low{background:var(--low)}
-.deploy{display:grid;grid-template-columns:minmax(0,3fr) minmax(300px,1.2fr);gap:16px;
+.deploy{display:grid;grid-template-columns:minmax(0,2.4fr) minmax(370px,1fr);gap:16px;
 align-items:start}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums}
 td,th{padding:3px 10px;border-bottom:1px solid var(--border);text-align:right}
@@ -515,6 +523,7 @@ th{font-weight:600;color:var(--muted)}td:first-child,th:first-child,td.name{text
 body{max-width:none;padding:0;font-size:11px}.live{display:none}
 .multiples{grid-template-columns:repeat(3,minmax(0,1fr))}
 h2{break-after:avoid}section{break-inside:auto}a{color:inherit;text-decoration:none}
+.deploy{grid-template-columns:minmax(0,1.6fr) minmax(0,1fr)}.deploy table{font-size:10px}
 @page{size:A4 landscape;margin:12mm}}
 """
 
@@ -689,7 +698,13 @@ def _pipelines_section(report: Report) -> list[str]:
         ("Success rate per day", success_chart),
         ("Build duration per day: p50 (dashed) to p95 band", duration_chart),
     ):
-        parts.append(f"<h3>{title}</h3><div class=multiples>")
+        parts.append(f"<h3>{title}</h3>")
+        if chart is success_chart:
+            parts.append(
+                "<p class=note>Red: a day under 80 %. Hollow: a day with fewer than 3 "
+                "finished builds (weekends), too few to read much into.</p>"
+            )
+        parts.append("<div class=multiples>")
         for pipeline, rows in sorted(report.health.items()):
             parts.append(f"<figure><figcaption>{html.escape(pipeline)}</figcaption>")
             parts.append(chart(pipeline, days, rows))
@@ -763,13 +778,14 @@ def render(report: Report) -> str:
     return "".join(parts)
 
 
-def page(db: str | Path, days: int = 60) -> str:
+def page(db: str | Path, days: int = 60, read_only: bool = False) -> str:
     """The whole page drawn now from the DuckDB metrics database at ``db``: the window of
-    ``days`` days ending today, and the compliance section."""
+    ``days`` days ending today, and the compliance section. ``read_only``: leave the file
+    untouched (its views must exist: any earlier open that was not read-only made them)."""
     from cievents import clock
     from cievents.metrics.duckdb_store import DuckDBStore
 
-    store = DuckDBStore(db)
+    store = DuckDBStore(db, read_only=read_only)
     now = clock.now_utc()
     start, end, quarter = quarter_bounds(now)
     report = collect(store, now, days, source=str(db))

@@ -47,7 +47,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cievents import clock, tracing
+from cievents import clock, log, tracing
 from cievents.errors import (
     AuthError,
     CIEventsError,
@@ -252,7 +252,7 @@ class SlackClient:
                 "channel": params.get("channel"),
                 "ts": f"{int(clock.now())}.{next(self._fake_ts):06d}",
             }
-        if method == "chat.update":
+        if method in ("chat.update", "chat.delete"):
             return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")}
         return {"ok": False, "error": "dry_run"}
 
@@ -359,6 +359,13 @@ class SlackClient:
             text=text,
             blocks=blocks,
         )
+
+    def delete(self, channel_id: str, ts: str) -> None:
+        """Delete the message ``ts`` we posted in ``channel_id``; one already gone is no error."""
+        try:
+            self.call("chat.delete", channel_scope=channel_id, channel=channel_id, ts=ts)
+        except UnknownTargetError:
+            log.logger.info("slack message already deleted", channel=channel_id, ts=ts)
 
     def user_for_email(self, email: str) -> str | None:
         """The Slack user ID for an e-mail, cached (including "no such user")."""

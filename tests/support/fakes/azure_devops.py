@@ -15,6 +15,15 @@ Pipelines (https://learn.microsoft.com/rest/api/azure/devops/build): ``GET
 ``GET .../builds/{id}/logs/{logId}`` (plain text), ``PUT .../builds/{id}/tags/{tag}``, and
 ``PATCH .../distributedtask/hubs/build/plans/{plan}/timelines/{timeline}/records``
 (``{"value": [records], "count": n}``).
+
+Boards (https://learn.microsoft.com/rest/api/azure/devops/wit): ``POST
+/{org}/{project}/_apis/wit/wiql`` (``{"query"}`` → ``workItems: [{id, url}]``; the fake
+understands the ``[System.Tags] CONTAINS '…'`` and ``[System.State] NOT IN (…)`` clauses),
+``POST …/_apis/wit/workitems/${type}`` (a JSON Patch document, ``Content-Type:
+application/json-patch+json``, else 415; answers the work item with ``id``, ``rev``,
+``fields``), ``POST …/_apis/wit/workItems/{id}/comments`` (``{"text"}``) and ``PATCH
+…/_apis/wit/workitems/{id}``. Created items are in ``work_items`` and each committed create in
+``committed("workitem")``, each comment in ``committed("workitem_comment")``.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -87,6 +97,78 @@ class FakeAzureDevOps(FakeServer):
         self.endpoint_permissions: dict[str, dict[str, Any]] = {}  # endpoint id → permissions
         self.audited: dict[str, AuditedRepo] = {}  # repository id → its head and tree
         self._audit_routes_()
+        self.work_items: dict[int, dict[str, Any]] = {}  # id → fields
+        self._boards_routes_()
+
+    def _boards_routes_(self) -> None:
+        route = self.route
+        denied = self._denied
+        project = r"/(?P<org>[^/]+)/(?P<project>[^/]+)/_apis/wit"
+        ids = itertools.count(1)
+
+        def item(number: int) -> dict[str, Any]:
+            fields = self.work_items[number]
+            return {"id": number, "rev": fields["rev"], "fields": fields, "url": f"/{number}"}
+
+        @route("POST", project + r"/wiql")
+        def wiql(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            query = str(req.json().get("query") or "")
+            tags = re.findall(r"\[System\.Tags\] CONTAINS '([^']+)'", query)
+            closed = re.search(r"\[System\.State\] NOT IN \(([^)]*)\)", query)
+            excluded = set(re.findall(r"'([^']+)'", closed.group(1))) if closed else set()
+            found = [
+                {"id": n, "url": f"/{n}"}
+                for n, f in sorted(self.work_items.items())
+                if all(t in f.get("System.Tags", "") for t in tags)
+                and f.get("System.State") not in excluded
+            ]
+            return Reply(200, {"queryType": "flat", "workItems": found})
+
+        @route("POST", project + r"/workitems/\$(?P<type>[\w ]+)")
+        def create(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            if req.headers.get("content-type", "").split(";")[0] != "application/json-patch+json":
+                return Reply(415, {"message": "Content-Type must be application/json-patch+json"})
+            ops = req.json()
+            if not isinstance(ops, list) or not all(o.get("op") == "add" for o in ops):
+                return Reply(400, {"message": "a JSON Patch document of add operations"})
+            assert req.match is not None
+            fields = {o["path"].removeprefix("/fields/"): o["value"] for o in ops}
+            number = next(ids)
+            self.work_items[number] = {
+                **fields,
+                "System.WorkItemType": req.match.group("type"),
+                "System.State": "New",
+                "rev": 1,
+            }
+            self.commit("workitem", id=number, tags=fields.get("System.Tags", ""))
+            return Reply(200, item(number))
+
+        @route("POST", project + r"/workItems/(?P<id>\d+)/comments")
+        def comment(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            if int(req.match.group("id")) not in self.work_items:
+                return Reply(404, {"message": "work item does not exist"})
+            self.commit("workitem_comment", id=int(req.match.group("id")))
+            return Reply(200, {"id": len(self.committed("workitem_comment")), **req.json()})
+
+        @route("PATCH", project + r"/workitems/(?P<id>\d+)")
+        def update(req: Request) -> Reply:
+            if bad := denied(req):
+                return bad
+            assert req.match is not None
+            number = int(req.match.group("id"))
+            if number not in self.work_items:
+                return Reply(404, {"message": "work item does not exist"})
+            for op in req.json():
+                self.work_items[number][op["path"].removeprefix("/fields/")] = op["value"]
+            self.work_items[number]["rev"] += 1
+            return Reply(200, item(number))
 
     def add_pull(self, repo: str, number: int, state: PullRequestState) -> None:
         """``repo`` is ``org/project/repo``."""

@@ -2,12 +2,16 @@
 
 Comments are kept per issue (``GET .../comment`` lists them, as the ``jira``
 client's ``comments()`` reads them); each committed comment is in
-``server.committed("comment")``.
+``server.committed("comment")``. Issues are created (``POST /rest/api/2/issue``, kept
+with their labels, each in ``server.committed("issue")``) and found again by label with the
+enhanced search (``GET /rest/api/2/search/jql``, ``labels = "…"`` and ``statusCategory !=
+Done`` understood); ``GET /rest/api/2/field`` lists the fields.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 from tests.support.fakehttp import FakeServer, Reply
@@ -120,6 +124,46 @@ def jira_server(issues: dict[str, str] | None = None) -> FakeServer:
                 known[key] = name
                 return Reply(204, None)
         return Reply(400, {"errorMessages": ["transition not valid"]})
+
+    labels: dict[str, list[str]] = {}
+    issue_numbers = itertools.count(1)
+
+    @fake.route("GET", "/rest/api/2/field")
+    def fields(req: Any) -> Reply:
+        return Reply(
+            200, [{"id": "summary", "name": "Summary"}, {"id": "labels", "name": "Labels"}]
+        )
+
+    @fake.route("POST", "/rest/api/2/issue")
+    def create(req: Any) -> Reply:
+        if not authorized(req):
+            return Reply(401, {"errorMessages": ["auth"]})
+        sent = req.json().get("fields") or {}
+        project = str((sent.get("project") or {}).get("key") or "")
+        if not project or not sent.get("summary"):
+            return Reply(400, {"errors": {"project": "project is required"}})
+        key = f"{project}-{next(issue_numbers)}"
+        known[key] = "To Do"
+        labels[key] = list(sent.get("labels") or [])
+        fake.commit("issue", key=key, labels=labels[key])
+        issue_id = str(20000 + len(labels))
+        return Reply(
+            201, {"id": issue_id, "key": key, "self": f"{fake.url}/rest/api/2/issue/{key}"}
+        )
+
+    @fake.route("GET", "/rest/api/2/search/jql")
+    def search(req: Any) -> Reply:
+        if not authorized(req):
+            return Reply(401, {"errorMessages": ["auth"]})
+        jql = req.query.get("jql", [""])[0]
+        wanted = re.findall(r'labels = "([^"]+)"', jql)
+        open_only = "statusCategory != Done" in jql
+        found = [
+            {"id": str(20000 + i), "key": key}
+            for i, (key, have) in enumerate(labels.items(), start=1)
+            if all(w in have for w in wanted) and not (open_only and known[key] == "Done")
+        ]
+        return Reply(200, {"issues": found, "isLast": True})
 
     fake.known = known  # type: ignore[attr-defined]
     fake.comments = comments  # type: ignore[attr-defined]

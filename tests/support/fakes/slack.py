@@ -9,6 +9,8 @@ against the protocol rather than against our expectations:
   ``channel_not_found``;
 * ``chat.update`` takes only a channel ID and an existing ``ts``
   (``channel_not_found`` / ``message_not_found`` otherwise);
+* ``chat.delete`` takes a channel ID and the ``ts`` of a stored message
+  (``message_not_found`` otherwise) and removes it (``server.deleted``);
 * ``users.lookupByEmail`` reads ``email`` from the query string or a form body,
   never from JSON (Slack ignores JSON bodies there: ``invalid_arguments``);
 * ``chat.postMessage`` keeps the message's ``metadata``; ``conversations.history``
@@ -54,6 +56,7 @@ class SlackFake(FakeServer):
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.posted_at: dict[tuple[str, str], float] = {}  # on slack_server's clock
         self.refused = 0
+        self.deleted: list[tuple[str, str]] = []  # (channel ID, ts) of each chat.delete
         self.clock: Callable[[], float] = time.time
         self.epoch = int(self.clock())
 
@@ -181,6 +184,20 @@ def slack_server(
         if key not in fake.messages:
             return Reply(200, {"ok": False, "error": "message_not_found"})
         fake.messages[key].update(text=body.get("text"), blocks=body.get("blocks"))
+        return Reply(200, {"ok": True, "channel": channel, "ts": key[1]})
+
+    @fake.route("POST", "/api/chat.delete")
+    def delete(req: Any) -> Reply:
+        if (denied := authorized(req)) is not None:
+            return denied
+        body = req.data()
+        channel = str(body.get("channel", ""))
+        if channel not in known.values():
+            return Reply(200, {"ok": False, "error": "channel_not_found"})
+        key = (channel, str(body.get("ts", "")))
+        if fake.messages.pop(key, None) is None:
+            return Reply(200, {"ok": False, "error": "message_not_found"})
+        fake.deleted.append(key)
         return Reply(200, {"ok": True, "channel": channel, "ts": key[1]})
 
     @fake.route("GET", "/api/users.lookupByEmail")
