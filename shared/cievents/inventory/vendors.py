@@ -519,31 +519,13 @@ def listers(
                 app_client,
             )
         )
-    if want("gitlab", "gitlab"):
-        out.append(
-            GitLabLister(
-                scm_settings.client("gitlab"),
-                env_list("INVENTORY_GITLAB_GROUPS", environ=environ),
-                settings,
-                sleep,
-            )
-        )
-    if want("bitbucket", "bitbucket"):
-        out.append(
-            BitbucketLister(
-                scm_settings.client("bitbucket"),
-                env_list("INVENTORY_BITBUCKET_WORKSPACES", environ=environ),
-                settings,
-                sleep,
-            )
-        )
-    if want("azure", "azure-repos"):
-        out.append(
-            AzureLister(
-                scm_settings.client("azure-repos"),
-                env_list("INVENTORY_AZURE_ORGS", environ=environ),
-                settings,
-                sleep,
-            )
-        )
+    others: tuple[tuple[str, str, str, Any], ...] = (
+        ("gitlab", "gitlab", "INVENTORY_GITLAB_GROUPS", GitLabLister),
+        ("bitbucket", "bitbucket", "INVENTORY_BITBUCKET_WORKSPACES", BitbucketLister),
+        ("azure", "azure-repos", "INVENTORY_AZURE_ORGS", AzureLister),
+    )
+    for scm, provider, setting, kind in others:
+        if want(scm, provider):
+            owners = env_list(setting, environ=environ)
+            out.append(kind(scm_settings.client(provider), owners, settings, sleep))
     return out
