@@ -190,8 +190,7 @@ class GitHubLister(Lister):
         ):
             if inst.get("id") is not None:
                 yield str(inst["id"])
-        if not listing.complete:
-            self.listing.complete = False
+        self.listing.absorb(listing)
 
     def repos(self, owner: str, since: datetime | None = None) -> Iterator[Repo]:
         kind, _, name = owner.partition(":")
@@ -226,8 +225,8 @@ class GitHubLister(Lister):
                         return  # sorted by update, newest first: the rest is older
                 yield github_repo(item)
         finally:
-            if not listing.complete:
-                self.listing.complete = False
+            if listing is not self.listing:
+                self.listing.absorb(listing)
 
     def covers(self, owner: str, repo_owner: str) -> bool | None:
         kind, _, name = owner.partition(":")
