@@ -14,7 +14,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["cold_start", "ingest_latency", "event_overhead", "burst", "secret_scan", "log_masking"]
+ORDER = [
+    "cold_start",
+    "ingest_latency",
+    "event_overhead",
+    "burst",
+    "secret_scan",
+    "log_masking",
+    "committed_scan",
+]
 
 
 def available() -> list[str]:

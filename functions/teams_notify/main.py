@@ -34,7 +34,7 @@ from typing import Any
 
 from cievents import log, routing
 from cievents.config import env_bool, env_str
-from cievents.errors import ConfigError, PermanentError, TransientError
+from cievents.errors import AuthError, ConfigError, PermanentError, TransientError
 from cievents.events import BuildEvent
 from cievents.handler import Context, Result, pubsub_function, skipped
 from cievents.http import HttpClient
@@ -124,6 +124,16 @@ def post_cards(
                 json_body=message,
                 what=f"teams {display_name(name)}",
             )
+        except AuthError as exc:  # the URL's signature was revoked or the flow turned off
+            ctx.store.release(claim_key, claim.token)
+            variable = (
+                f"the webhook URL of {display_name(name)}"
+                if name.startswith(("https://", "http://"))
+                else routing.teams_webhook_variable(name)
+            )
+            raise AuthError(
+                f"{exc.message}; check {variable}", status=exc.status, credential=variable
+            ) from None
         except TransientError as exc:
             ctx.store.release(claim_key, claim.token)
             if exc.unsent:  # provably never arrived (connect error, 429, 503): retried

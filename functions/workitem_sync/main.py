@@ -177,7 +177,11 @@ def _on_finding(finding: FindingMessage, ctx: Context) -> Result:
         item = current.get("item") or work.find_open(finding.fingerprint)
         build = str(finding.build_number or finding.job_id or finding.pull_request or "")
         done = "nothing"
-        if not item:
+        if item and not current.get("item"):
+            # Found by its label, not yet recorded: a create whose answer was lost, or an
+            # item made before this store existed. Adopted, never created twice.
+            done = f"adopted {item} (found by its label)"
+        elif not item:
             item = work.create(finding)
             done = f"created {item}"
         elif status == "resolved":

@@ -111,8 +111,11 @@ def is_rate_limited(response: requests.Response) -> bool:
 def error_for(response: requests.Response, what: str, credential: str = "") -> CIEventsError | None:
     """The classified error a response means, or None when it succeeded.
 
-    ``credential`` names the setting a 401/403 says is broken."""
+    ``credential`` names the setting a 401/403 says is broken. A success is not read: a
+    streamed download stays a stream (reading its text here would hold it all in memory)."""
     status = response.status_code
+    if status < 400:
+        return None
     detail = _short_detail(response)
     if is_rate_limited(response):
         return RateLimitedError(
@@ -250,6 +253,37 @@ class DryRunResponse:
         return self._body
 
 
+class Answer:
+    """A response as ``HttpClient`` returns it: the ``requests.Response`` (every attribute
+    passes through), whose ``json()`` raises a ``TransientError`` (outcome unknown) for an
+    unreadable body instead of a ``JSONDecodeError``: a write that answered 200 with a
+    proxy's HTML page may have been made, so the redelivery reconciles it."""
+
+    def __init__(self, response: requests.Response, what: str) -> None:
+        self._response = response
+        self._what = what
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._response, name)
+
+    def __bool__(self) -> bool:
+        return bool(self._response)
+
+    def __iter__(self) -> Any:
+        return iter(self._response)
+
+    def json(self, **kwargs: Any) -> Any:
+        try:
+            return self._response.json(**kwargs)
+        except ValueError:
+            raise TransientError(
+                f"{self._what}: HTTP {self._response.status_code} with an unreadable body; "
+                "outcome unknown",
+                status=self._response.status_code,
+                reason="unreadable_answer",
+            ) from None
+
+
 class HttpClient:
     """A ``requests.Session`` with our timeout, retry and classification policy."""
 
@@ -356,13 +390,13 @@ class HttpClient:
                 error.network = neterrors.classify(exc)
                 raise error from None
             if response.status_code in ok_statuses:
-                return response
+                return Answer(response, label)
             classified = error_for(response, label, self.credential)
             if classified is not None:
                 if budget is not None and isinstance(classified, RateLimitedError):
                     budget.refused(classified.retry_after)  # closed for every instance
                 raise classified
-            return response
+            return Answer(response, label)
 
         return self.policy.retrying(is_idempotent, self._sleep)(once)
 

@@ -157,6 +157,18 @@ def test_demo_once_and_three_times_shuffled_have_the_same_effects(
         assert run_.functions["repo_inventory"].get("failed", 0) == 0
     listed = (tmp_path / "once" / "inventory.txt").read_text()
     assert "acme-inc/legacy-billing" in listed and "archived" in listed
+    # Its audit found the example's two posture gaps; each became one work item, however
+    # often the tick and the webhooks were delivered.
+    for folder in ("once", "thrice"):
+        items = [
+            json.loads(line)["body"]["fields"]["summary"]
+            for line in (tmp_path / folder / "outbox" / "jira.jsonl").read_text().splitlines()
+            if "cievents-posture" in line and line.startswith('{"body": {"fields"')
+        ]
+        assert sorted(items) == [
+            "Repository posture: posture-branch-unprotected in acme-inc/payments-api",
+            "Repository posture: posture-stale-writable in acme-inc/ml-notebooks",
+        ], (folder, items)
 
 
 @pytest.mark.parametrize(

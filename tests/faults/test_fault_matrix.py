@@ -13,6 +13,14 @@ and checks:
   transient fault (commit-then-drop, time-out-after-commit, reset, unreadable
   200, 500 after commit, 429, 503); none for a permanent 4xx, with one dead
   letter naming the reason (``auth`` and the credential for 401/403).
+
+The sinks: Slack post; GitHub status and check run; GitLab, Bitbucket Cloud and Azure
+Repos commit statuses; Jira comment; Teams card; workitem_sync's creates (a Jira issue,
+an Azure Boards work item). A commit status is last-write-wins: after a lost answer it
+may be re-sent, at most once per delivery (Bitbucket's is keyed, so the vendor holds one).
+A Teams card cannot be looked up: when its answer is lost after it was sent, the message
+is dead-lettered (``outcome_unknown``) instead of re-sent blind, so the vendor holds the
+card it may have committed (one, or none for a reset) and the letter says to replay.
 """
 
 from __future__ import annotations
@@ -35,8 +43,12 @@ from tests.notify.events import build
 from tests.support import fakes
 from tests.support.apps import function_client
 from tests.support.fakehttp import FAULTS, PERMANENT_FAULTS, TRANSIENT_FAULTS, FakeServer
-from tests.support.fakes import jira, slack
+from tests.support.fakes import jira, slack, teams
+from tests.support.fakes.azure_devops import FakeAzureDevOps
+from tests.support.fakes.bitbucket import FakeBitbucket
 from tests.support.fakes.github import FakeGitHub
+from tests.support.fakes.gitlab import FakeGitLab
+from tests.workitems.test_workitem_sync import finding_from_scan
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_KEY_OBJ = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -44,8 +56,12 @@ APP_KEY = APP_KEY_OBJ.private_bytes(
     serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
 ).decode()
 GITHUB_TOKEN = "gh-test-token-not-real"
+SCM_TOKEN = "scm-test-token-not-real"
+ROUTES = "rules:\n  - name: all\n    source: buildkite\n    slack: '#ci'\n    teams: default\n"
 MAX_DELIVERIES = 4
 ids = itertools.count(1)
+# The faults after which the request was sent and no usable answer came back.
+UNKNOWN_OUTCOME = ("commit_then_drop", "timeout_after_commit", "reset", "500")
 
 
 @dataclass(frozen=True)
@@ -61,6 +77,11 @@ class Sink:
     # A commit status: the newest wins, so after a lost answer it may be re-sent, once per
     # redelivery (a status cannot be looked up by a marker of ours).
     last_write_wins: bool = False
+    # No read API (Teams): a lost answer is dead-lettered, never re-sent blind.
+    unanswerable: bool = False
+    # An upsert by key (Bitbucket's build status): retried in-call like a PUT.
+    keyed: bool = False
+    message: Callable[[dict[str, Any]], tuple[bytes, dict[str, str]]] | None = None
 
 
 def with_repository(url: str, message: str = "") -> Callable[[], dict[str, Any]]:
@@ -76,6 +97,23 @@ def with_repository(url: str, message: str = "") -> Callable[[], dict[str, Any]]
 
 def github_fake() -> FakeServer:
     return FakeGitHub(tokens=(GITHUB_TOKEN,), app_key=APP_KEY_OBJ)
+
+
+def a_finding(_: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    """workitem_sync's input: a finding on ``security-findings`` (one per test)."""
+    finding = finding_from_scan(next(ids))
+    return finding.to_bytes(), finding.attributes()
+
+
+def tracker_env(kind: str, url: str) -> dict[str, str]:
+    if kind == "jira":
+        return {"WORKITEM_TRACKER": "jira", "JIRA_URL": url, "JIRA_PAT": jira.PAT}
+    return {
+        "WORKITEM_TRACKER": "azure-boards",
+        "AZURE_DEVOPS_ORG_URL": f"{url}/acme",
+        "AZURE_DEVOPS_PROJECT": "Security",
+        "AZURE_DEVOPS_PAT": SCM_TOKEN,
+    }
 
 
 SINKS = {
@@ -130,6 +168,74 @@ SINKS = {
         with_repository("git@github.com:acme-inc/web-app.git", "SHOP-311 fix the cart"),
         "JIRA_PAT",
     ),
+    "gitlab_status": Sink(
+        "github_status",
+        lambda: FakeGitLab(tokens=(SCM_TOKEN,)),
+        "POST",
+        r"/projects/.*/statuses/.*",
+        lambda server: len(getattr(server, "statuses")),  # noqa: B009
+        lambda url: {"GITLAB_API_URL": url, "GITLAB_TOKEN": SCM_TOKEN},
+        with_repository("git@gitlab.com:acme/web-app.git"),
+        "GITLAB_TOKEN",
+        last_write_wins=True,
+    ),
+    "bitbucket_status": Sink(
+        "github_status",
+        lambda: FakeBitbucket(tokens=(SCM_TOKEN,)),
+        "POST",
+        r"/repositories/.*/commit/.*/statuses/build",
+        # Keyed: a POST with the same key replaces the status, so the vendor holds one.
+        lambda server: len({(s["sha"], s["key"]) for s in getattr(server, "statuses")}),  # noqa: B009
+        lambda url: {"BITBUCKET_API_URL": url, "BITBUCKET_TOKEN": SCM_TOKEN},
+        with_repository("git@bitbucket.org:acme/web-app.git"),
+        "BITBUCKET_TOKEN",
+        last_write_wins=True,
+        keyed=True,
+    ),
+    "azure_repos_status": Sink(
+        "github_status",
+        lambda: FakeAzureDevOps(pats=(SCM_TOKEN,)),
+        "POST",
+        r"/.*/_apis/git/repositories/.*/commits/.*/statuses",
+        lambda server: len(getattr(server, "commit_statuses")),  # noqa: B009
+        lambda url: {"AZURE_DEVOPS_API_URL": url, "AZURE_DEVOPS_PAT": SCM_TOKEN},
+        with_repository("https://dev.azure.com/acme/web/_git/web-app"),
+        "AZURE_DEVOPS_PAT",
+        last_write_wins=True,
+    ),
+    "teams_card": Sink(
+        "teams_notify",
+        teams.teams_server,
+        "POST",
+        r"/workflows/.*",
+        lambda server: len(server.committed("card")),
+        lambda url: {"TEAMS_WEBHOOK_URL": f"{url}/workflows/ci"},
+        lambda: build("build.finished", "failed"),
+        "TEAMS_WEBHOOK_URL",
+        unanswerable=True,
+    ),
+    "jira_issue": Sink(
+        "workitem_sync",
+        jira.jira_server,
+        "POST",
+        r"/rest/api/2/issue",
+        lambda server: len(server.committed("issue")),
+        lambda url: {**tracker_env("jira", url), "JIRA_TIMEOUT_S": "1"},
+        dict,
+        "JIRA_PAT",
+        message=a_finding,
+    ),
+    "azure_boards_item": Sink(
+        "workitem_sync",
+        lambda: FakeAzureDevOps(pats=(SCM_TOKEN,)),
+        "POST",
+        r"/acme/Security/_apis/wit/workitems/\$Bug",
+        lambda server: len(server.committed("workitem")),
+        lambda url: tracker_env("azure-boards", url),
+        dict,
+        "AZURE_DEVOPS_PAT",
+        message=a_finding,
+    ),
 }
 assert fakes.__doc__  # the shared package of vendor fakes
 
@@ -142,7 +248,7 @@ def served(
     server = sink.server()
     dead = tmp_path / "dead-letters.jsonl"
     routing = tmp_path / "routing.yaml"
-    routing.write_text("rules:\n  - name: all\n    source: buildkite\n    slack: '#ci'\n")
+    routing.write_text(ROUTES)
     with server:
         env = {
             **sink.env(server.url),
@@ -150,7 +256,7 @@ def served(
             "CIEVENTS_DEAD_LETTER": f"file:{dead}",
             "CIEVENTS_HTTP_READ_TIMEOUT_S": "1",
         }
-        if sink.function == "slack_notify":
+        if sink.function in ("slack_notify", "teams_notify"):
             env["CIEVENTS_ROUTING_FILE"] = str(routing)
         client = function_client(
             monkeypatch,
@@ -161,12 +267,13 @@ def served(
         yield sink, server, client, dead
 
 
-def push(payload: dict[str, Any], message_id: str, attempt: int) -> dict[str, Any]:
+def push(message: tuple[bytes, dict[str, str]], message_id: str, attempt: int) -> dict[str, Any]:
+    data, attributes = message
     return {
         "message": {
-            "data": base64.b64encode(json.dumps(payload).encode()).decode(),
+            "data": base64.b64encode(data).decode(),
             "messageId": message_id,
-            "attributes": {"source": "buildkite", "event": payload["event"]},
+            "attributes": attributes,
         },
         "subscription": "projects/p/subscriptions/s",
         "deliveryAttempt": attempt,
@@ -174,14 +281,14 @@ def push(payload: dict[str, Any], message_id: str, attempt: int) -> dict[str, An
 
 
 def deliver_until_acked(
-    client: FlaskClient, payload: dict[str, Any], log: CapturedLog
+    client: FlaskClient, message: tuple[bytes, dict[str, str]], log: CapturedLog
 ) -> list[tuple[int, dict[str, Any]]]:
     """Deliver as Pub/Sub does until a 2xx; each delivery's status and its one outcome line."""
     message_id = f"fault-{next(ids)}"
     seen: list[tuple[int, dict[str, Any]]] = []
     for attempt in range(1, MAX_DELIVERIES + 1):
         before = len(log.outcomes())
-        status = client.post("/", json=push(payload, message_id, attempt)).status_code
+        status = client.post("/", json=push(message, message_id, attempt)).status_code
         lines = log.outcomes()[before:]
         assert len(lines) == 1, f"delivery {attempt}: {len(lines)} outcome lines"
         seen.append((status, lines[0]))
@@ -196,7 +303,16 @@ def with_fault(
     """The sink's create suffers ``fault`` once; the event is delivered until acked."""
     sink, server, client, dead = served
     server.fault(sink.method, sink.path, FAULTS[fault])
-    return sink, server, dead, deliver_until_acked(client, sink.payload(), log)
+    payload = sink.payload()
+    message = (
+        sink.message(payload)
+        if sink.message
+        else (
+            json.dumps(payload).encode(),
+            {"source": "buildkite", "event": str(payload["event"])},
+        )
+    )
+    return sink, server, dead, deliver_until_acked(client, message, log)
 
 
 @pytest.mark.parametrize("served", list(SINKS), indirect=True)
@@ -207,11 +323,23 @@ def test_a_transient_fault_ends_in_exactly_one_effect(
     sink, server, dead, seen = with_fault(served, fault, captured_log)
     statuses = [status for status, _ in seen]
     outcomes = [line["outcome"] for _, line in seen]
+    if sink.unanswerable and fault in UNKNOWN_OUTCOME:
+        # Sent, answer lost, no way to ask: dead-lettered once, never re-sent blind.
+        assert len(seen) == 1 and statuses[0] in (200, 204), seen
+        assert outcomes[0] == "dead_lettered" and seen[0][1]["reason"] == "outcome_unknown"
+        assert sink.effects(server) == (0 if fault == "reset" else 1), fault
+        (letter,) = [json.loads(x) for x in dead.read_text().splitlines()]
+        assert letter["attributes"]["cievents_reason"] == "outcome_unknown"
+        return
     assert statuses[-1] in (200, 204) and outcomes[-1] == "acted", seen
     for status, line in seen[:-1]:  # every earlier delivery asked Pub/Sub to redeliver
         assert status == 500 and line["outcome"] == "retried" and line["reason"], line
     if sink.last_write_wins:
         assert 1 <= sink.effects(server) <= len(seen), (fault, seen)
+        if not sink.keyed:  # a create: at most one write sent per delivery, never in-call
+            refused = 1 if fault in ("429", "503") else 0  # refused unread: sent again in-call
+            sent = len(server.calls(sink.method, sink.path)) - refused
+            assert sent <= len(seen), (fault, sent, seen)
     else:
         assert sink.effects(server) == 1, (fault, seen)
     assert not dead.exists()

@@ -4,8 +4,6 @@ leaves alone, and resolves the work items."""
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +12,6 @@ import pytest
 from flask.testing import FlaskClient
 
 from cievents.config import CommonSettings
-from cievents.findings import FindingMessage
 from cievents.findings_report import FindingsReporter
 from cievents.idempotency import open_store
 from cievents.inventory.audit import AuditSettings, RepoAudit
@@ -22,7 +19,7 @@ from cievents.inventory.model import Repo
 from cievents.inventory.posture import PosturePolicy
 from cievents.scanning.validate import github_style_token
 from cievents.scm.github import GitHubClient
-from tests.inventory.support import make_repo
+from tests.inventory.support import make_repo, published
 from tests.support.fakehttp import FakeServer
 from tests.support.fakes.github import AuditedRepo, FakeGitHub
 from tests.workitems.test_workitem_sync import (  # noqa: F401 - fixtures
@@ -58,13 +55,6 @@ def fake() -> Iterator[FakeGitHub]:
 
 def repo(**changes: Any) -> Repo:
     return make_repo("github", "acme/web", "1", web_url="https://github.com/acme/web", **changes)
-
-
-def published(path: Path) -> list[FindingMessage]:
-    if not path.exists():
-        return []
-    lines = path.read_text().splitlines()
-    return [FindingMessage.from_bytes(base64.b64decode(json.loads(x)["data"])) for x in lines]
 
 
 def make_audit(tmp_path: Path, store: Any) -> tuple[RepoAudit, Path]:

@@ -4,16 +4,15 @@ each repository and publishes the gaps and the committed secret to ``security-fi
 
 from __future__ import annotations
 
-import base64
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cievents.findings import FindingMessage
 from cievents.scanning.validate import github_style_token
 from tests.inventory.fleet import fleet
+from tests.inventory.support import published
+from tests.inventory.test_function import push
 from tests.support.apps import function_client
 from tests.support.fakes.github import AuditedRepo
 
@@ -37,23 +36,7 @@ REVIEWERS = {
 
 
 def tick(mode: str, n: int) -> dict[str, Any]:
-    return {
-        "message": {
-            "data": base64.b64encode(b"{}").decode(),
-            "messageId": f"tick-{n}",
-            "attributes": {"source": "scheduler", "event": "repo_inventory", "mode": mode},
-        },
-        "subscription": "projects/p/subscriptions/repo_inventory-0",
-    }
-
-
-def published(path: Path) -> list[FindingMessage]:
-    if not path.exists():
-        return []
-    return [
-        FindingMessage.from_bytes(base64.b64decode(json.loads(line)["data"]))
-        for line in path.read_text().splitlines()
-    ]
+    return push({"source": "scheduler", "event": "repo_inventory", "mode": mode}, {}, f"tick-{n}")
 
 
 def test_sync_audits_publishes_once_and_resolves(

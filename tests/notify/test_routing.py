@@ -170,3 +170,22 @@ def test_change_detection_is_stable_under_redelivery_and_reordering() -> None:
     assert changes.record_and_compare(store, key, 5, "passed") is True
     fresh = "slack_notify:branch:web-app:new"
     assert changes.record_and_compare(store, fresh, 7, "failed") is True  # first failure: news
+
+
+def test_a_late_build_revises_the_answer_of_the_build_after_it_until_settled() -> None:
+    store = MemoryStore()
+    key = "slack_notify:branch:web-app:feature"
+    first = changes.record(store, key, 4813, "passed", {"key": "b-4813"})
+    assert first.changed is False and first.revisions == ()  # a first pass is no news
+    late = changes.record(store, key, 4812, "failed")
+    assert late.changed is True  # the first failure
+    (revision,) = late.revisions  # ... and now #4813 is its recovery
+    assert (revision.number, revision.changed, revision.held) == (4813, True, {"key": "b-4813"})
+    again = changes.record(store, key, 4812, "failed")  # a redelivery before acting on it
+    assert again.revisions == (revision,)
+    changes.settle(store, key, revision)
+    assert changes.record(store, key, 4812, "failed").revisions == ()
+    # A failure posted as news, then a late earlier failure shows it was not.
+    assert changes.record(store, key, 4815, "failed").changed is True
+    (not_news,) = changes.record(store, key, 4814, "failed").revisions
+    assert (not_news.number, not_news.changed) == (4815, False)

@@ -187,3 +187,18 @@ def test_retry_after_parsing() -> None:
         == 10
     )
     assert retry_after_seconds({}) is None
+
+
+def test_a_streamed_success_is_left_unread(server: FakeServer) -> None:
+    """A 200 to ``stream=True`` comes back as a stream: the client read none of its body
+    (classifying the answer must not load a large download into memory)."""
+    body = b"x" * (4 * 1024 * 1024)
+
+    @server.route("GET", "/big")
+    def big(req: object) -> Reply:
+        return Reply(200, raw=body, headers={"Content-Type": "application/octet-stream"})
+
+    response = HttpClient(sink="t", base_url=server.url).get("/big", stream=True)
+    assert response._content_consumed is False  # what requests sets once it read the body
+    assert sum(len(c) for c in response.iter_content(64 * 1024)) == len(body)
+    response.close()

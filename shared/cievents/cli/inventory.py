@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO, cast
 
@@ -27,17 +28,6 @@ from cievents import log
 from cievents.inventory.model import SCMS, VISIBILITIES, Repo
 
 STATUSES = ("active", "archived", "disabled", "empty", "deleted")
-
-
-def _scms(text: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    bad = [n for n in names if n not in SCMS]
-    if bad or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown SCM {', '.join(bad) or text!r}: expected a comma-separated list of "
-            f"{', '.join(SCMS)}"
-        )
-    return names
 
 
 def _choices(allowed: tuple[str, ...]) -> Any:
@@ -57,7 +47,7 @@ def _choices(allowed: tuple[str, ...]) -> Any:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scm",
-        type=_scms,
+        type=_choices(SCMS),
         default=(),
         help="only these SCMs (comma-separated: github,gitlab,bitbucket,azure; "
         "default every SCM with credentials)",
@@ -92,6 +82,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="the progress bar on stderr (default: when stderr is a terminal)",
+    )
+    parser.add_argument(
+        "--audit",
+        action="store_true",
+        help="also audit each repository listed, as repo_inventory does (posture, committed "
+        "code, Azure service connections); findings go to CIEVENTS_FINDINGS_PUBLISH_TO or "
+        "CIEVENTS_FINDINGS_TOPIC when set, else to .cievents/findings.jsonl, and are printed",
     )
     parser.add_argument("--verbose", action="store_true", help="every log line (JSON) on stderr")
     filters = parser.add_argument_group("filters (all must hold; commas are alternatives)")
@@ -231,6 +228,52 @@ def table(repos: list[Repo]) -> str:
     return "\n".join(lines)
 
 
+def _audit() -> Any:
+    """The audit repo_inventory runs, publishing where the settings say (a file by default)."""
+    from cievents.config import CommonSettings, env_opt
+    from cievents.findings_report import FindingsReporter
+    from cievents.idempotency import open_store
+    from cievents.inventory.audit import AuditSettings, RepoAudit
+
+    reporter = FindingsReporter.from_env(CommonSettings.from_env())
+    if not (env_opt("CIEVENTS_FINDINGS_PUBLISH_TO") or env_opt("CIEVENTS_FINDINGS_TOPIC")):
+        reporter = replace(reporter, target=f"file:{Path('.cievents') / 'findings.jsonl'}")
+    return RepoAudit(open_store(), reporter, AuditSettings.from_env())
+
+
+def _finding_row(message: Any) -> dict[str, Any]:
+    return {
+        "rule_id": message.rule_id,
+        "severity": message.severity,
+        "where": message.location.get("path"),
+        "repository": message.repository,
+        "detail": message.preview,
+        "line": message.location.get("line"),
+        "resolved": message.resolved,
+        "fingerprint": message.fingerprint,
+    }
+
+
+def findings_table(messages: list[Any]) -> str:
+    """What the audit published this run: new findings, and those now fixed."""
+    rows = [
+        (
+            "fixed" if m.resolved else m.severity,
+            m.rule_id,
+            str(m.repository or m.location.get("path") or "-")
+            + (f" {m.location['path']}:{m.location['line']}" if m.location.get("line") else ""),
+            m.preview,
+        )
+        for m in messages
+    ]
+    header = ("SEVERITY", "RULE", "WHERE", "DETAIL")
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=False)]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from cievents.inventory.assets import AssetStore
     from cievents.inventory.filters import RepoFilter
@@ -250,6 +293,7 @@ def run(args: argparse.Namespace) -> int:
     db = args.db or Path(os.environ.get("METRICS_DUCKDB_PATH") or ".cievents/metrics.duckdb")
     store = DuckDBStore(db)
     report = None
+    counts = None
     if not args.no_sync:
         from cievents.inventory.runner import build_sync
 
@@ -257,7 +301,14 @@ def run(args: argparse.Namespace) -> int:
         bar = ProgressBar(sys.stderr) if show else None
         warnings = _Warnings(sys.stderr, args.verbose, bar.clear if bar is not None else None)
         log.logger.set_stream(cast(TextIO, warnings))
-        sync = build_sync(only=args.scm, metrics=store, progress=bar)
+        audit = _audit() if args.audit else None
+        sync = build_sync(
+            only=args.scm,
+            metrics=store,
+            progress=bar,
+            hooks=[audit] if audit else (),
+            state=audit.store if audit else None,
+        )
         if not sync.listers:
             print(
                 "cievents inventory: no SCM credentials: set GITHUB_TOKEN (or a GitHub App), "
@@ -267,7 +318,10 @@ def run(args: argparse.Namespace) -> int:
             )
             return 2
         try:
+            counts = audit.begin() if audit else None
             report = sync.run(args.mode)
+            if audit is not None:
+                audit.audit_connections()
         finally:
             if bar is not None:
                 bar.close()
@@ -278,11 +332,20 @@ def run(args: argparse.Namespace) -> int:
         out: dict[str, Any] = {"repositories": [r.to_row() for r in repos]}
         if report is not None:
             out["sync"] = report.to_dict()
+        if counts is not None:
+            out["audit"] = {
+                **counts.to_dict(),
+                "findings": [_finding_row(m) for m in counts.messages],
+            }
         print(json.dumps(out, indent=2))
     else:
         print(table(repos))
+        if counts is not None and counts.messages:
+            print("\n" + findings_table(counts.messages))
         if report is not None:
             print(f"\n{len(repos)} shown; {report.summary()}", file=sys.stderr)
+        if counts is not None:
+            print(f"audit: {counts.summary()}", file=sys.stderr)
     if report is not None and report.failed:
         for scm in report.scms:
             for error in scm.errors:

@@ -1,9 +1,12 @@
 """The demo's inventory: a GitHub organization served from ``examples/inventory``, listed by
-repo_inventory on a scheduler tick, and the ``assets`` it wrote as a table.
+repo_inventory on a scheduler tick and audited, and the ``assets`` it wrote as a table.
 
-The stand-in speaks the listing's REST shapes (``GET /orgs/{org}/repos`` paged by ``Link``
-headers, three to a page so the paging shows; ``GET /repositories/{id}`` for a webhook's
-repository) with ``X-RateLimit-*`` headers, from ``examples/inventory/github-<org>.json``.
+The stand-in speaks the REST shapes the inventory and its audit read, with ``X-RateLimit-*``
+headers: ``GET /orgs/{org}/repos`` (paged by ``Link`` headers, three to a page so the paging
+shows), ``GET /repositories/{id}`` (a webhook's repository), ``GET /repos/{r}`` (with
+``security_and_analysis``), ``GET /repos/{r}/branches/{b}/protection`` (404 "Branch not
+protected" where the example has none) and ``GET /repos/{r}/rules/branches/{b}`` (no
+rulesets). Times are relative: ``_pushed_days_ago`` days before now (``cievents.clock``).
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ from __future__ import annotations
 import json
 import re
 import threading
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from cievents import clock
 
 __all__ = ["ORG", "InventoryStandIn", "inventory_table"]
 
@@ -22,13 +28,21 @@ ORG = "acme-inc"
 PAGE = 3
 _ORG_REPOS = re.compile(r"^/orgs/(?P<org>[^/]+)/repos$")
 _BY_ID = re.compile(r"^/repositories/(?P<id>\d+)$")
+_REPO = re.compile(
+    r"^/repos/(?P<repo>[^/]+/[^/]+)(?P<rest>/branches/[^/]+/protection|/rules/branches/[^/]+)?$"
+)
+_OWN = "_"  # keys of the example that are the stand-in's, not GitHub's
 
 
 class InventoryStandIn:
     def __init__(self, examples: Path) -> None:
         self.repos: list[dict[str, Any]] = []
+        now = clock.now_utc()
         for path in sorted(examples.glob("github-*.json")):
-            self.repos += json.loads(path.read_text("utf-8"))["repositories"]
+            for repo in json.loads(path.read_text("utf-8"))["repositories"]:
+                pushed = now - timedelta(days=int(repo.get("_pushed_days_ago", 1)))
+                stamp = pushed.strftime("%Y-%m-%dT%H:%M:%SZ")
+                self.repos.append({**repo, "pushed_at": stamp, "updated_at": stamp})
         self.remaining = 5000
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -47,11 +61,28 @@ class InventoryStandIn:
                     f"<http://127.0.0.1:{port}{parts.path}?per_page={PAGE}&page={page + 1}>; "
                     'rel="next"'
                 )
-            return 200, repos[(page - 1) * PAGE : page * PAGE], headers
+            return 200, [_public(r) for r in repos[(page - 1) * PAGE : page * PAGE]], headers
         if found := _BY_ID.match(parts.path):
             repo = next((r for r in self.repos if r["id"] == int(found["id"])), None)
-            return (200, repo, headers) if repo else (404, {"message": "Not Found"}, headers)
-        return 404, {"message": "the demo's inventory serves listings only"}, headers
+        elif found := _REPO.match(parts.path):
+            repo = next((r for r in self.repos if r["full_name"] == found["repo"]), None)
+            rest = found["rest"] or ""
+            if repo is not None and rest.endswith("/protection"):
+                protection = repo.get("_protection")
+                if protection is None:
+                    return 404, {"message": "Branch not protected"}, headers
+                return 200, protection, headers
+            if repo is not None and rest.startswith("/rules/"):
+                return 200, [], headers
+            if repo is not None:
+                analysis = repo.get("_security_and_analysis") or {}
+                return 200, {**_public(repo), "security_and_analysis": analysis}, headers
+        else:
+            repo = None
+            found = None
+        if found is not None and repo is not None:
+            return 200, _public(repo), headers
+        return 404, {"message": "Not Found"}, headers
 
     def serve(self) -> int:
         stand_in = self
@@ -79,6 +110,10 @@ class InventoryStandIn:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+
+def _public(repo: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in repo.items() if not k.startswith(_OWN)}
 
 
 def inventory_table(database: Path) -> tuple[str, dict[str, int]]:

@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 
 __all__ = ["AuditCounts", "AuditSettings", "RepoAudit"]
 
+MAX_KEPT = 500
+
 
 @dataclass(frozen=True)
 class AuditSettings:
@@ -76,6 +78,12 @@ class AuditCounts:
     scanned: int = 0
     secrets: int = 0
     errors: list[str] = field(default_factory=list)
+    # New findings and fixes published this run, and the findings of a scan that had new
+    # ones; the first MAX_KEPT (``cievents inventory --audit`` prints them).
+    messages: list[FindingMessage] = field(default_factory=list)
+
+    def keep(self, messages: Sequence[FindingMessage]) -> None:
+        self.messages += messages[: max(0, MAX_KEPT - len(self.messages))]
 
     @property
     def published(self) -> int:
@@ -165,8 +173,9 @@ class RepoAudit:
         """Publish the posture findings that appeared, resolve those that went: (new, fixed)."""
         now = self.now()
         found = audit_repository(repo, client, self.settings.posture, now) if repo.active else []
-        with self._lock:
-            self.counts.audited += 1
+        if repo.active:
+            with self._lock:
+                self.counts.audited += 1
         return self._settle(f"inventory:posture:{repo.key}", found, now)
 
     def connections(self, org: str, project: str, client: Any) -> tuple[int, int]:
@@ -203,8 +212,8 @@ class RepoAudit:
                 repository=finding.location.get("path"),
                 fingerprint=finding.fingerprint,
             )
-        for fingerprint, seen in gone:
-            fixed = _resolution(fingerprint, seen, now)
+        resolutions = [_resolution(fingerprint, seen, now) for fingerprint, seen in gone]
+        for fixed in resolutions:
             publisher.publish(fixed.to_bytes(), fixed.attributes())
         self.store.set_state(
             key,
@@ -218,6 +227,7 @@ class RepoAudit:
         with self._lock:
             self.counts.new += len(new)
             self.counts.fixed += len(gone)
+            self.counts.keep([*new, *resolutions])
         return len(new), len(gone)
 
     def committed(self, repo: Repo, client: Any) -> int:
@@ -237,6 +247,8 @@ class RepoAudit:
         with self._lock:
             self.counts.scanned += 1
             self.counts.secrets += new
+            if new:
+                self.counts.keep(messages)
         return new
 
     def scanner(self) -> Scanner:

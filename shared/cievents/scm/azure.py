@@ -77,9 +77,12 @@ class AzureReposClient:
         )
         self._token = token
         self.max_pages = max_pages
-        self.api = HttpClient(sink="azure-devops", base_url=base_url, headers=headers)
+        self.api = HttpClient(
+            sink="azure-devops", credential="AZURE_DEVOPS_PAT", base_url=base_url, headers=headers
+        )
         self.http = HttpClient(
             sink="azure-devops",
+            credential="AZURE_DEVOPS_PAT",
             base_url=base_url,
             headers=headers,
             outbox=outbox,

@@ -609,7 +609,7 @@ class FakeGitHub(FakeServer):
             assert req.match is not None
             found = self.audited[req.match["repo"]]
             top = f"{req.query['top'][0]}-{req.match['ref'][:7]}"
-            archive = tar_gz(found.files, top)
+            archive = found.archive or tar_gz(found.files, top)
             return Reply(200, raw=archive, headers={"Content-Type": "application/x-gzip"})
 
 
@@ -626,6 +626,7 @@ class AuditedRepo:
     rules: list[dict[str, Any]] = field(default_factory=list)  # active rules for the branch
     security_and_analysis: dict[str, Any] | None = None
     files: dict[str, bytes] = field(default_factory=dict)  # the default branch's tree
+    archive: bytes | None = None  # served as is instead of an archive of ``files``
     downloads: int = 0
 
 
@@ -635,7 +636,7 @@ def tar_gz(files: dict[str, bytes], top: str) -> bytes:
     import tarfile
 
     out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+    with tarfile.open(fileobj=out, mode="w:gz", compresslevel=6) as tar:
         for path, data in sorted(files.items()):
             info = tarfile.TarInfo(f"{top}/{path}")
             info.size = len(data)
