@@ -9,10 +9,26 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from cievents.inventory.model import Repo
 from tests.support.fakes import azure_devops, bitbucket, github, gitlab
 
 TOKEN = "inventory-test-token-not-real"
 STAMP = "2026-01-0{d}T10:00:00Z"
+
+
+def record(**changes: object) -> Repo:
+    """A ``Repo`` with plausible defaults (a GitHub repository), ``changes`` applied."""
+    base: dict[str, object] = {
+        "scm": "github",
+        "id": "123",
+        "owner": "acme",
+        "name": "api",
+        "full_name": "acme/api",
+        "web_url": "https://github.com/acme/api",
+        "visibility": "private",
+    }
+    base.update(changes)
+    return Repo(**base)  # type: ignore[arg-type]
 
 
 def github_repo(i: int, org: str) -> dict[str, Any]:

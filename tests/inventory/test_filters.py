@@ -10,23 +10,20 @@ from cievents import clock
 from cievents.errors import ConfigError
 from cievents.inventory.filters import RepoFilter
 from cievents.inventory.model import Repo
+from tests.inventory.fleet import record
 
 
 def repo(**kw: object) -> Repo:
     base: dict[str, object] = {
         "scm": "gitlab",
-        "id": "7",
         "owner": "platform/infra",
-        "name": "api",
         "full_name": "platform/infra/api",
-        "web_url": "https://gitlab.com/platform/infra/api",
         "visibility": "internal",
         "default_branch": "main",
         "languages": ("Python", "Shell"),
         "size_kb": 120,
     }
-    base.update(kw)
-    return Repo(**base)  # type: ignore[arg-type]
+    return record(**{**base, **kw})
 
 
 def test_each_key() -> None:

@@ -7,20 +7,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from cievents.inventory.model import Repo, parse_time
+from tests.inventory.fleet import record
 
-
-def _repo(**kw: object) -> Repo:
-    base: dict[str, object] = {
-        "scm": "github",
-        "id": "123",
-        "owner": "acme",
-        "name": "api",
-        "full_name": "acme/api",
-        "web_url": "https://github.com/acme/api",
-        "visibility": "private",
-    }
-    base.update(kw)
-    return Repo(**base)  # type: ignore[arg-type]
+_repo = record
 
 
 def test_key_is_scm_and_stable_id_not_name() -> None:

@@ -30,17 +30,6 @@ from cievents.inventory.model import SCMS, VISIBILITIES, Repo
 STATUSES = ("active", "archived", "disabled", "empty", "deleted")
 
 
-def _scms(text: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    bad = [n for n in names if n not in SCMS]
-    if bad or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown SCM {', '.join(bad) or text!r}: expected a comma-separated list of "
-            f"{', '.join(SCMS)}"
-        )
-    return names
-
-
 def _choices(allowed: tuple[str, ...]) -> Any:
     def parse(text: str) -> tuple[str, ...]:
         names = tuple(n.strip() for n in text.split(",") if n.strip())
@@ -58,7 +47,7 @@ def _choices(allowed: tuple[str, ...]) -> Any:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scm",
-        type=_scms,
+        type=_choices(SCMS),
         default=(),
         help="only these SCMs (comma-separated: github,gitlab,bitbucket,azure; "
         "default every SCM with credentials)",

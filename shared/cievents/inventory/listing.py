@@ -163,6 +163,12 @@ class Listing:
         with self._lock:
             self.complete = False
 
+    def absorb(self, other: Listing) -> None:
+        """Count another listing of the same vendor (another credential) as this one's."""
+        with self._lock:
+            self.pages_read += other.pages_read
+            self.complete = self.complete and other.complete
+
     def pages(
         self,
         path: str,

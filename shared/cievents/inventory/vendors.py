@@ -190,8 +190,7 @@ class GitHubLister(Lister):
         ):
             if inst.get("id") is not None:
                 yield str(inst["id"])
-        if not listing.complete:
-            self.listing.complete = False
+        self.listing.absorb(listing)
 
     def repos(self, owner: str, since: datetime | None = None) -> Iterator[Repo]:
         kind, _, name = owner.partition(":")
@@ -226,8 +225,8 @@ class GitHubLister(Lister):
                         return  # sorted by update, newest first: the rest is older
                 yield github_repo(item)
         finally:
-            if not listing.complete:
-                self.listing.complete = False
+            if listing is not self.listing:
+                self.listing.absorb(listing)
 
     def covers(self, owner: str, repo_owner: str) -> bool | None:
         kind, _, name = owner.partition(":")
@@ -519,31 +518,13 @@ def listers(
                 app_client,
             )
         )
-    if want("gitlab", "gitlab"):
-        out.append(
-            GitLabLister(
-                scm_settings.client("gitlab"),
-                env_list("INVENTORY_GITLAB_GROUPS", environ=environ),
-                settings,
-                sleep,
-            )
-        )
-    if want("bitbucket", "bitbucket"):
-        out.append(
-            BitbucketLister(
-                scm_settings.client("bitbucket"),
-                env_list("INVENTORY_BITBUCKET_WORKSPACES", environ=environ),
-                settings,
-                sleep,
-            )
-        )
-    if want("azure", "azure-repos"):
-        out.append(
-            AzureLister(
-                scm_settings.client("azure-repos"),
-                env_list("INVENTORY_AZURE_ORGS", environ=environ),
-                settings,
-                sleep,
-            )
-        )
+    others: tuple[tuple[str, str, str, Any], ...] = (
+        ("gitlab", "gitlab", "INVENTORY_GITLAB_GROUPS", GitLabLister),
+        ("bitbucket", "bitbucket", "INVENTORY_BITBUCKET_WORKSPACES", BitbucketLister),
+        ("azure", "azure-repos", "INVENTORY_AZURE_ORGS", AzureLister),
+    )
+    for scm, provider, setting, kind in others:
+        if want(scm, provider):
+            owners = env_list(setting, environ=environ)
+            out.append(kind(scm_settings.client(provider), owners, settings, sleep))
     return out

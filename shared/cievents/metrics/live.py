@@ -68,9 +68,10 @@ class LiveReport:
             before = self.signature()
             try:
                 page = self._render(first)
-                # A change during a drawing is seen at the next look; only the first drawing
-                # writes (the views), so only its own change is taken as seen.
-                self._seen = self.signature() if first else before
+                # What was seen is the file before this drawing: a change made during it is
+                # drawn at the next look. Only the first drawing writes (the views), which
+                # costs one more, read-only, drawing; later ones leave the file as it is.
+                self._seen = before
                 self.out.parent.mkdir(parents=True, exist_ok=True)  # the demo clears .demo/
                 self.out.write_text(page, "utf-8")
             except Exception as exc:  # a busy or half-written database: try again later
