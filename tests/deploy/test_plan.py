@@ -128,6 +128,9 @@ def test_every_schedule_is_a_job_on_a_topic_a_function_subscribes_to() -> None:
         assert takers, f"no function subscribes to schedule {s.name}"
     health = next(step for step in all_steps if step.resource == ("schedule", "health"))
     assert "--schedule=*/15 * * * *" in health.apply
+    # The inventory's full/incremental sync runs on Cloud Scheduler too, on its own job.
+    inventory = next(step for step in all_steps if step.resource == ("schedule", "repo_inventory"))
+    assert "--attributes=source=scheduler,event=repo_inventory" in inventory.apply
 
 
 def test_dead_letter_settings_are_fully_qualified() -> None:
@@ -467,6 +470,7 @@ def test_gcloud_and_terraform_create_the_same_set(tmp_path: Path) -> None:
     assert set(tf["subscriptions"]) == {
         f.subscription_name(i) for f in loaded.functions for i in range(len(f.triggers))
     }
+    assert {"health", "repo_inventory"} <= set(tf["schedules"]), "both scheduled in Terraform"
     for name, job in tf["schedules"].items():
         step = next(s for s in steps() if s.resource == ("schedule", name))
         assert (
