@@ -58,6 +58,9 @@ CODE = [
     "ADDITIONAL_CLOUD_CREDENTIALS: T1098.001",  # a MITRE technique id
     "    Next page token: eav1OzQB0OM8rLdGXOEsyQWSG",  # prose about a cursor
     "'oauth_token': 'kjerht2309u',",  # short, lower case: typed, not generated
+    # two items of a list, not setProperty("secret", …): a work item's labels
+    '"labels": ["cievents-secret", "cievents-7cff370a8fa0115d"],',
+    f"tags = ['client-secret', '{rand(24)}']",
 ]
 
 
@@ -76,6 +79,7 @@ CONFIG = [
     f"PASSWORD ?= {PASSWORD}",
     f"PASSWORD ::= {PASSWORD}",
     f'props.setProperty("password", "{PASSWORD}");',
+    f"os.environ.setdefault( 'PASSWORD', '{rand(32)}')",
     f"spring.datasource.password={PASSWORD}",
     f"[database]\npassword = {PASSWORD}",
     f'auth = "{rand(32)}"',

@@ -178,6 +178,8 @@ def looks_random(value: str, *, min_length: int = 8) -> bool:
 
 
 _WORD_BEFORE = re.compile(r"([A-Za-z]+)[ \t]+$")
+# What stands before the quoted name of setProperty("password", "…"): an opening parenthesis.
+_ARGUMENT_BEFORE = re.compile(r"\([ \t]*$")
 
 
 def assignment(match: re.Match[str]) -> bool:
@@ -201,6 +203,10 @@ def assignment(match: re.Match[str]) -> bool:
         return False
     if op == "," and _WORDS.findall(match.group("name"))[-1].lower() not in _CREDENTIAL_WORDS:
         return False  # ("password", "…") names the credential last, not ('ABPassKit', …)
+    if op == "," and not _ARGUMENT_BEFORE.search(
+        match.string, max(0, match.start("name") - 40), match.start("name") - 1
+    ):
+        return False  # the first argument of a call, not two items of a list: ["x-secret", "y"]
     if not quoted:
         value = value.rstrip(",;")
         if _CODE.search(value) or value.startswith("_") or _camel_case(value):
