@@ -343,14 +343,7 @@ def _revise(ctx: Context, branch_key: str, event: BuildEvent, revision: changes.
     held = revision.held
     did = []
     if isinstance(held.get("summary"), Mapping):
-        query = routing.Query(
-            str(held["source"]),
-            str(held["event"]),
-            event.pipeline,
-            event.branch or "",
-            revision.state,
-            revision.changed,
-        )
+        query = revision.query(event.pipeline, event.branch or "")
         base = set(ROUTES.slack_channels(replace(query, changed=None)))
         wanted = ROUTES.slack_channels(query)
         message = BuildMessage(ctx, str(held["key"]))

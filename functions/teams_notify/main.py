@@ -158,14 +158,7 @@ def revise(ctx: Context, branch_key: str, event: BuildEvent, revision: changes.R
     held = revision.held
     did = ""
     if isinstance(held.get("summary"), Mapping):
-        query = routing.Query(
-            str(held["source"]),
-            str(held["event"]),
-            event.pipeline,
-            event.branch or "",
-            revision.state,
-            revision.changed,
-        )
+        query = revision.query(event.pipeline, event.branch or "")
         if revision.changed:
             summary = BuildSummary(**held["summary"])
             sent = post_cards(

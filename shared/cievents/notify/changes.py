@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cievents import routing
 from cievents.idempotency import Store, update_state
 
 __all__ = ["HISTORY", "Revision", "Verdict", "record", "record_and_compare", "settle"]
@@ -36,6 +37,17 @@ class Revision:
     state: str
     changed: bool  # its answer now
     held: Mapping[str, Any] = field(default_factory=dict)
+
+    def query(self, pipeline: str, branch: str) -> routing.Query:
+        """The routing question for the held build, with its answer as it stands now."""
+        return routing.Query(
+            str(self.held["source"]),
+            str(self.held["event"]),
+            pipeline,
+            branch,
+            self.state,
+            self.changed,
+        )
 
 
 @dataclass(frozen=True)
