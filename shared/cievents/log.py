@@ -156,8 +156,22 @@ class _Rules:
             return
         with self._lock:
             if self._thread is None and self._scanner is None:
+                if hasattr(os, "register_at_fork"):
+                    os.register_at_fork(before=self.finish_loading)
                 self._thread = threading.Thread(target=self._load, name="log-rules", daemon=True)
                 self._thread.start()
+
+    def finish_loading(self) -> None:
+        """Wait for the rules to load (run before a fork).
+
+        functions-framework imports a function in gunicorn's arbiter and forks the worker
+        that serves it. A fork while this thread is still importing the scanner hands the
+        child a module lock held by a thread the child does not have: the child's next
+        import of that module waits forever, and its log lines lose the rules. So a fork
+        waits until the load is done, and the child starts with the rules loaded."""
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join()
 
     @property
     def loaded(self) -> bool:
