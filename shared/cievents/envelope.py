@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cievents import clock, jsonsafe
+from cievents import clock, frozen, jsonsafe
 from cievents.errors import ValidationError
 
 MAX_DATA_BYTES = 10 * 1024 * 1024  # Pub/Sub's own limit on a message
@@ -151,14 +151,17 @@ def _from_pubsub_message(
     if not message_id:
         raise ValidationError("message without messageId", reason="bad_envelope")
     publish = message.get("publishTime") or message.get("publish_time") or fallback_time
-    return Message(
-        id=message_id,
-        data=_decode_data(message.get("data"), message_id),
-        attributes=_attributes(message.get("attributes"), message_id),
-        publish_time=parse_time(publish),
-        delivery_attempt=_int_or_none(delivery_attempt),
-        subscription=str(subscription) if subscription else None,
-        ordering_key=message.get("orderingKey") or None,
+    return frozen.new(
+        Message,
+        {
+            "id": message_id,
+            "data": _decode_data(message.get("data"), message_id),
+            "attributes": _attributes(message.get("attributes"), message_id),
+            "publish_time": parse_time(publish),
+            "delivery_attempt": _int_or_none(delivery_attempt),
+            "subscription": str(subscription) if subscription else None,
+            "ordering_key": message.get("orderingKey") or None,
+        },
     )
 
 

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from cievents import jirakeys
+from cievents import frozen, jirakeys
 from cievents.errors import ValidationError
 from cievents.events import BuildEvent, Event, JobEvent, OtherEvent, PingEvent
 from cievents.payload import (
@@ -118,7 +118,9 @@ def _pull_request(build: Mapping[str, Any]) -> tuple[int | None, str | None]:
     return None, None
 
 
-def _build_event(body: Mapping[str, Any], event: str, build: Mapping[str, Any]) -> BuildEvent:
+def _build_event(
+    body: Mapping[str, Any], event: str, build: Mapping[str, Any], delivery_id: str | None
+) -> BuildEvent:
     slug, name, org, repository = _pipeline_identity(body, build)
     number = req_int(build, "number", "build")
     state = req_str(build, "state", "build")
@@ -131,40 +133,46 @@ def _build_event(body: Mapping[str, Any], event: str, build: Mapping[str, Any]) 
     pr_number, pr_repo = _pull_request(build)
     message = opt_str(build, "message", "build")
     branch = opt_str(build, "branch", "build")
-    return BuildEvent(
-        source="buildkite",
-        event=event,
-        repository=repository,
-        branch=branch,
-        commit=opt_str(build, "commit", "build"),
-        url=opt_str(build, "web_url", "build"),
-        jira_keys=jirakeys.lazy(message, branch),
-        raw=body,
-        pipeline=slug,
-        pipeline_name=name,
-        organization=org,
-        number=number,
-        state=state,
-        build_id=opt_str(build, "id", "build"),
-        blocked=opt_bool(build, "blocked"),
-        message=message,
-        author=author,
-        author_email=email,
-        creator=str(creator) if creator else None,
-        build_source=opt_str(build, "source", "build"),
-        tag=opt_str(build, "tag", "build"),
-        created_at=created,
-        scheduled_at=scheduled,
-        started_at=started,
-        finished_at=finished,
-        duration_s=duration(started, finished),
-        pull_request=pr_number,
-        pull_request_repository=pr_repo,
-        api_url=opt_str(build, "url", "build"),
+    return frozen.new(
+        BuildEvent,
+        dict(
+            source="buildkite",
+            event=event,
+            delivery_id=delivery_id,
+            repository=repository,
+            branch=branch,
+            commit=opt_str(build, "commit", "build"),
+            url=opt_str(build, "web_url", "build"),
+            jira_keys=jirakeys.lazy(message, branch),
+            raw=body,
+            pipeline=slug,
+            pipeline_name=name,
+            organization=org,
+            number=number,
+            state=state,
+            build_id=opt_str(build, "id", "build"),
+            blocked=opt_bool(build, "blocked"),
+            message=message,
+            author=author,
+            author_email=email,
+            creator=str(creator) if creator else None,
+            build_source=opt_str(build, "source", "build"),
+            tag=opt_str(build, "tag", "build"),
+            created_at=created,
+            scheduled_at=scheduled,
+            started_at=started,
+            finished_at=finished,
+            duration_s=duration(started, finished),
+            pull_request=pr_number,
+            pull_request_repository=pr_repo,
+            api_url=opt_str(build, "url", "build"),
+        ),
     )
 
 
-def _job_event(body: Mapping[str, Any], event: str, job: Mapping[str, Any]) -> JobEvent:
+def _job_event(
+    body: Mapping[str, Any], event: str, job: Mapping[str, Any], delivery_id: str | None
+) -> JobEvent:
     build = opt_obj(body, "build")
     slug, _name, org, repository = _pipeline_identity(body, build)
     author, email = _author(build)
@@ -178,60 +186,61 @@ def _job_event(body: Mapping[str, Any], event: str, job: Mapping[str, Any]) -> J
     exit_status = opt_int(job, "exit_status", "job")
     if exit_status is None and event == "job.promised_exit_status":
         exit_status = opt_int(job, "promised_exit_status", "job")
-    return JobEvent(
-        source="buildkite",
-        event=event,
-        repository=repository,
-        branch=branch,
-        commit=opt_str(build, "commit", "build"),
-        url=opt_str(job, "web_url", "job"),
-        jira_keys=jirakeys.lazy(message, branch),
-        raw=body,
-        pipeline=slug,
-        number=req_int(build, "number", "build"),
-        job_id=req_str(job, "id", "job"),
-        state=req_str(job, "state", "job"),
-        job_name=opt_str(job, "name", "job") or opt_str(job, "label", "job"),
-        job_type=opt_str(job, "type", "job"),
-        step_key=opt_str(job, "step_key", "job"),
-        build_id=opt_str(build, "id", "build"),
-        build_state=opt_str(build, "state", "build"),
-        build_url=opt_str(build, "web_url", "build"),
-        organization=org,
-        message=message,
-        author=author,
-        author_email=email,
-        exit_status=exit_status,
-        soft_failed=opt_bool(job, "soft_failed"),
-        agent=str(agent.get("name")) if agent.get("name") else None,
-        log_url=opt_str(job, "raw_log_url", "job") or opt_str(job, "log_url", "job"),
-        retried=opt_bool(job, "retried"),
-        retries_count=opt_int(job, "retries_count", "job") or 0,
-        retry_source=str(retry_source.get("job_id")) if retry_source.get("job_id") else None,
-        created_at=opt_time(job, "created_at", "job"),
-        scheduled_at=opt_time(job, "scheduled_at", "job"),
-        runnable_at=opt_time(job, "runnable_at", "job"),
-        started_at=started,
-        finished_at=finished,
-        duration_s=duration(started, finished),
-        pull_request=pr_number,
+    return frozen.new(
+        JobEvent,
+        dict(
+            source="buildkite",
+            event=event,
+            delivery_id=delivery_id,
+            repository=repository,
+            branch=branch,
+            commit=opt_str(build, "commit", "build"),
+            url=opt_str(job, "web_url", "job"),
+            jira_keys=jirakeys.lazy(message, branch),
+            raw=body,
+            pipeline=slug,
+            number=req_int(build, "number", "build"),
+            job_id=req_str(job, "id", "job"),
+            state=req_str(job, "state", "job"),
+            job_name=opt_str(job, "name", "job") or opt_str(job, "label", "job"),
+            job_type=opt_str(job, "type", "job"),
+            step_key=opt_str(job, "step_key", "job"),
+            build_id=opt_str(build, "id", "build"),
+            build_state=opt_str(build, "state", "build"),
+            build_url=opt_str(build, "web_url", "build"),
+            organization=org,
+            message=message,
+            author=author,
+            author_email=email,
+            exit_status=exit_status,
+            soft_failed=opt_bool(job, "soft_failed"),
+            agent=str(agent.get("name")) if agent.get("name") else None,
+            log_url=opt_str(job, "raw_log_url", "job") or opt_str(job, "log_url", "job"),
+            retried=opt_bool(job, "retried"),
+            retries_count=opt_int(job, "retries_count", "job") or 0,
+            retry_source=str(retry_source.get("job_id")) if retry_source.get("job_id") else None,
+            created_at=opt_time(job, "created_at", "job"),
+            scheduled_at=opt_time(job, "scheduled_at", "job"),
+            runnable_at=opt_time(job, "runnable_at", "job"),
+            started_at=started,
+            finished_at=finished,
+            duration_s=duration(started, finished),
+            pull_request=pr_number,
+        ),
     )
 
 
 def normalize(body: Mapping[str, Any], event: str, headers: Mapping[str, str]) -> Event:
     delivery_id = headers.get("x-request-id") or None
     family = event.split(".", 1)[0]
-    result: Event
-    if event == "ping":
-        result = PingEvent(source="buildkite", event=event, raw=body)
-    elif family == "build":
+    if family == "build":
         build = body.get("build")
         if not isinstance(build, Mapping):
             raise ValidationError(
                 f"{event}: 'build' is missing or not an object", reason="bad_field"
             )
-        result = _build_event(body, event, build)
-    elif family == "job":
+        return _build_event(body, event, build, delivery_id)
+    if family == "job":
         job = body.get("job")
         if not isinstance(job, Mapping):
             raise ValidationError(f"{event}: 'job' is missing or not an object", reason="bad_field")
@@ -239,7 +248,10 @@ def normalize(body: Mapping[str, Any], event: str, headers: Mapping[str, str]) -
             raise ValidationError(
                 f"{event}: 'build' is missing or not an object", reason="bad_field"
             )
-        result = _job_event(body, event, job)
+        return _job_event(body, event, job, delivery_id)
+    result: Event
+    if event == "ping":
+        result = PingEvent(source="buildkite", event=event, raw=body)
     else:
         result = OtherEvent(source="buildkite", event=event, raw=body)
     if delivery_id:
