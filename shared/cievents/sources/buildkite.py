@@ -118,116 +118,104 @@ def _pull_request(build: Mapping[str, Any]) -> tuple[int | None, str | None]:
     return None, None
 
 
+def _shared(
+    body: Mapping[str, Any], event: str, build: Mapping[str, Any], delivery_id: str | None
+) -> tuple[dict[str, Any], str | None]:
+    """The fields a build event and a job event take alike from the body and its build, and
+    the pipeline's name. Built as the event's ``__dict__`` (``frozen.new``): a frozen
+    dataclass's ``__init__`` sets its thirty fields one ``object.__setattr__`` each."""
+    slug, name, org, repository = _pipeline_identity(body, build)
+    number = req_int(build, "number", "build")
+    author, email = _author(build)
+    message = opt_str(build, "message", "build")
+    branch = opt_str(build, "branch", "build")
+    fields = {
+        "source": "buildkite",
+        "event": event,
+        "delivery_id": delivery_id,
+        "repository": repository,
+        "branch": branch,
+        "commit": opt_str(build, "commit", "build"),
+        "jira_keys": jirakeys.lazy(message, branch),
+        "raw": body,
+        "pipeline": slug,
+        "organization": org,
+        "number": number,
+        "build_id": opt_str(build, "id", "build"),
+        "message": message,
+        "author": author,
+        "author_email": email,
+    }
+    return fields, name
+
+
 def _build_event(
     body: Mapping[str, Any], event: str, build: Mapping[str, Any], delivery_id: str | None
 ) -> BuildEvent:
-    slug, name, org, repository = _pipeline_identity(body, build)
-    number = req_int(build, "number", "build")
+    fields, name = _shared(body, event, build, delivery_id)
     state = req_str(build, "state", "build")
-    author, email = _author(build)
     creator = opt_obj(build, "creator").get("name")
-    created = opt_time(build, "created_at", "build")
-    scheduled = opt_time(build, "scheduled_at", "build")
     started = opt_time(build, "started_at", "build")
     finished = opt_time(build, "finished_at", "build")
     pr_number, pr_repo = _pull_request(build)
-    message = opt_str(build, "message", "build")
-    branch = opt_str(build, "branch", "build")
-    return frozen.new(
-        BuildEvent,
-        dict(
-            source="buildkite",
-            event=event,
-            delivery_id=delivery_id,
-            repository=repository,
-            branch=branch,
-            commit=opt_str(build, "commit", "build"),
-            url=opt_str(build, "web_url", "build"),
-            jira_keys=jirakeys.lazy(message, branch),
-            raw=body,
-            pipeline=slug,
-            pipeline_name=name,
-            organization=org,
-            number=number,
-            state=state,
-            build_id=opt_str(build, "id", "build"),
-            blocked=opt_bool(build, "blocked"),
-            message=message,
-            author=author,
-            author_email=email,
-            creator=str(creator) if creator else None,
-            build_source=opt_str(build, "source", "build"),
-            tag=opt_str(build, "tag", "build"),
-            created_at=created,
-            scheduled_at=scheduled,
-            started_at=started,
-            finished_at=finished,
-            duration_s=duration(started, finished),
-            pull_request=pr_number,
-            pull_request_repository=pr_repo,
-            api_url=opt_str(build, "url", "build"),
-        ),
+    fields.update(
+        url=opt_str(build, "web_url", "build"),
+        pipeline_name=name,
+        state=state,
+        blocked=opt_bool(build, "blocked"),
+        creator=str(creator) if creator else None,
+        build_source=opt_str(build, "source", "build"),
+        tag=opt_str(build, "tag", "build"),
+        created_at=opt_time(build, "created_at", "build"),
+        scheduled_at=opt_time(build, "scheduled_at", "build"),
+        started_at=started,
+        finished_at=finished,
+        duration_s=duration(started, finished),
+        pull_request=pr_number,
+        pull_request_repository=pr_repo,
+        api_url=opt_str(build, "url", "build"),
     )
+    return frozen.new(BuildEvent, fields)
 
 
 def _job_event(
     body: Mapping[str, Any], event: str, job: Mapping[str, Any], delivery_id: str | None
 ) -> JobEvent:
     build = opt_obj(body, "build")
-    slug, _name, org, repository = _pipeline_identity(body, build)
-    author, email = _author(build)
+    fields, _name = _shared(body, event, build, delivery_id)
     agent = opt_obj(job, "agent")
     started = opt_time(job, "started_at", "job")
     finished = opt_time(job, "finished_at", "job")
     retry_source = opt_obj(job, "retry_source")
-    message = opt_str(build, "message", "build")
-    branch = opt_str(build, "branch", "build")
     pr_number, _ = _pull_request(build)
     exit_status = opt_int(job, "exit_status", "job")
     if exit_status is None and event == "job.promised_exit_status":
         exit_status = opt_int(job, "promised_exit_status", "job")
-    return frozen.new(
-        JobEvent,
-        dict(
-            source="buildkite",
-            event=event,
-            delivery_id=delivery_id,
-            repository=repository,
-            branch=branch,
-            commit=opt_str(build, "commit", "build"),
-            url=opt_str(job, "web_url", "job"),
-            jira_keys=jirakeys.lazy(message, branch),
-            raw=body,
-            pipeline=slug,
-            number=req_int(build, "number", "build"),
-            job_id=req_str(job, "id", "job"),
-            state=req_str(job, "state", "job"),
-            job_name=opt_str(job, "name", "job") or opt_str(job, "label", "job"),
-            job_type=opt_str(job, "type", "job"),
-            step_key=opt_str(job, "step_key", "job"),
-            build_id=opt_str(build, "id", "build"),
-            build_state=opt_str(build, "state", "build"),
-            build_url=opt_str(build, "web_url", "build"),
-            organization=org,
-            message=message,
-            author=author,
-            author_email=email,
-            exit_status=exit_status,
-            soft_failed=opt_bool(job, "soft_failed"),
-            agent=str(agent.get("name")) if agent.get("name") else None,
-            log_url=opt_str(job, "raw_log_url", "job") or opt_str(job, "log_url", "job"),
-            retried=opt_bool(job, "retried"),
-            retries_count=opt_int(job, "retries_count", "job") or 0,
-            retry_source=str(retry_source.get("job_id")) if retry_source.get("job_id") else None,
-            created_at=opt_time(job, "created_at", "job"),
-            scheduled_at=opt_time(job, "scheduled_at", "job"),
-            runnable_at=opt_time(job, "runnable_at", "job"),
-            started_at=started,
-            finished_at=finished,
-            duration_s=duration(started, finished),
-            pull_request=pr_number,
-        ),
+    fields.update(
+        url=opt_str(job, "web_url", "job"),
+        job_id=req_str(job, "id", "job"),
+        state=req_str(job, "state", "job"),
+        job_name=opt_str(job, "name", "job") or opt_str(job, "label", "job"),
+        job_type=opt_str(job, "type", "job"),
+        step_key=opt_str(job, "step_key", "job"),
+        build_state=opt_str(build, "state", "build"),
+        build_url=opt_str(build, "web_url", "build"),
+        exit_status=exit_status,
+        soft_failed=opt_bool(job, "soft_failed"),
+        agent=str(agent.get("name")) if agent.get("name") else None,
+        log_url=opt_str(job, "raw_log_url", "job") or opt_str(job, "log_url", "job"),
+        retried=opt_bool(job, "retried"),
+        retries_count=opt_int(job, "retries_count", "job") or 0,
+        retry_source=str(retry_source.get("job_id")) if retry_source.get("job_id") else None,
+        created_at=opt_time(job, "created_at", "job"),
+        scheduled_at=opt_time(job, "scheduled_at", "job"),
+        runnable_at=opt_time(job, "runnable_at", "job"),
+        started_at=started,
+        finished_at=finished,
+        duration_s=duration(started, finished),
+        pull_request=pr_number,
     )
+    return frozen.new(JobEvent, fields)
 
 
 def normalize(body: Mapping[str, Any], event: str, headers: Mapping[str, str]) -> Event:
