@@ -200,7 +200,7 @@ class _Rules:
             scanner = self._scanner
         if scanner is None or not texts:
             return []
-        joined = "\n".join(texts)
+        joined = texts[0] if len(texts) == 1 else "\n".join(texts)
         # The matches alone (``Scanner.secrets``): every secret scan_text would report, without
         # placing each one in lines and columns nor grouping them into findings.
         found = scanner.secrets(joined.encode("utf-8", errors="surrogateescape"))
@@ -355,6 +355,26 @@ def current_context() -> Mapping[str, Any]:
 
 
 _LABELS = ("function", "source", "event", "pipeline")
+# ``json.dumps`` with options builds a JSONEncoder, and its ``encode`` a C encoder, per call:
+# one C encoder serves every line (it keeps no state between calls). Without the circular
+# check: ``_masked`` has already walked every container of the record (a circular one raises
+# there), and the check costs a dict insertion per container.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+_C_MAKE_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)
+_C_ENCODER: Any = (
+    _C_MAKE_ENCODER(None, str, json.encoder.encode_basestring, None, ": ", ", ", False, False, True)
+    if _C_MAKE_ENCODER is not None
+    else None
+)
+
+
+def _encode(record: dict[str, Any]) -> str:
+    """``json.dumps(record, ensure_ascii=False, default=str)``."""
+    if _C_ENCODER is not None:
+        return "".join(_C_ENCODER(record, 0))
+    return _ENCODER.encode(record)
+
+
 # The last second written and its text: lines come many a second, strftime once for them.
 _last_second: list[tuple[int, str]] = [(-1, "")]
 
@@ -415,7 +435,7 @@ class Logger:
                 record["@type"] = (
                     "type.googleapis.com/google.devtools.clouderrorreporting.v1beta1.ReportedErrorEvent"
                 )
-        line = json.dumps(_masked(record), ensure_ascii=False, default=str)
+        line = _encode(_masked(record))
         with self._lock:
             self.stream.write(line + "\n")
             self.stream.flush()

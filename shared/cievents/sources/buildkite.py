@@ -58,7 +58,7 @@ def _author(build: Mapping[str, Any]) -> tuple[str | None, str | None]:
             author.split("@", 1)[0] if "@" in author else author,
             author if "@" in author else None,
         )
-    if isinstance(author, Mapping):
+    if type(author) is dict or isinstance(author, Mapping):
         name = author.get("name") or author.get("username")
         email = author.get("email")
         return (str(name) if name else None, str(email) if email else None)
@@ -79,19 +79,24 @@ def _pipeline_identity(
     org = None
     if isinstance(build.get("pipeline"), str):  # bridge shape
         slug = slug or build["pipeline"]
+    # Each place below only fills what is still unknown (``x = x or ...``): once the slug
+    # and the organization are known, the rest is not searched.
     for url in (pipeline.get("url"), build.get("url")):
+        if org and slug:
+            break
         if isinstance(url, str) and (m := _ORG_FROM_URL.search(url)):
             org = org or m.group(1)
             slug = slug or m.group(2)
     web = build.get("web_url")
-    if isinstance(web, str) and (m := _ORG_FROM_WEB.search(web)):
+    if not (org and slug) and isinstance(web, str) and (m := _ORG_FROM_WEB.search(web)):
         org = org or m.group(1)
         slug = slug or m.group(2)
-    organization = build.get("organization") or body.get("organization")
-    if isinstance(organization, Mapping):
-        organization = organization.get("slug")
-    if isinstance(organization, str) and organization:
-        org = org or organization
+    if not org:
+        organization = build.get("organization") or body.get("organization")
+        if type(organization) is dict or isinstance(organization, Mapping):
+            organization = organization.get("slug")
+        if isinstance(organization, str) and organization:
+            org = organization
     if not isinstance(slug, str) or not slug:
         if isinstance(name, str) and name:
             slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
@@ -109,7 +114,7 @@ def _pipeline_identity(
 
 def _pull_request(build: Mapping[str, Any]) -> tuple[int | None, str | None]:
     pr = build.get("pull_request")
-    if isinstance(pr, Mapping):
+    if type(pr) is dict or isinstance(pr, Mapping):
         number = opt_int(pr, "id", "build.pull_request")
         repo = pr.get("repository")
         return number, repo if isinstance(repo, str) else None
@@ -223,7 +228,7 @@ def normalize(body: Mapping[str, Any], event: str, headers: Mapping[str, str]) -
     family = event.split(".", 1)[0]
     if family == "build":
         build = body.get("build")
-        if not isinstance(build, Mapping):
+        if not (type(build) is dict or isinstance(build, Mapping)):
             raise ValidationError(
                 f"{event}: 'build' is missing or not an object", reason="bad_field"
             )
