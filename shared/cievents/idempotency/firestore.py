@@ -18,7 +18,7 @@ checked in code.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +37,10 @@ from cievents.idempotency.base import (
 )
 
 CREATED_KEPT = 10_000
+
+
+def _state(data: Mapping[str, Any]) -> State:
+    return State(dict(data.get("value") or {}), int(data.get("version", 0)))
 
 
 def _contended(exc: BaseException) -> bool:
@@ -175,8 +179,19 @@ class FirestoreStore:
         snapshot = self._states.document(key_id(key)).get()
         if not snapshot.exists:
             return State()
-        data = snapshot.to_dict() or {}
-        return State(dict(data.get("value") or {}), int(data.get("version", 0)))
+        return _state(snapshot.to_dict() or {})
+
+    def get_states(self, keys: Sequence[str]) -> list[State]:
+        """Several keys' states in one batch get (in the keys' order)."""
+        refs = [self._states.document(key_id(key)) for key in keys]
+        found: dict[str, State] = {}
+        for snapshot in self._client.get_all(refs) if refs else ():
+            if snapshot.exists:
+                data = snapshot.to_dict() or {}
+                found[snapshot.id] = State(
+                    dict(data.get("value") or {}), int(data.get("version", 0))
+                )
+        return [found.get(ref.id, State()) for ref in refs]
 
     def set_state(
         self, key: str, value: Mapping[str, Any], expected_version: int | None = None
