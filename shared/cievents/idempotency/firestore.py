@@ -199,6 +199,14 @@ class FirestoreStore:
         ref = self._states.document(key_id(key))
         if expected_version is not None:
             return self._set_state_if(ref, key, value, expected_version)
+        # Unconditional: the version read, then a write on that version's precondition (two
+        # calls; a transaction takes three and waits on locks, about 50 ms on the emulator).
+        # A writer that keeps losing the race ends in the transaction below.
+        for _ in range(3):
+            snapshot = ref.get()
+            current = int((snapshot.to_dict() or {}).get("version", 0)) if snapshot.exists else 0
+            if self._set_state_if(ref, key, value, current, snapshot):
+                return True
         result = {"ok": False}
 
         @self._firestore.transactional
@@ -220,7 +228,12 @@ class FirestoreStore:
         return result["ok"]
 
     def _set_state_if(
-        self, ref: Any, key: str, value: Mapping[str, Any], expected_version: int
+        self,
+        ref: Any,
+        key: str,
+        value: Mapping[str, Any],
+        expected_version: int,
+        snapshot: Any = None,
     ) -> bool:
         """Compare-and-set by precondition, not by a transaction: a lost race is an
         immediate ``AlreadyExists`` / ``FailedPrecondition`` instead of lock waits (which
@@ -232,7 +245,7 @@ class FirestoreStore:
             if expected_version == 0:
                 ref.create(data)
                 return True
-            snapshot = ref.get()
+            snapshot = snapshot if snapshot is not None else ref.get()
             current = int((snapshot.to_dict() or {}).get("version", 0)) if snapshot.exists else 0
             if current != expected_version:
                 return False
