@@ -14,7 +14,9 @@ vendor). The status of the first answer is printed beside each row.
 
 The floor, in the same run, alternating with the function: the same server
 serving bench/floors/cold_floor.py, which imports the function's own SDKs (its
-manifest ``extras``) and builds their clients, then answers the same request.
+manifest ``extras``, and ``requests`` with a Session when the function's main.py imports
+it: the HTTP client of the library's GitHub, GitLab, Bitbucket, Azure, Teams and
+Buildkite clients) and builds their clients, then answers the same request.
 Goal (issue 17): ≤ 1.2 × floor + 50 ms for every function. The import-only
 probe below (``PROBE``) is what tests/unit/test_cold_imports.py uses to check
 that no function loads an SDK it does not use.
@@ -39,7 +41,9 @@ from bench.summary import record
 from bench.table import render
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNS = int(os.environ.get("BENCH_COLD_RUNS", "3"))
+RUNS = int(os.environ.get("BENCH_COLD_RUNS", "5"))
+# BENCH_COLD_FUNCTIONS=health,github_status: only these (to look at one row again).
+ONLY = {n.strip() for n in os.environ.get("BENCH_COLD_FUNCTIONS", "").split(",") if n.strip()}
 GOAL_RATIO, GOAL_EXTRA_MS = 1.2, 50.0
 
 # Integration SDKs by the manifest's `extras` group name.
@@ -56,7 +60,13 @@ SDK_MODULES = {
     # with tracing off, a function that imports it fails tests/unit/test_cold_imports.py.
     "tracing": ["opentelemetry"],
 }
+# The HTTP client the library's vendor clients stand on (cievents.http: GitHub, GitLab,
+# Bitbucket, Azure, Teams, Buildkite). It is a base dependency, so no manifest extra names
+# it; a function whose main.py imports it gets it in its floor too ("http"), as a function
+# written by hand would import it to reach the same vendors.
+HTTP_SDK = "requests"
 ALL_SDKS = sorted({m for mods in SDK_MODULES.values() for m in mods})
+PROBED = [*ALL_SDKS, HTTP_SDK]
 
 PROBE = r"""
 import importlib.util, json, resource, sys, time
@@ -77,6 +87,29 @@ print(json.dumps({"ff_ms": (t1 - t0) * 1000, "total_ms": (t2 - t0) * 1000,
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "loaded": [m for m in sdks if m in sys.modules]}))
 """
+
+
+def probe(main_py: Path) -> dict[str, Any]:
+    """Import ``main_py`` after functions-framework in a fresh process (no request served):
+    its import time, peak RSS and which of ``ALL_SDKS`` it loaded."""
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(main_py), "[]", json.dumps(PROBED)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CIEVENTS_STORE": "memory:", "CIEVENTS_DRY_RUN": "1"},
+        cwd=ROOT,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError((out.stderr.strip().splitlines() or ["failed"])[-1])
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def floor_extras(spec: dict[str, object], loaded: list[str]) -> list[str]:
+    """What the floor builds for a function: its manifest extras, and ``http`` when its
+    main.py imports the HTTP client its vendor clients use."""
+    extras = [str(e) for e in spec.get("extras") or []]  # type: ignore[attr-defined]
+    return extras + (["http"] if HTTP_SDK in loaded else [])
 
 
 def sdks_for(spec: dict[str, object]) -> list[str]:
@@ -242,9 +275,15 @@ def main(argv: list[str]) -> int:
             "CIEVENTS_OUTBOX": f"{state}/outbox",
         }
         for name, spec in functions.items():
-            if not (ROOT / str(spec["source"]) / "main.py").exists():
+            if not (ROOT / str(spec["source"]) / "main.py").exists() or (ONLY and name not in ONLY):
                 continue
-            extras = ",".join(str(e) for e in spec.get("extras") or [])
+            main_py = ROOT / str(spec["source"]) / "main.py"
+            try:
+                loaded = list(probe(main_py)["loaded"])
+            except RuntimeError as exc:
+                rows.append([name, "-", "-", "-", "-", "-", "-", str(exc)])
+                continue
+            extras = ",".join(floor_extras(spec, loaded))
             fn_ms: list[float] = []
             floor_ms: list[float] = []
             answers: set[int] = set()
@@ -315,29 +354,22 @@ def main(argv: list[str]) -> int:
 
 
 def import_table(functions: dict[str, Any]) -> str:
-    rows = []
+    rows: list[list[object]] = []
     for name, spec in functions.items():
         main_py = ROOT / str(spec["source"]) / "main.py"
         if not main_py.exists():
             continue
-        out = subprocess.run(
-            [sys.executable, "-c", PROBE, str(main_py), "[]", json.dumps(ALL_SDKS)],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "CIEVENTS_STORE": "memory:", "CIEVENTS_DRY_RUN": "1"},
-            cwd=ROOT,
-            check=False,
-        )
-        if out.returncode != 0:
-            rows.append([name, "-", "-", (out.stderr.strip().splitlines() or ["failed"])[-1]])
+        try:
+            found = probe(main_py)
+        except RuntimeError as exc:
+            rows.append([name, "-", "-", str(exc)])
             continue
-        probe = json.loads(out.stdout.strip().splitlines()[-1])
-        unused = sorted(set(probe["loaded"]) - set(sdks_for(spec)))
+        unused = sorted(set(found["loaded"]) - set(sdks_for(spec)) - {HTTP_SDK})
         rows.append(
             [
                 name,
-                round(float(probe["total_ms"]), 1),
-                round(float(probe["rss_mb"]), 1),
+                round(float(found["total_ms"]), 1),
+                round(float(found["rss_mb"]), 1),
                 ", ".join(unused) or "none",
             ]
         )

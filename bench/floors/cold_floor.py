@@ -50,6 +50,10 @@ if "storage" in EXTRAS:
     CLIENTS.append(storage.Client(project=PROJECT))
 if "scan" in EXTRAS:
     import hyperscan  # noqa: F401
+if "http" in EXTRAS:
+    import requests
+
+    CLIENTS.append(requests.Session())
 if "jwt" in EXTRAS:
     import jwt  # noqa: F401
 

@@ -21,18 +21,21 @@ so an uptime check can watch it too.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from cievents import log
-from cievents.checks.base import CheckResult, run_checks
+from cievents.checks.base import CheckResult, import_modules, run_checks
 from cievents.checks.registry import configured_checks
 from cievents.config import env_bool, env_float, env_list, env_opt, env_str, store_spec
 from cievents.errors import CIEventsError
 from cievents.handler import credential_record
 from cievents.http import HttpClient
-from cievents.idempotency import Store, open_store
+from cievents.idempotency import Store, get_states, open_store
 from cievents.outbox import Outbox
 
 TIMEOUT_S = env_float("HEALTH_CHECK_TIMEOUT_S", 10.0, minimum=1)
@@ -57,21 +60,25 @@ PUBSUB_FUNCTIONS = (
 WATCHED = env_list("HEALTH_FUNCTIONS") or PUBSUB_FUNCTIONS
 log.register_secrets_from_env()
 _store: Store | None = None
+_store_lock = threading.Lock()
 
 
 def _state_store() -> Store:
     global _store  # noqa: PLW0603 - one store per instance, created on first use
-    if _store is None:
-        _store = open_store()
+    with _store_lock:  # first used from two threads at once (credentials beside the checks)
+        if _store is None:
+            _store = open_store()
     return _store
 
 
 def credential_results(store: Store, functions: tuple[str, ...] = WATCHED) -> list[CheckResult]:
     """A check per watched function from its credential record: failing while the
-    function's last word on its credential is a refusal."""
+    function's last word on its credential is a refusal. The records are read at once
+    (one batch get on Firestore)."""
     results = []
-    for function in functions:
-        record = store.get_state(credential_record(function)).value
+    records = get_states(store, [credential_record(f) for f in functions])
+    for function, state in zip(functions, records, strict=True):
+        record = state.value
         if record.get("status") not in ("fail", "pass"):
             continue  # never refused: nothing to report
         credential = str(record.get("credential") or "its credential")
@@ -95,19 +102,29 @@ def credential_results(store: Store, functions: tuple[str, ...] = WATCHED) -> li
 
 
 def transitions(results: list[CheckResult], store: Store) -> list[tuple[CheckResult, str]]:
-    """The checks whose status changed since the last run, with the previous status."""
+    """The checks whose status changed since the last run, with the previous status (in
+    the checks' order). Every record is read in one batch; only a changed or new one is
+    written (versioned: of two concurrent runs, one alerts)."""
+    keys = [f"health:{r.integration}:{r.target}" for r in results]
     changed: list[tuple[CheckResult, str]] = []
-    for result in results:
-        key = f"health:{result.integration}:{result.target}"
-        state = store.get_state(key)
+    writes = []
+    for result, key, state in zip(results, keys, get_states(store, keys), strict=True):
         previous = str(state.value.get("status", "pass"))
-        if previous != result.status and store.set_state(
-            key, {"status": result.status}, expected_version=state.version
-        ):
-            changed.append((result, previous))
-        elif not state.version:
-            store.set_state(key, {"status": result.status}, expected_version=0)
+        if previous != result.status or not state.version:
+            writes.append((result, key, state, previous))
+    if len(writes) > 1:
+        with ThreadPoolExecutor(min(8, len(writes)), thread_name_prefix="health") as pool:
+            won = list(pool.map(lambda w: _write_status(store, *w), writes))
+    else:
+        won = [_write_status(store, *w) for w in writes]
+    changed = [(w[0], w[3]) for w, ok in zip(writes, won, strict=True) if ok]
     return changed
+
+
+def _write_status(store: Store, result: CheckResult, key: str, state: Any, previous: str) -> bool:
+    """Record a check's status; True when it is a change this run won (so it alerts)."""
+    written = store.set_state(key, {"status": result.status}, expected_version=state.version)
+    return written and previous != result.status
 
 
 def alert(changed: list[tuple[CheckResult, str]]) -> None:
@@ -141,6 +158,14 @@ def alert(changed: list[tuple[CheckResult, str]]) -> None:
         log.logger.error("health alert not posted", error=exc.message)
 
 
+def _credentials() -> list[CheckResult]:
+    try:
+        return credential_results(_state_store())
+    except Exception as exc:  # the store down: the checks still report
+        log.logger.error("credential records not read", error=type(exc).__name__)
+        return []
+
+
 def _pushed(request: Any) -> bool:
     """A Pub/Sub push (the Cloud Scheduler job through its topic), not an uptime check."""
     body = request.get_json(silent=True) if request.method == "POST" else None
@@ -153,12 +178,13 @@ def health(request: Any) -> tuple[str, int, dict[str, str]]:
     A push is always acknowledged (200): failing checks are logged and alerted, and a
     non-2xx answer would only make Pub/Sub run them again at once.
     """
-    with log.context(function="health"):
-        results = run_checks(configured_checks(timeout_s=TIMEOUT_S), timeout_s=TIMEOUT_S + 2)
-        try:
-            results += credential_results(_state_store())
-        except Exception as exc:  # the store down: the checks still report
-            log.logger.error("credential records not read", error=type(exc).__name__)
+    with log.context(function="health"), ThreadPoolExecutor(1, "credentials") as aside:
+        checks = configured_checks(timeout_s=TIMEOUT_S)
+        import_modules(checks)  # first, in this thread: imports on threads wait on each other
+        # The credential records are read while the checks run (neither waits on the other).
+        credentials = aside.submit(contextvars.copy_context().run, _credentials)
+        results = run_checks(checks, timeout_s=TIMEOUT_S + 2)
+        results += credentials.result()
         for r in results:
             emit = log.logger.info if r.status == "pass" else log.logger.error
             emit(

@@ -179,6 +179,7 @@ class PubSubFunction(Generic[E]):
         # Whether this instance has looked at its credential record since it started or
         # since a credential was refused (``_credential_ok``).
         self._credential_seen = False
+        self._credential_early = False  # the first claimed message's read has been started
         self.__name__ = act.__name__
         self.__doc__ = act.__doc__
 
@@ -255,6 +256,14 @@ class PubSubFunction(Generic[E]):
                 return self._finish(
                     "retried", started, reason=f"another execution holds {key}", transient=True
                 )
+        # The first message an instance acts on reads its credential record (a refusal may
+        # have left it failing). On the instance's first claimed message (a cold start, where
+        # users wait) it is read while the function acts, not after it; later ones read it
+        # only when they act.
+        credential = None
+        if not self._credential_seen and not self._credential_early and claim is not None:
+            self._credential_early = True
+            credential = _Background(self._credential_state)
         ctx = Context(self.name, message, self.settings, self.store)
         try:
             result = self.act(event, ctx) or Result()
@@ -292,7 +301,7 @@ class PubSubFunction(Generic[E]):
                 "lease lost before completion: another execution took this message over", key=key
             )
         if result.outcome == "acted" and not self._credential_seen:
-            self._credential_ok()
+            self._credential_ok(credential)
         return self._finish(
             result.outcome,
             started,
@@ -328,15 +337,18 @@ class PubSubFunction(Generic[E]):
         self._quietly(record)
         self._credential_seen = False
 
-    def _credential_ok(self) -> None:
+    def _credential_state(self) -> Any:
+        return self.store().get_state(credential_record(self.name))
+
+    def _credential_ok(self, read: _Background | None = None) -> None:
         """The first message an instance acted on (after its start, or after a refusal):
         a credential record left failing is set back to passing, so the health alert
-        recovers once the rotated secret is deployed."""
+        recovers once the rotated secret is deployed. ``read``: the record, being read."""
         self._credential_seen = True
 
         def clear() -> None:
             key = credential_record(self.name)
-            state = self.store().get_state(key)
+            state = read.result() if read is not None else self.store().get_state(key)
             if state.value.get("status") == "fail":
                 self.store().set_state(
                     key,
@@ -446,6 +458,29 @@ _WHAT_NEXT: dict[str, str] = {
     "failed": "acked: retrying cannot help",
     "dead_lettered": "republished to the dead-letter topic and acked",
 }
+
+
+class _Background:
+    """``work()`` on a thread of its own, started now; ``result()`` waits for it (and raises
+    what it raised)."""
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(work,), daemon=True)
+        self._thread.start()
+
+    def _run(self, work: Callable[[], Any]) -> None:
+        try:
+            self._value = work()
+        except BaseException as exc:  # handed to result(), in the caller's thread
+            self._error = exc
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 class EntryPoint(Protocol):

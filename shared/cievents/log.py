@@ -143,32 +143,56 @@ def mask(text: str) -> str:
 
 
 class _Rules:
-    """The secret scanner, loaded once on a background thread, used by every line."""
+    """The secret scanner, loaded once, used by every line.
+
+    ``start`` (at cold start) only arms the load. functions-framework imports a function in
+    gunicorn's arbiter and forks the worker that serves it: the worker starts the load on a
+    background thread as it is forked, where it overlaps the first request's waits on the
+    network, instead of adding its import (about 50 ms) to every cold start before the port
+    answers. A process that is never forked (a test, the local dev server) loads the rules
+    at its first log line. The load never runs on a thread of a process about to fork: a
+    fork in the middle of an import hands the child a module lock held by a thread the
+    child does not have, and its next import of that module waits forever."""
 
     def __init__(self) -> None:
         self._scanner: Any = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._armed = False
         self._failed = False
 
     def start(self) -> None:
         if os.environ.get("CIEVENTS_LOG_SCAN", "1").strip().lower() in ("0", "false", "no"):
             return
         with self._lock:
-            if self._thread is None and self._scanner is None:
-                if hasattr(os, "register_at_fork"):
-                    os.register_at_fork(before=self.finish_loading)
+            if self._armed or self._scanner is not None:
+                return
+            self._armed = True
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(
+                before=self._before_fork,
+                after_in_parent=self._lock.release,
+                after_in_child=self._forked,
+            )
+
+    def _before_fork(self) -> None:
+        """A fork waits for a load in progress (its lock is held while it runs)."""
+        self.finish_loading()
+        self._lock.acquire()
+
+    def _forked(self) -> None:
+        self._lock.release()
+        self._begin()
+
+    def _begin(self) -> None:
+        """Load on a background thread of this (just forked) process."""
+        with self._lock:
+            if self._scanner is None and not self._failed and self._armed:
                 self._thread = threading.Thread(target=self._load, name="log-rules", daemon=True)
                 self._thread.start()
 
     def finish_loading(self) -> None:
-        """Wait for the rules to load (run before a fork).
-
-        functions-framework imports a function in gunicorn's arbiter and forks the worker
-        that serves it. A fork while this thread is still importing the scanner hands the
-        child a module lock held by a thread the child does not have: the child's next
-        import of that module waits forever, and its log lines lose the rules. So a fork
-        waits until the load is done, and the child starts with the rules loaded."""
+        """Wait for a background load of the rules to finish."""
         thread = self._thread
         if thread is not None and thread.is_alive() and thread is not threading.current_thread():
             thread.join()
@@ -186,18 +210,23 @@ class _Rules:
         except Exception:  # no engine installed: configured values and shapes still apply
             self._failed = True
 
+    def _ready(self) -> Any:
+        """The scanner, loading it now if it is armed and no thread is loading it."""
+        if self._scanner is not None or not self._armed or self._failed:
+            return self._scanner
+        thread = self._thread
+        if thread is not None:
+            if thread is not threading.current_thread():
+                thread.join()
+            return self._scanner
+        with self._lock:
+            if self._scanner is None and not self._failed and self._thread is None:
+                self._load()
+        return self._scanner
+
     def secrets_in(self, texts: list[str]) -> list[str]:
         """The secrets the scanner's rules find in ``texts`` (longest first)."""
-        scanner = self._scanner
-        thread = self._thread
-        if (
-            scanner is None
-            and thread is not None
-            and thread.is_alive()
-            and thread is not threading.current_thread()
-        ):
-            thread.join()
-            scanner = self._scanner
+        scanner = self._scanner if self._scanner is not None else self._ready()
         if scanner is None or not texts:
             return []
         joined = texts[0] if len(texts) == 1 else "\n".join(texts)

@@ -28,14 +28,13 @@ logs and in the outbox like ``TEAMS_WEBHOOK_URL``.
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
-
-import yaml
 
 from cievents import log
 from cievents.config import env_opt, expand_vars
@@ -190,7 +189,13 @@ def load(path: str | None = None, env: Mapping[str, str] | None = None) -> Route
                 "CIEVENTS_ROUTING_FILE", f"cannot read {chosen}: {exc.strerror}"
             ) from None
     else:
-        text = resources.files("cievents").joinpath("data/routing.default.yaml").read_text("utf-8")
+        # The built-in rules as JSON, read without loading a YAML parser at cold start:
+        # routing.default.yaml (the commented copy users start from) holds the same rules,
+        # and tests/notify/test_routing.py checks the two agree.
+        default = resources.files("cievents").joinpath("data/routing.default.json")
+        return parse_rules(json.loads(default.read_text("utf-8")), environ)
+    import yaml
+
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -88,6 +88,8 @@ def test_package_is_deterministic(tmp_path: Path) -> None:
             "requirements.txt",
             "cievents/handler.py",
             "cievents/data/routing.default.yaml",
+            "cievents/data/routing.default.json",
+            "cievents/data/views/duckdb/build_health.sql",
         } <= set(names)
         assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
         assert {i.date_time for i in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}

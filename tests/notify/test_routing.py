@@ -189,3 +189,16 @@ def test_a_late_build_revises_the_answer_of_the_build_after_it_until_settled() -
     assert changes.record(store, key, 4815, "failed").changed is True
     (not_news,) = changes.record(store, key, 4814, "failed").revisions
     assert (not_news.number, not_news.changed) == (4815, False)
+
+
+def test_the_built_in_rules_ship_as_json_equal_to_the_commented_yaml() -> None:
+    """The default rules are read from JSON (no YAML parser at cold start); the YAML copy
+    users start from must say the same. On a difference, regenerate the JSON from it."""
+    import json
+    from importlib import resources
+
+    data = resources.files("cievents").joinpath("data")
+    as_yaml = yaml.safe_load(data.joinpath("routing.default.yaml").read_text("utf-8"))
+    as_json = json.loads(data.joinpath("routing.default.json").read_text("utf-8"))
+    assert as_json == as_yaml
+    assert routing.load(env={}).all_slack_channels() == ["#builds"]

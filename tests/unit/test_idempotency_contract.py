@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from cievents.errors import RateLimitedError
-from cievents.idempotency import Store, open_store, update_state
+from cievents.idempotency import Store, get_states, open_store, update_state
 from cievents.idempotency.memory import MemoryStore
 from cievents.idempotency.sqlite import SQLiteStore
 from cievents.ratelimit import Budget, Limit
@@ -146,6 +146,21 @@ def test_state_is_versioned_and_refuses_stale_writers(
     # Unconditional writes always land.
     assert store.set_state("slack:build-1", {"ts": "3.0"})
     assert store.get_state("slack:build-1").value["ts"] == "3.0"
+
+
+def test_get_states_reads_several_keys_in_order(store_and_clock: tuple[Store, FakeClock]) -> None:
+    store, _ = store_and_clock
+    assert store.set_state("fn:b", {"n": 2})
+    assert store.set_state("fn:a", {"n": 1})
+    assert store.set_state("fn:a", {"n": 3}, expected_version=store.get_state("fn:a").version)
+    keys = ["fn:a", "fn:missing", "fn:b", "fn:a"]
+    states = get_states(store, keys)
+    assert [s.value for s in states] == [{"n": 3}, {}, {"n": 2}, {"n": 3}]
+    # the versions are the ones a read of each key gives, so a versioned write can follow
+    assert [s.version for s in states] == [store.get_state(k).version for k in keys]
+    assert states[1].version == 0
+    assert store.set_state("fn:b", {"n": 4}, expected_version=states[2].version)
+    assert get_states(store, []) == []
 
 
 def test_concurrent_claims_have_exactly_one_winner(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -106,6 +108,11 @@ class Check:
     probe: Callable[[], str]
     fix: str
     functions: tuple[str, ...] = field(default=())
+    # The SDK modules ``probe`` imports: ``run_checks`` imports them one after another
+    # before the probes run at once. Imports racing on threads wait on each other's
+    # module locks: health's first run took about 0.5 s for three Google SDKs imported
+    # that way, against 0.37 s one by one.
+    modules: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True)
@@ -153,10 +160,19 @@ def _run_one(check: Check) -> CheckResult:
     )
 
 
+def import_modules(checks: Sequence[Check]) -> None:
+    """Import the SDK modules the checks' probes need, one after another (see ``modules``)."""
+    for module in dict.fromkeys(m for check in checks for m in check.modules):
+        # a module that will not import: the probe's own import fails and reports it
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
+
+
 def run_checks(checks: Sequence[Check], timeout_s: float = DEFAULT_TIMEOUT_S) -> list[CheckResult]:
     """Run every check concurrently; one that outlives ``timeout_s`` is reported failed."""
     if not checks:
         return []
+    import_modules(checks)
     pool = ThreadPoolExecutor(max_workers=min(8, len(checks)), thread_name_prefix="check")
     futures = [(check, pool.submit(_run_one, check)) for check in checks]
     deadline = time.monotonic() + timeout_s

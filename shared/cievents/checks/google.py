@@ -80,6 +80,7 @@ def bigquery_checks(env: Env, timeout_s: float) -> list[Check]:
             probe,
             "check BIGQUERY_DATASET and the service account",
             ("bigquery_metrics", "pr_compliance"),
+            ("google.cloud.bigquery",),
         )
     ]
 
@@ -119,6 +120,7 @@ def gcs_checks(env: Env, timeout_s: float) -> list[Check]:
             probe,
             "check ARCHIVE_BUCKET and the service account",
             ("gcs_archive",),
+            ("google.cloud.storage",),
         )
     ]
 
@@ -159,6 +161,7 @@ def pubsub_checks(env: Env, timeout_s: float) -> list[Check]:
                 probe,
                 "check GOOGLE_CLOUD_PROJECT and the topics",
                 ("ingest", "secret_scan"),
+                ("google.cloud.pubsub_v1",),
             )
         )
     return checks
@@ -186,5 +189,6 @@ def firestore_checks(env: Env, timeout_s: float) -> list[Check]:
             probe,
             "enable Firestore (native mode) and grant roles/datastore.user",
             (),
+            ("google.cloud.firestore",),
         )
     ]

@@ -19,9 +19,9 @@ import os
 from collections.abc import Mapping
 
 from cievents.config import store_spec
-from cievents.idempotency.base import Claim, State, Store, update_state
+from cievents.idempotency.base import Claim, State, Store, get_states, update_state
 
-__all__ = ["Claim", "State", "Store", "open_store", "update_state"]
+__all__ = ["Claim", "State", "Store", "get_states", "open_store", "update_state"]
 
 DEFAULT_LOCAL_PATH = ".cievents/state.sqlite3"
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -124,6 +124,15 @@ class Store(Protocol):
     def set_state(
         self, key: str, value: Mapping[str, Any], expected_version: int | None = None
     ) -> bool: ...
+
+
+def get_states(store: Store, keys: Sequence[str]) -> list[State]:
+    """The state of each key, in order: one round trip where the backend reads several
+    documents at once (Firestore's batch get), else a read each."""
+    many = getattr(store, "get_states", None)
+    if callable(many):
+        return list(many(keys))
+    return [store.get_state(key) for key in keys]
 
 
 def update_state(

@@ -8,6 +8,7 @@ local functions retry briefly on the file lock.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,11 +30,22 @@ class DuckDBStore:
         self._memory: Any = None
         if self.read_only:
             return
+        statements = [schema.duckdb_ddl(table) for table in schema.TABLES] + [
+            f'CREATE OR REPLACE VIEW "{name}" AS {views.for_duckdb(name)}' for name in views.VIEWS
+        ]
+        digest = hashlib.sha256("\n;\n".join(statements).encode()).hexdigest()
         with self.connect() as db:
-            for table in schema.TABLES:
-                db.execute(schema.duckdb_ddl(table))
-            for name in views.VIEWS:
-                db.execute(f'CREATE OR REPLACE VIEW "{name}" AS {views.for_duckdb(name)}')
+            # A file already made by these same statements is left as it is: re-creating five
+            # views rewrote the catalog, and closing checkpointed it, on every cold start.
+            # (_cievents_schema holds the digest of the statements that made the file.)
+            db.execute("CREATE TABLE IF NOT EXISTS _cievents_schema (digest VARCHAR)")
+            made = {row[0] for row in db.execute("SELECT digest FROM _cievents_schema").fetchall()}
+            if digest in made:
+                return
+            for statement in statements:
+                db.execute(statement)
+            db.execute("DELETE FROM _cievents_schema")
+            db.execute("INSERT INTO _cievents_schema VALUES (?)", [digest])
 
     @contextmanager
     def connect(self) -> Iterator[Any]:
