@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar, cast
 
-from cievents import clock, envelope, log, tracing
+from cievents import clock, envelope, frozen, log, tracing
 from cievents.config import CommonSettings
 from cievents.envelope import Message
 from cievents.errors import (
@@ -266,7 +266,7 @@ class PubSubFunction(Generic[E]):
             credential = _Background(self._credential_state)
         ctx = Context(self.name, message, self.settings, self.store)
         try:
-            result = self.act(event, ctx) or Result()
+            result = self.act(event, ctx) or _ACTED
         except BaseException as exc:
             error = exc if isinstance(exc, CIEventsError) else classify_exception(exc)
             if isinstance(exc, KeyboardInterrupt | SystemExit):
@@ -446,9 +446,11 @@ class PubSubFunction(Generic[E]):
         else:
             log.logger.info(message, **fields)
         mid = str(log.current_context().get("message_id") or message_id or "")
-        return Processed(outcome, text, mid)
+        return frozen.new(Processed, {"outcome": outcome, "reason": text, "message_id": mid})
 
 
+# What ``act`` returning None means; only read.
+_ACTED = Result()
 _WHAT_NEXT: dict[str, str] = {
     "acted": "done",
     "skipped": "acked without acting",

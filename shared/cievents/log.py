@@ -320,11 +320,13 @@ def _masked(record: dict[str, Any]) -> dict[str, Any]:
     the labels: most of an outcome line) are passed over in one loop, and only the rest go
     to the scanner's rules and the masker. Same result as scrubbing the whole record."""
     pending: list[str] = []
+    clean, leaves, secret_key = _clean, _LEAVES, _secret_key
     for key, value in record.items():
         kind = type(value)
-        if kind in _LEAVES or (kind is str and value in _clean and not _secret_key(key)):
-            continue
-        if kind is dict and _kept(value):
+        if kind is str:  # most of a line
+            if value in clean and not secret_key(key):
+                continue
+        elif kind in leaves or (kind is dict and _kept(value)):
             continue
         pending.append(key)
     if pending:
@@ -339,11 +341,15 @@ def _masked(record: dict[str, Any]) -> dict[str, Any]:
 
 def _kept(value: dict[Any, Any]) -> bool:
     """Whether ``_scrub`` would write this dict as it is, without the rules."""
+    clean, leaves, secret_key = _clean, _LEAVES, _secret_key
     for key, item in value.items():
         kind = type(item)
-        if type(key) is not str or not (
-            kind in _LEAVES or (kind is str and item in _clean and not _secret_key(key))
-        ):
+        if type(key) is not str:
+            return False
+        if kind is str:
+            if item not in clean or secret_key(key):
+                return False
+        elif kind not in leaves:
             return False
     return True
 

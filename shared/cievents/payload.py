@@ -9,7 +9,7 @@ a used field with the wrong type is a ``ValidationError`` that names its path
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from cievents.envelope import parse_time
@@ -52,7 +52,9 @@ def req_str(data: Mapping[str, Any], key: str, path: str = "") -> str:
 
 def opt_str(data: Mapping[str, Any], key: str, path: str = "") -> str | None:
     value = data.get(key)
-    if value is None or value == "":
+    if type(value) is str:  # the common case first (a dozen a message)
+        return value or None
+    if value is None:
         return None
     if isinstance(value, str):
         return value
@@ -110,11 +112,21 @@ def opt_bool(data: Mapping[str, Any], key: str, default: bool = False) -> bool:
 def opt_time(data: Mapping[str, Any], key: str, path: str = "") -> datetime | None:
     """An RFC 3339 timestamp; None when absent, null, Go's zero time or epoch 0."""
     value = data.get(key)
+    if type(value) is str and value:
+        # The common shapes in one call; Go's zero times parse to year 1, refused below.
+        try:
+            parsed: datetime | None = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = parse_time(value)
+        else:
+            if parsed is not None and parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+        if parsed is None:
+            raise _fail(f"{path}.{key}" if path else key, "an RFC 3339 timestamp", value)
+        return None if parsed.year <= 1 else parsed
     if value is None or value == "" or value in _ZERO_TIMES:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        from datetime import UTC
-
         return datetime.fromtimestamp(value, UTC) if value > 0 else None
     parsed = parse_time(value)
     if parsed is None:
