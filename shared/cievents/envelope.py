@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cievents import clock, jsonsafe
+from cievents import clock, frozen, jsonsafe
 from cievents.errors import ValidationError
 
 MAX_DATA_BYTES = 10 * 1024 * 1024  # Pub/Sub's own limit on a message
@@ -118,7 +118,7 @@ def _decode_data(raw: Any, message_id: str) -> bytes:
 def _attributes(raw: Any, message_id: str) -> dict[str, str]:
     if raw is None:
         return {}
-    if not isinstance(raw, Mapping):
+    if not (type(raw) is dict or isinstance(raw, Mapping)):
         raise ValidationError(
             f"message {message_id}: attributes is {type(raw).__name__}, expected an object",
             reason="bad_envelope",
@@ -141,7 +141,7 @@ def _from_pubsub_message(
     subscription: Any = None,
     delivery_attempt: Any = None,
 ) -> Message:
-    if not isinstance(message, Mapping):
+    if not (type(message) is dict or isinstance(message, Mapping)):
         raise ValidationError(
             f"message {fallback_id or '?'}: 'message' is {type(message).__name__}, "
             "expected an object",
@@ -151,20 +151,23 @@ def _from_pubsub_message(
     if not message_id:
         raise ValidationError("message without messageId", reason="bad_envelope")
     publish = message.get("publishTime") or message.get("publish_time") or fallback_time
-    return Message(
-        id=message_id,
-        data=_decode_data(message.get("data"), message_id),
-        attributes=_attributes(message.get("attributes"), message_id),
-        publish_time=parse_time(publish),
-        delivery_attempt=_int_or_none(delivery_attempt),
-        subscription=str(subscription) if subscription else None,
-        ordering_key=message.get("orderingKey") or None,
+    return frozen.new(
+        Message,
+        {
+            "id": message_id,
+            "data": _decode_data(message.get("data"), message_id),
+            "attributes": _attributes(message.get("attributes"), message_id),
+            "publish_time": parse_time(publish),
+            "delivery_attempt": _int_or_none(delivery_attempt),
+            "subscription": str(subscription) if subscription else None,
+            "ordering_key": message.get("orderingKey") or None,
+        },
     )
 
 
 def from_push_body(body: Any) -> Message:
     """A raw Pub/Sub push request body (direct push subscription)."""
-    if not isinstance(body, Mapping) or "message" not in body:
+    if not (type(body) is dict or isinstance(body, Mapping)) or "message" not in body:
         raise ValidationError("push body has no 'message' object", reason="bad_envelope")
     return _from_pubsub_message(
         body["message"],
@@ -261,7 +264,7 @@ def from_any(*args: Any) -> Message:
     if len(args) != 1:
         raise ValidationError(f"unexpected call with {len(args)} arguments", reason="bad_envelope")
     (arg,) = args
-    if isinstance(arg, Mapping):
+    if type(arg) is dict or isinstance(arg, Mapping):
         return from_push_body(arg)
     if is_http_request(arg):
         return from_http_request(arg)

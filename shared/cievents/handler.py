@@ -200,36 +200,38 @@ class PubSubFunction(Generic[E]):
 
     def process(self, message: Message, started: float | None = None) -> Processed:
         started = time.perf_counter() if started is None else started
+        attributes = message.attributes
+        # One context for the whole message, what the attributes say included, so even a
+        # payload that fails to parse is counted by source.
         with (
-            tracing.consume(self.name, message.attributes, **{"messaging.message.id": message.id}),
+            tracing.consume(self.name, attributes, **{"messaging.message.id": message.id}),
             log.context(
                 function=self.name,
                 message_id=message.id,
                 delivery_attempt=message.delivery_attempt,
                 trace=tracing.trace_id(),
+                source=attributes.get("source"),
+                event=attributes.get("event"),
+                pipeline=attributes.get("pipeline"),
             ),
         ):
             return self._process(message, started)
 
     def _process(self, message: Message, started: float) -> Processed:
-        # What the attributes say, so even a payload that fails to parse is counted by source.
-        log.bind(
-            source=message.attributes.get("source"),
-            event=message.attributes.get("event"),
-            pipeline=message.attributes.get("pipeline"),
-        )
         try:
             event = self.parse(message)
         except CIEventsError as exc:
             return self._permanent(message, started, exc)
         except Exception as exc:
             return self._permanent(message, started, classify_exception(exc), exc)
+        # What the event says, where it says it (else the attributes' word stands), and what
+        # an operator filters by: one copy of the context, not one per group of fields.
         log.bind(
-            source=getattr(event, "source", None) or message.attributes.get("source"),
-            event=getattr(event, "event", None) or message.attributes.get("event"),
-            pipeline=getattr(event, "pipeline", None) or message.attributes.get("pipeline"),
+            source=getattr(event, "source", None) or None,
+            event=getattr(event, "event", None) or None,
+            pipeline=getattr(event, "pipeline", None) or None,
+            **operations_fields(event),
         )
-        log.bind(**operations_fields(event))
         if self.accepts is not None and not self.accepts(event):
             return self._finish("skipped", started, reason="not for this function")
         age = self._age(message)
@@ -416,15 +418,7 @@ class PubSubFunction(Generic[E]):
         message_id: str | None = None,
     ) -> Processed:
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
-        what_next = {
-            "acted": "done",
-            "skipped": "acked without acting",
-            "duplicate": "acked: already handled",
-            "stale": "acked without acting",
-            "retried": "raised so Pub/Sub redelivers",
-            "failed": "acked: retrying cannot help",
-            "dead_lettered": "republished to the dead-letter topic and acked",
-        }[outcome]
+        what_next = _WHAT_NEXT[outcome]
         text = reason or (error.message if error else "")
         fields: dict[str, Any] = {
             "outcome": outcome,
@@ -453,6 +447,17 @@ class PubSubFunction(Generic[E]):
             log.logger.info(message, **fields)
         mid = str(log.current_context().get("message_id") or message_id or "")
         return Processed(outcome, text, mid)
+
+
+_WHAT_NEXT: dict[str, str] = {
+    "acted": "done",
+    "skipped": "acked without acting",
+    "duplicate": "acked: already handled",
+    "stale": "acked without acting",
+    "retried": "raised so Pub/Sub redelivers",
+    "failed": "acked: retrying cannot help",
+    "dead_lettered": "republished to the dead-letter topic and acked",
+}
 
 
 class _Background:

@@ -36,8 +36,8 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from types import MappingProxyType
 from typing import Any, TextIO
 
@@ -229,8 +229,12 @@ class _Rules:
         scanner = self._scanner if self._scanner is not None else self._ready()
         if scanner is None or not texts:
             return []
-        joined = "\n".join(texts)
-        found = {f.secret for f in scanner.scan_text(joined, redacted=False) if f.secret}
+        joined = texts[0] if len(texts) == 1 else "\n".join(texts)
+        # The matches alone (``Scanner.secrets``): every secret scan_text would report, without
+        # placing each one in lines and columns nor grouping them into findings.
+        found = scanner.secrets(joined.encode("utf-8", errors="surrogateescape"))
+        if not found:
+            return []
         return sorted((x for x in found if len(x) >= 6), key=len, reverse=True)
 
 
@@ -310,15 +314,64 @@ def _scrub_dict(value: dict[Any, Any], found: list[str]) -> dict[str, Any]:
     return out
 
 
-@contextmanager
-def context(**fields: Any) -> Iterator[None]:
+def _masked(record: dict[str, Any]) -> dict[str, Any]:
+    """``_scrub(record)``, in place: the values it would write as they are (plain leaves,
+    strings known clean under keys that do not say they are secrets, dicts of those such as
+    the labels: most of an outcome line) are passed over in one loop, and only the rest go
+    to the scanner's rules and the masker. Same result as scrubbing the whole record."""
+    pending: list[str] = []
+    for key, value in record.items():
+        kind = type(value)
+        if kind in _LEAVES or (kind is str and value in _clean and not _secret_key(key)):
+            continue
+        if kind is dict and _kept(value):
+            continue
+        pending.append(key)
+    if pending:
+        texts: list[str] = []
+        for key in pending:
+            _strings(record[key], texts)
+        found = _rules.secrets_in(texts)
+        for key in pending:
+            record[key] = _scrub(record[key], key, found)
+    return record
+
+
+def _kept(value: dict[Any, Any]) -> bool:
+    """Whether ``_scrub`` would write this dict as it is, without the rules."""
+    for key, item in value.items():
+        kind = type(item)
+        if type(key) is not str or not (
+            kind in _LEAVES or (kind is str and item in _clean and not _secret_key(key))
+        ):
+            return False
+    return True
+
+
+def context(**fields: Any) -> AbstractContextManager[None]:
     """Add fields to every log line written inside this block (and its threads)."""
-    merged = {**_context.get(), **{k: v for k, v in fields.items() if v is not None}}
-    token = _context.set(merged)
-    try:
-        yield
-    finally:
-        _context.reset(token)
+    return _Fields(fields)
+
+
+class _Fields:
+    """What ``context`` returns: a plain context manager, not a generator (every message
+    enters one)."""
+
+    __slots__ = ("_fields", "_token")
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self._fields = fields
+        self._token: contextvars.Token[Mapping[str, Any]] | None = None
+
+    def __enter__(self) -> None:
+        fields = self._fields
+        self._token = _context.set(
+            {**_context.get(), **{k: v for k, v in fields.items() if v is not None}}
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _context.reset(self._token)
 
 
 def bind(**fields: Any) -> None:
@@ -328,6 +381,42 @@ def bind(**fields: Any) -> None:
 
 def current_context() -> Mapping[str, Any]:
     return _context.get()
+
+
+_LABELS = ("function", "source", "event", "pipeline")
+# ``json.dumps`` with options builds a JSONEncoder, and its ``encode`` a C encoder, per call:
+# one C encoder serves every line (it keeps no state between calls). Without the circular
+# check: ``_masked`` has already walked every container of the record (a circular one raises
+# there), and the check costs a dict insertion per container.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+_C_MAKE_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)
+_C_ENCODER: Any = (
+    _C_MAKE_ENCODER(None, str, json.encoder.encode_basestring, None, ": ", ", ", False, False, True)
+    if _C_MAKE_ENCODER is not None
+    else None
+)
+
+
+def _encode(record: dict[str, Any]) -> str:
+    """``json.dumps(record, ensure_ascii=False, default=str)``."""
+    if _C_ENCODER is not None:
+        return "".join(_C_ENCODER(record, 0))
+    return _ENCODER.encode(record)
+
+
+# The last second written and its text: lines come many a second, strftime once for them.
+_last_second: list[tuple[int, str]] = [(-1, "")]
+
+
+def _timestamp(now: float) -> str:
+    """``now`` as the ``time`` field (RFC 3339, whole seconds, UTC)."""
+    second = int(now // 1)
+    last = _last_second[0]
+    if last[0] == second:
+        return last[1]
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)) + "Z"
+    _last_second[0] = (second, text)
+    return text
 
 
 class Logger:
@@ -347,22 +436,24 @@ class Logger:
     def log(
         self, severity: str, message: str, exc: BaseException | None = None, **fields: Any
     ) -> None:
-        ctx = dict(_context.get())
+        ctx = _context.get()
         record: dict[str, Any] = {
             "severity": severity,
             "message": message,
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(clock.now())) + "Z",
+            "time": _timestamp(clock.now()),
         }
-        trace = ctx.pop("trace", None)
-        project = os.environ.get("GOOGLE_CLOUD_PROJECT")
+        trace = ctx.get("trace")
         if trace:
+            project = os.environ.get("GOOGLE_CLOUD_PROJECT")
             record["logging.googleapis.com/trace"] = (
                 f"projects/{project}/traces/{trace}" if project else str(trace)
             )
-        labels = {k: str(ctx[k]) for k in ("function", "source", "event", "pipeline") if ctx.get(k)}
+        labels = {k: str(ctx[k]) for k in _LABELS if ctx.get(k)}
         if labels:
             record["logging.googleapis.com/labels"] = labels
         record.update(ctx)
+        if "trace" in ctx:  # written as Cloud Logging's trace field above, not as itself
+            del record["trace"]
         record.update(fields)
         if exc is not None:
             record["error_type"] = type(exc).__name__
@@ -373,8 +464,7 @@ class Logger:
                 record["@type"] = (
                     "type.googleapis.com/google.devtools.clouderrorreporting.v1beta1.ReportedErrorEvent"
                 )
-        found = _rules.secrets_in(_strings(record, []))
-        line = json.dumps(_scrub(record, "", found), ensure_ascii=False, default=str)
+        line = _encode(_masked(record))
         with self._lock:
             self.stream.write(line + "\n")
             self.stream.flush()

@@ -27,16 +27,18 @@ def _fail(path: str, expected: str, value: Any) -> ValidationError:
 def obj(data: Any, key: str, path: str = "") -> Mapping[str, Any]:
     """A required nested object."""
     where = f"{path}.{key}" if path else key
-    value = data.get(key) if isinstance(data, Mapping) else None
-    if not isinstance(value, Mapping):
+    value = data.get(key) if (type(data) is dict or isinstance(data, Mapping)) else None
+    if not (type(value) is dict or isinstance(value, Mapping)):
         raise _fail(where, "an object", value)
     return value
 
 
 def opt_obj(data: Any, key: str) -> Mapping[str, Any]:
     """An optional nested object; an empty mapping when absent or not an object."""
-    value = data.get(key) if isinstance(data, Mapping) else None
-    return value if isinstance(value, Mapping) else {}
+    # ``type(...) is dict`` first, here and on the other per-message paths: a decoded JSON
+    # object is a dict, and isinstance against the Mapping ABC is a Python-level call.
+    value = data.get(key) if (type(data) is dict or isinstance(data, Mapping)) else None
+    return value if (type(value) is dict or isinstance(value, Mapping)) else {}
 
 
 def req_str(data: Mapping[str, Any], key: str, path: str = "") -> str:

@@ -208,15 +208,40 @@ def serve(name: str, headers: Mapping[str, str], **attributes: Any) -> Iterator[
         _incoming.reset(token)
 
 
+def consume(
+    name: str, attributes: Mapping[str, str], **extra: Any
+) -> contextlib.AbstractContextManager[None]:
+    """A CONSUMER span for one Pub/Sub message, continuing the trace in its attributes.
+
+    With tracing off, only the message's ``traceparent`` is kept for :func:`trace_id`, by
+    a plain context manager (this runs on every message)."""
+    if not enabled():
+        return _Incoming(attributes.get("traceparent"))
+    return _consume(name, attributes, **extra)
+
+
+class _Incoming:
+    """The message's traceparent, current for the block (when tracing is off)."""
+
+    __slots__ = ("_parent", "_token")
+
+    def __init__(self, parent: str | None) -> None:
+        self._parent = parent if parent and _TRACEPARENT.match(parent) else None
+        self._token: contextvars.Token[str | None] | None = None
+
+    def __enter__(self) -> None:
+        self._token = _incoming.set(self._parent)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _incoming.reset(self._token)
+
+
 @contextlib.contextmanager
-def consume(name: str, attributes: Mapping[str, str], **extra: Any) -> Iterator[None]:
-    """A CONSUMER span for one Pub/Sub message, continuing the trace in its attributes."""
+def _consume(name: str, attributes: Mapping[str, str], **extra: Any) -> Iterator[None]:
     parent = attributes.get("traceparent")
     token = _incoming.set(parent if parent and _TRACEPARENT.match(parent) else None)
     try:
-        if not enabled():
-            yield
-            return
         from opentelemetry.trace import SpanKind
 
         span_attributes = {"messaging.system": "gcp_pubsub", "faas.name": name}

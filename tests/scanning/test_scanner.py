@@ -175,3 +175,48 @@ def test_real_vendor_payloads_are_clean() -> None:
     assert len(files) > 40
     scanner = Scanner(fingerprint_key="k")
     assert [(p.name, f.rule_id) for p in files for f in scanner.scan_bytes(p.read_bytes())] == []
+
+
+def _vendor_files() -> list[Path]:
+    root = Path(__file__).parents[1] / "fixtures" / "vendor"
+    return [p for p in sorted(root.rglob("*")) if p.is_file() and p.name != "README.md"]
+
+
+def _reported(scanner: Scanner, data: bytes) -> set[str]:
+    return {f.secret for f in scanner.scan_bytes(data, redacted=False) if f.secret}
+
+
+def test_secrets_alone_find_every_secret_a_scan_reports(scanner: Scanner) -> None:
+    """``Scanner.secrets`` (the matches only, what the log masker asks) against the full scan,
+    on the vendors' payloads as they are and with every planted secret written into them:
+    in a string field (JSON-escaped, as a log line carries it) and raw at the end."""
+    from tests.scanning.samples import pem
+
+    planted = [line for _rule, line, _secret in CASES] + [pem()]
+    files = _vendor_files()
+    assert len(files) > 40
+    for path in files:
+        data = path.read_bytes()
+        assert scanner.secrets(data) == _reported(scanner, data) == set(), path.name
+    found_some = 0
+    for n, line in enumerate(planted):
+        path = files[n % len(files)]
+        body = json.loads(path.read_bytes())
+        body["planted"] = line
+        for data in (json.dumps(body).encode(), path.read_bytes() + b"\n" + line.encode()):
+            reported = _reported(scanner, data)
+            assert reported <= scanner.secrets(data), (path.name, line)
+            found_some += bool(reported)
+    assert found_some >= len(planted)  # the planted secrets were there to be found
+    everything = "\n".join(planted).encode()
+    assert _reported(scanner, everything) <= scanner.secrets(everything)
+
+
+def test_secrets_alone_keep_suppressions_but_not_allow_markers() -> None:
+    token = next(c for c in CASES if c[0] == "github-token")[1]
+    first = Scanner(engine="aho-corasick").scan_text(token, redacted=False)[0]
+    muted = Scanner(engine="aho-corasick", suppressed=lambda fp: fp == first.fingerprint)
+    assert muted.secrets(token.encode()) == set()
+    # What it returns is masked: a marker in text from outside must not unmask a secret.
+    marked = f"{token}  # cievents:allow\n".encode()
+    assert Scanner(engine="aho-corasick").secrets(marked) == {first.secret}

@@ -37,3 +37,18 @@ def test_long_numbers_and_constants_are_refused() -> None:
     with pytest.raises(ValidationError) as constant:
         jsonsafe.loads('{"n": NaN}')
     assert constant.value.reason == "bad_json"
+
+
+@pytest.mark.parametrize("as_bytes", [False, True])
+def test_the_bracket_precheck_says_maybe_exactly_past_the_bound(as_bytes: bool) -> None:
+    # The pre-check finds brackets one by one and stops past MAX_DEPTH: it must agree with
+    # counting them all, whatever the mix of braces and brackets and wherever they are.
+    bound = jsonsafe.MAX_DEPTH
+    for braces in (0, 1, bound // 2, bound, bound + 1):
+        for brackets in (0, 1, bound - braces, bound + 1 - braces):
+            if brackets < 0:
+                continue
+            text = "x" * 7 + "{" * braces + " lorem " * 3 + "[" * brackets + "y"
+            data: str | bytes = text.encode() if as_bytes else text
+            expected = braces + brackets > bound
+            assert jsonsafe._may_nest_deeper(data) is expected, (braces, brackets)

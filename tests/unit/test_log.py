@@ -92,3 +92,46 @@ def test_a_value_found_clean_once_is_still_masked_once_it_is_a_secret(
     assert GH_TOKEN not in captured_log.text
     assert inside["note"] == twice["note"] == "token [REDACTED] in web-app"
     assert all(line["pipeline"] == "web-app" for line in captured_log.lines)
+
+
+def test_lines_are_written_as_json_dumps_writes_them(captured_log: CapturedLog) -> None:
+    """One shared C encoder writes every line: the same text json.dumps(ensure_ascii=False,
+    default=str) makes, whatever the values (non-ASCII, floats, NaN, objects, nesting)."""
+    from pathlib import PurePosixPath
+
+    values = {
+        "text": 'café ✓ "quoted" \\ tab\t',
+        "numbers": [1, -2.5, 1e300, float("nan"), float("inf"), True, None],
+        "nested": {"k": [{"deep": "x"}], "empty": {}},
+        "object": PurePosixPath("/tmp/x"),
+        "big": 10**30,
+    }
+    assert log._encode(dict(values)) == json.dumps(values, ensure_ascii=False, default=str)
+    log.logger.info("values", **values)
+    (raw,) = captured_log.text.splitlines()
+    line = json.loads(raw)
+    assert line["text"] == values["text"] and line["object"] == "/tmp/x"
+    assert line["nested"] == values["nested"] and line["big"] == 10**30
+
+
+def test_a_record_is_masked_as_scrubbing_all_of_it_would(captured_log: CapturedLog) -> None:
+    """The one-pass scrub keeps known-clean values as they are and masks the rest exactly as
+    scrubbing the whole record did: secret-looking keys over clean values, nested values,
+    label dicts, configured secrets."""
+    log.register_secrets_from_env({})
+    log.register_secrets("configured-secret-value")
+    with log.context(function="fn", source="buildkite", message_id="clean-1"):
+        log.logger.info("first", outcome="acted")  # every value now known clean
+        log.logger.info(
+            "second",
+            outcome="acted",
+            token="clean-1",  # a clean value under a secret-looking key: masked
+            nested={"authorization": "Bearer abc", "ok": ["configured-secret-value", 3]},
+            labels={"function": "fn", "note": f"see {GH_TOKEN}"},
+        )
+    second = json.loads(captured_log.text.splitlines()[1])
+    assert second["message_id"] == "clean-1" and second["outcome"] == "acted"
+    assert second["token"] == log.MASK
+    assert second["nested"] == {"authorization": log.MASK, "ok": [log.MASK, 3]}
+    assert second["labels"]["function"] == "fn" and GH_TOKEN not in captured_log.text
+    assert second["logging.googleapis.com/labels"] == {"function": "fn", "source": "buildkite"}

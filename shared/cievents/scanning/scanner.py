@@ -143,6 +143,9 @@ class Scanner:
         once (no deeper), its findings pointing at the encoded run.
         """
         raw = data.decode("latin-1")
+        candidates = self._engine.candidates(data, raw)
+        if not candidates:  # most text a masker sees: no anchor, nothing to verify
+            return []
         seen: set[tuple[str, int, int]] = set()
         out: list[_Match] = []
         cached, window = (-1, -1), normalizer("")
@@ -150,7 +153,7 @@ class Scanner:
         # a verdict depends only on the rule, the clean line and the anchor's place in it.
         verdicts: dict[tuple[str, str, int], tuple[tuple[int, int, str], ...]] = {}
         encoded: list[int] = []
-        for pattern_id, anchor in self._engine.candidates(data, raw):
+        for pattern_id, anchor in candidates:
             if pattern_id >= self._direct:
                 encoded.append(anchor)
                 continue
@@ -175,6 +178,26 @@ class Scanner:
         if decode and encoded:
             out += self._decoded(raw, encoded)
         return _prefer_specific(out)
+
+    def secrets(self, data: bytes) -> set[str]:
+        """The secret of every match, nothing placed: what a masker needs, at the cost of the
+        matches alone (no line index, no fingerprint unless suppressions are configured, no
+        grouping into findings).
+
+        Every secret ``scan_bytes`` reports on ``data`` is in it (tests hold it on the vendor
+        fixtures and every planted sample). It may hold more, never fewer: a match nested in
+        a wider one is kept, and a line's ``cievents:allow`` marker does not exempt it, since
+        what this returns is masked, and text from outside must not be able to unmask it."""
+        matches = self.matches(data)
+        if not matches:
+            return set()
+        if self._allowed or self._suppressed:
+            return {
+                m.secret
+                for m in matches
+                if m.secret and not self._is_suppressed(self.fingerprint(m.rule.id, m.secret))
+            }
+        return {m.secret for m in matches if m.secret}
 
     def _decoded(self, raw: str, positions: list[int]) -> list[_Match]:
         """Matches inside the base64 runs around ``positions``, each run decoded once."""

@@ -37,14 +37,20 @@ class SourceModule(Protocol):
     ) -> Event: ...
 
 
+_LOADED: dict[str, SourceModule] = {}
+
+
 def module_for(source: str) -> SourceModule:
+    module = _LOADED.get(source)
+    if module is not None:  # every message after the first: no import machinery
+        return module
     try:
         name = _MODULES[source]
     except KeyError:
         raise ValidationError(
             f"unknown source {source!r} (known: {', '.join(SOURCES)})", reason="unknown_source"
         ) from None
-    module: SourceModule = importlib.import_module(name)
+    module = _LOADED[source] = importlib.import_module(name)
     return module
 
 
@@ -97,7 +103,7 @@ def detect_source(body: Mapping[str, Any], headers: Mapping[str, str] | None = N
 
 def decode_body(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
     """Bytes or text → a JSON object, with ValidationErrors that say what is wrong."""
-    if isinstance(body, Mapping):
+    if type(body) is dict or isinstance(body, Mapping):
         return body
     if isinstance(body, bytes):
         try:
@@ -107,7 +113,7 @@ def decode_body(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
                 f"payload is not UTF-8 (byte {exc.start})", reason="not_utf8"
             ) from None
     data = jsonsafe.loads(body, "payload")
-    if not isinstance(data, Mapping):
+    if type(data) is not dict:  # what the decoder makes of a JSON object, exactly
         raise ValidationError(
             f"payload is a JSON {type(data).__name__}, expected an object", reason="bad_json"
         )
@@ -137,10 +143,11 @@ def parse(
 def with_delivery_id(event: Event, delivery_id: str) -> Event:
     """``event`` with its delivery id set: a copy with one field changed, as
     ``dataclasses.replace`` makes, without re-running every field's ``__init__``
-    (it runs on every message)."""
-    import copy
-
-    changed = copy.copy(event)
+    (it runs on every message). The shallow copy ``copy.copy`` makes of a dataclass
+    instance, without its reduce protocol: a new instance given the same ``__dict__``."""
+    cls = type(event)
+    changed = cls.__new__(cls)
+    changed.__dict__.update(event.__dict__)
     object.__setattr__(changed, "delivery_id", delivery_id)
     return changed
 

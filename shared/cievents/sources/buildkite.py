@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from cievents import jirakeys
+from cievents import frozen, jirakeys
 from cievents.errors import ValidationError
 from cievents.events import BuildEvent, Event, JobEvent, OtherEvent, PingEvent
 from cievents.payload import (
@@ -58,7 +58,7 @@ def _author(build: Mapping[str, Any]) -> tuple[str | None, str | None]:
             author.split("@", 1)[0] if "@" in author else author,
             author if "@" in author else None,
         )
-    if isinstance(author, Mapping):
+    if type(author) is dict or isinstance(author, Mapping):
         name = author.get("name") or author.get("username")
         email = author.get("email")
         return (str(name) if name else None, str(email) if email else None)
@@ -79,19 +79,24 @@ def _pipeline_identity(
     org = None
     if isinstance(build.get("pipeline"), str):  # bridge shape
         slug = slug or build["pipeline"]
+    # Each place below only fills what is still unknown (``x = x or ...``): once the slug
+    # and the organization are known, the rest is not searched.
     for url in (pipeline.get("url"), build.get("url")):
+        if org and slug:
+            break
         if isinstance(url, str) and (m := _ORG_FROM_URL.search(url)):
             org = org or m.group(1)
             slug = slug or m.group(2)
     web = build.get("web_url")
-    if isinstance(web, str) and (m := _ORG_FROM_WEB.search(web)):
+    if not (org and slug) and isinstance(web, str) and (m := _ORG_FROM_WEB.search(web)):
         org = org or m.group(1)
         slug = slug or m.group(2)
-    organization = build.get("organization") or body.get("organization")
-    if isinstance(organization, Mapping):
-        organization = organization.get("slug")
-    if isinstance(organization, str) and organization:
-        org = org or organization
+    if not org:
+        organization = build.get("organization") or body.get("organization")
+        if type(organization) is dict or isinstance(organization, Mapping):
+            organization = organization.get("slug")
+        if isinstance(organization, str) and organization:
+            org = organization
     if not isinstance(slug, str) or not slug:
         if isinstance(name, str) and name:
             slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
@@ -109,7 +114,7 @@ def _pipeline_identity(
 
 def _pull_request(build: Mapping[str, Any]) -> tuple[int | None, str | None]:
     pr = build.get("pull_request")
-    if isinstance(pr, Mapping):
+    if type(pr) is dict or isinstance(pr, Mapping):
         number = opt_int(pr, "id", "build.pull_request")
         repo = pr.get("repository")
         return number, repo if isinstance(repo, str) else None
@@ -118,43 +123,56 @@ def _pull_request(build: Mapping[str, Any]) -> tuple[int | None, str | None]:
     return None, None
 
 
-def _build_event(body: Mapping[str, Any], event: str, build: Mapping[str, Any]) -> BuildEvent:
+def _shared(
+    body: Mapping[str, Any], event: str, build: Mapping[str, Any], delivery_id: str | None
+) -> tuple[dict[str, Any], str | None]:
+    """The fields a build event and a job event take alike from the body and its build, and
+    the pipeline's name. Built as the event's ``__dict__`` (``frozen.new``): a frozen
+    dataclass's ``__init__`` sets its thirty fields one ``object.__setattr__`` each."""
     slug, name, org, repository = _pipeline_identity(body, build)
     number = req_int(build, "number", "build")
-    state = req_str(build, "state", "build")
     author, email = _author(build)
+    message = opt_str(build, "message", "build")
+    branch = opt_str(build, "branch", "build")
+    fields = {
+        "source": "buildkite",
+        "event": event,
+        "delivery_id": delivery_id,
+        "repository": repository,
+        "branch": branch,
+        "commit": opt_str(build, "commit", "build"),
+        "jira_keys": jirakeys.lazy(message, branch),
+        "raw": body,
+        "pipeline": slug,
+        "organization": org,
+        "number": number,
+        "build_id": opt_str(build, "id", "build"),
+        "message": message,
+        "author": author,
+        "author_email": email,
+    }
+    return fields, name
+
+
+def _build_event(
+    body: Mapping[str, Any], event: str, build: Mapping[str, Any], delivery_id: str | None
+) -> BuildEvent:
+    fields, name = _shared(body, event, build, delivery_id)
+    state = req_str(build, "state", "build")
     creator = opt_obj(build, "creator").get("name")
-    created = opt_time(build, "created_at", "build")
-    scheduled = opt_time(build, "scheduled_at", "build")
     started = opt_time(build, "started_at", "build")
     finished = opt_time(build, "finished_at", "build")
     pr_number, pr_repo = _pull_request(build)
-    message = opt_str(build, "message", "build")
-    branch = opt_str(build, "branch", "build")
-    return BuildEvent(
-        source="buildkite",
-        event=event,
-        repository=repository,
-        branch=branch,
-        commit=opt_str(build, "commit", "build"),
+    fields.update(
         url=opt_str(build, "web_url", "build"),
-        jira_keys=jirakeys.lazy(message, branch),
-        raw=body,
-        pipeline=slug,
         pipeline_name=name,
-        organization=org,
-        number=number,
         state=state,
-        build_id=opt_str(build, "id", "build"),
         blocked=opt_bool(build, "blocked"),
-        message=message,
-        author=author,
-        author_email=email,
         creator=str(creator) if creator else None,
         build_source=opt_str(build, "source", "build"),
         tag=opt_str(build, "tag", "build"),
-        created_at=created,
-        scheduled_at=scheduled,
+        created_at=opt_time(build, "created_at", "build"),
+        scheduled_at=opt_time(build, "scheduled_at", "build"),
         started_at=started,
         finished_at=finished,
         duration_s=duration(started, finished),
@@ -162,45 +180,31 @@ def _build_event(body: Mapping[str, Any], event: str, build: Mapping[str, Any]) 
         pull_request_repository=pr_repo,
         api_url=opt_str(build, "url", "build"),
     )
+    return frozen.new(BuildEvent, fields)
 
 
-def _job_event(body: Mapping[str, Any], event: str, job: Mapping[str, Any]) -> JobEvent:
+def _job_event(
+    body: Mapping[str, Any], event: str, job: Mapping[str, Any], delivery_id: str | None
+) -> JobEvent:
     build = opt_obj(body, "build")
-    slug, _name, org, repository = _pipeline_identity(body, build)
-    author, email = _author(build)
+    fields, _name = _shared(body, event, build, delivery_id)
     agent = opt_obj(job, "agent")
     started = opt_time(job, "started_at", "job")
     finished = opt_time(job, "finished_at", "job")
     retry_source = opt_obj(job, "retry_source")
-    message = opt_str(build, "message", "build")
-    branch = opt_str(build, "branch", "build")
     pr_number, _ = _pull_request(build)
     exit_status = opt_int(job, "exit_status", "job")
     if exit_status is None and event == "job.promised_exit_status":
         exit_status = opt_int(job, "promised_exit_status", "job")
-    return JobEvent(
-        source="buildkite",
-        event=event,
-        repository=repository,
-        branch=branch,
-        commit=opt_str(build, "commit", "build"),
+    fields.update(
         url=opt_str(job, "web_url", "job"),
-        jira_keys=jirakeys.lazy(message, branch),
-        raw=body,
-        pipeline=slug,
-        number=req_int(build, "number", "build"),
         job_id=req_str(job, "id", "job"),
         state=req_str(job, "state", "job"),
         job_name=opt_str(job, "name", "job") or opt_str(job, "label", "job"),
         job_type=opt_str(job, "type", "job"),
         step_key=opt_str(job, "step_key", "job"),
-        build_id=opt_str(build, "id", "build"),
         build_state=opt_str(build, "state", "build"),
         build_url=opt_str(build, "web_url", "build"),
-        organization=org,
-        message=message,
-        author=author,
-        author_email=email,
         exit_status=exit_status,
         soft_failed=opt_bool(job, "soft_failed"),
         agent=str(agent.get("name")) if agent.get("name") else None,
@@ -216,22 +220,20 @@ def _job_event(body: Mapping[str, Any], event: str, job: Mapping[str, Any]) -> J
         duration_s=duration(started, finished),
         pull_request=pr_number,
     )
+    return frozen.new(JobEvent, fields)
 
 
 def normalize(body: Mapping[str, Any], event: str, headers: Mapping[str, str]) -> Event:
     delivery_id = headers.get("x-request-id") or None
     family = event.split(".", 1)[0]
-    result: Event
-    if event == "ping":
-        result = PingEvent(source="buildkite", event=event, raw=body)
-    elif family == "build":
+    if family == "build":
         build = body.get("build")
-        if not isinstance(build, Mapping):
+        if not (type(build) is dict or isinstance(build, Mapping)):
             raise ValidationError(
                 f"{event}: 'build' is missing or not an object", reason="bad_field"
             )
-        result = _build_event(body, event, build)
-    elif family == "job":
+        return _build_event(body, event, build, delivery_id)
+    if family == "job":
         job = body.get("job")
         if not isinstance(job, Mapping):
             raise ValidationError(f"{event}: 'job' is missing or not an object", reason="bad_field")
@@ -239,7 +241,10 @@ def normalize(body: Mapping[str, Any], event: str, headers: Mapping[str, str]) -
             raise ValidationError(
                 f"{event}: 'build' is missing or not an object", reason="bad_field"
             )
-        result = _job_event(body, event, job)
+        return _job_event(body, event, job, delivery_id)
+    result: Event
+    if event == "ping":
+        result = PingEvent(source="buildkite", event=event, raw=body)
     else:
         result = OtherEvent(source="buildkite", event=event, raw=body)
     if delivery_id:
