@@ -5,8 +5,9 @@ lines a function writes (an outcome line, a retried line with an error, a
 line with an exception's stack trace), with the masker as shipped (configured
 values + token shapes + the secret scanner's rules on the pure-Python engine)
 and with the rules off (``_rules.secrets_in`` returning nothing), in the same
-process. Also the one-time cost of loading the rules (on a background thread
-at cold start) and of importing tenacity after functions_framework and requests
+process. Also the one-time cost of loading the rules (in a deployed function,
+on a thread of the forked worker, beside its first request; here at the first
+line) and of importing tenacity after functions_framework and requests
 (fresh processes; the retry policy's dependency).
 """
 
@@ -120,7 +121,7 @@ def main(argv: list[str]) -> int:
             ["one-time cost (median of 5 fresh processes)", "ms"],
             [
                 [
-                    "import log + load the scanner's rules (background thread at cold start)",
+                    "import log + load the scanner's rules (the worker's thread, beside its first request)",
                     round(load_ms(), 1),
                 ],
                 ["import tenacity after functions_framework + requests", round(tenacity_ms(), 1)],
