@@ -30,22 +30,26 @@ def extract(*texts: str | None, projects: Iterable[str] | None = None) -> tuple[
     return tuple(seen)
 
 
+_EXTRACTING = threading.Lock()
+
+
 class LazyKeys(Sequence[str]):
     """The keys of some texts, extracted only when first read (most functions never ask).
 
     Behaves as the tuple ``extract`` returns: equal to it, hashed like it, printed like it.
     """
 
-    __slots__ = ("_keys", "_lock", "_texts")
+    __slots__ = ("_keys", "_texts")
 
     def __init__(self, *texts: str | None) -> None:
         self._texts: tuple[str | None, ...] | None = texts
         self._keys: tuple[str, ...] = ()
-        self._lock = threading.Lock()
 
     def _value(self) -> tuple[str, ...]:
         if self._texts is not None:
-            with self._lock:
+            # One lock for every instance: one is made per event, most never read, and an
+            # extraction takes microseconds, so sharing it costs nothing a lock each saves.
+            with _EXTRACTING:
                 if self._texts is not None:
                     self._keys = extract(*self._texts)
                     self._texts = None

@@ -360,7 +360,9 @@ def trace_id() -> str | None:
         if context.is_valid:
             return f"{context.trace_id:032x}"
     incoming = _incoming.get()
-    found = _TRACEPARENT.match(incoming or "")
+    if not incoming:  # no traceparent kept: nothing to match
+        return None
+    found = _TRACEPARENT.match(incoming)
     return found.group(1) if found else None
 
 
