@@ -41,7 +41,7 @@ from bench.summary import record
 from bench.table import render
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNS = int(os.environ.get("BENCH_COLD_RUNS", "5"))
+RUNS = int(os.environ.get("BENCH_COLD_RUNS", "7"))
 # BENCH_COLD_FUNCTIONS=health,github_status: only these (to look at one row again).
 ONLY = {n.strip() for n in os.environ.get("BENCH_COLD_FUNCTIONS", "").split(",") if n.strip()}
 GOAL_RATIO, GOAL_EXTRA_MS = 1.2, 50.0

@@ -132,6 +132,8 @@ def job(b: dict[str, Any], key: str, name: str, exit_status: int) -> dict[str, A
 JANE = ("Jane Doe", "jane@acme.example")
 RAVI = ("Ravi Patel", "ravi@acme.example")
 events: list[tuple[str, dict[str, Any], dict[str, str], str | None]] = []
+# What a pull request changes, by the name of the webhook that shows it (NAME.pr.json).
+PR_STATES: dict[str, dict[str, Any]] = {}
 leaked_key_id: list[str] = []
 
 
@@ -345,6 +347,23 @@ def day() -> None:
             None,
         )
     )
+    # What PR 87 changes, as the GitHub stand-in serves it to secret_scan (a clean change:
+    # the credential it mentions is read from the environment, not written down).
+    PR_STATES["1031-github-pull-request-opened"] = {
+        "source": "github",
+        "repository": "acme-inc/web-app",
+        "number": 87,
+        "head": head,
+        "files": {
+            "src/cart/totals.py": [
+                "def total(items):\n    return sum(i.price for i in items)\n",
+                "import os\n\nTAX_RATE = 0.2\n"
+                'PREVIEW_API_KEY = os.environ["PREVIEW_API_KEY"]  # from the secret store\n\n\n'
+                "def total(items):\n    net = sum(i.price for i in items)\n"
+                "    return round(net * (1 + TAX_RATE), 2)\n",
+            ]
+        },
+    }
     # Jane approves the PR (until now it lacked an approval, so pr_compliance failed it).
     events.append(
         (
@@ -445,6 +464,8 @@ def main() -> None:
         (OUT / f"{name}.headers.json").write_text(json.dumps(headers, indent=2) + "\n")
         if log is not None:
             (OUT / f"{name}.log").write_text(log)
+    for name, state in PR_STATES.items():
+        (OUT / f"{name}.pr.json").write_text(json.dumps(state, indent=2) + "\n")
     from ci_logs import write as write_ci_logs  # the other CIs' job logs (examples/ci_logs.py)
     from pr_gate import write as write_pr_gate  # leaking PRs on four SCMs (examples/pr_gate.py)
 
