@@ -256,3 +256,41 @@ def test_open_store_parses_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.chdir(tmp_path)
     assert isinstance(open_store(environ={}), SQLiteStore)
     assert (tmp_path / ".cievents" / "state.sqlite3").exists()
+
+
+@pytest.mark.java_emulator
+def test_firestore_one_call_writes_still_refuse_what_another_instance_changed(
+    firestore_emulator: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two instances on one collection. A versioned write from what an instance last read
+    or wrote is one call on that document's update time, and a completion of its own claim
+    is one write: each must still lose to the other instance's change in between."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import firestore
+
+    from cievents.idempotency.firestore import FirestoreStore
+
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore_emulator.host)
+    client = firestore.Client(project="cievents-test", credentials=AnonymousCredentials())
+    collection = f"t{uuid.uuid4().hex[:8]}"
+    clock = FakeClock()
+    a = FirestoreStore(collection=collection, client=client, clock=clock)
+    b = FirestoreStore(collection=collection, client=client, clock=clock)
+
+    assert a.set_state("fn:s", {"n": 1}, expected_version=0)
+    seen = a.get_state("fn:s")
+    assert b.set_state("fn:s", {"n": 2}, expected_version=b.get_state("fn:s").version)
+    assert not a.set_state("fn:s", {"n": 3}, expected_version=seen.version)  # stale: refused
+    assert a.get_state("fn:s").value == {"n": 2}
+    again = a.get_state("fn:s")
+    assert a.set_state("fn:s", {"n": 4}, expected_version=again.version)
+    assert a.set_state("fn:s", {"n": 5}, expected_version=again.version + 1)  # its own write
+    assert b.get_state("fn:s").value == {"n": 5}
+
+    old = a.claim("fn:c", lease_s=30)
+    clock.now += 31
+    new = b.claim("fn:c", lease_s=30)
+    assert new.taken_over
+    assert not a.complete("fn:c", old.token) and not a.release("fn:c", old.token)
+    assert b.complete("fn:c", new.token)
+    assert a.claim("fn:c").status == "duplicate"

@@ -70,6 +70,8 @@ class FirestoreStore:
         # one-write completion's precondition expects. Bounded: a claim never completed
         # (its process died) must not keep its entry forever.
         self._created: dict[tuple[str, str], Any] = {}
+        # key → (version, update time) of the state this instance last read or wrote.
+        self._seen: dict[str, tuple[int, Any]] = {}
 
     def _data(self, record: Record) -> dict[str, Any]:
         data = record.to_dict()
@@ -175,11 +177,25 @@ class FirestoreStore:
     def release(self, key: str, token: str) -> bool:
         return self._owned_change(key, token, None)
 
+    def _saw(self, key: str, version: int, update_time: Any) -> None:
+        """Remember the version of ``key``'s state this instance last read or wrote, and
+        that document's update time: a versioned write expecting that version is then one
+        call, on the update time's precondition, instead of a read and a write."""
+        if update_time is None:
+            self._seen.pop(key, None)
+            return
+        if len(self._seen) >= CREATED_KEPT:
+            self._seen.clear()
+        self._seen[key] = (version, update_time)
+
     def get_state(self, key: str) -> State:
         snapshot = self._states.document(key_id(key)).get()
         if not snapshot.exists:
+            self._seen.pop(key, None)
             return State()
-        return _state(snapshot.to_dict() or {})
+        state = _state(snapshot.to_dict() or {})
+        self._saw(key, state.version, snapshot.update_time)
+        return state
 
     def get_states(self, keys: Sequence[str]) -> list[State]:
         """Several keys' states in one batch get (in the keys' order)."""
@@ -187,11 +203,13 @@ class FirestoreStore:
         found: dict[str, State] = {}
         for snapshot in self._client.get_all(refs) if refs else ():
             if snapshot.exists:
-                data = snapshot.to_dict() or {}
-                found[snapshot.id] = State(
-                    dict(data.get("value") or {}), int(data.get("version", 0))
-                )
-        return [found.get(ref.id, State()) for ref in refs]
+                found[snapshot.id] = (_state(snapshot.to_dict() or {}), snapshot.update_time)
+        states = []
+        for key, ref in zip(keys, refs, strict=True):
+            state, update_time = found.get(ref.id, (State(), None))
+            self._saw(key, state.version, update_time)
+            states.append(state)
+        return states
 
     def set_state(
         self, key: str, value: Mapping[str, Any], expected_version: int | None = None
@@ -241,16 +259,27 @@ class FirestoreStore:
         from google.api_core import exceptions as gexc
 
         data = {"key": key, "value": dict(value), "version": expected_version + 1}
+        seen = self._seen.pop(key, None)
         try:
             if expected_version == 0:
-                ref.create(data)
-                return True
-            snapshot = snapshot if snapshot is not None else ref.get()
-            current = int((snapshot.to_dict() or {}).get("version", 0)) if snapshot.exists else 0
-            if current != expected_version:
-                return False
-            option = self._client.write_option(last_update_time=snapshot.update_time)
-            ref.update(data, option=option)
-            return True
+                written = ref.create(data)
+            else:
+                if snapshot is not None:
+                    update_time = snapshot.update_time
+                    current = int((snapshot.to_dict() or {}).get("version", 0))
+                    current = current if snapshot.exists else 0
+                elif seen is not None and seen[0] == expected_version:
+                    # the version this instance last saw: its update time is the precondition
+                    current, update_time = seen
+                else:
+                    fresh = ref.get()
+                    current = int((fresh.to_dict() or {}).get("version", 0)) if fresh.exists else 0
+                    update_time = fresh.update_time
+                if current != expected_version:
+                    return False
+                option = self._client.write_option(last_update_time=update_time)
+                written = ref.update(data, option=option)
         except (gexc.AlreadyExists, gexc.FailedPrecondition, gexc.NotFound, gexc.Aborted):
             return False  # a concurrent writer won: the caller re-reads and retries
+        self._saw(key, expected_version + 1, getattr(written, "update_time", None))
+        return True
