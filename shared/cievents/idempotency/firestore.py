@@ -200,7 +200,7 @@ class FirestoreStore:
     def get_states(self, keys: Sequence[str]) -> list[State]:
         """Several keys' states in one batch get (in the keys' order)."""
         refs = [self._states.document(key_id(key)) for key in keys]
-        found: dict[str, State] = {}
+        found: dict[str, tuple[State, Any]] = {}
         for snapshot in self._client.get_all(refs) if refs else ():
             if snapshot.exists:
                 found[snapshot.id] = (_state(snapshot.to_dict() or {}), snapshot.update_time)
