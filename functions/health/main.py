@@ -106,7 +106,6 @@ def transitions(results: list[CheckResult], store: Store) -> list[tuple[CheckRes
     the checks' order). Every record is read in one batch; only a changed or new one is
     written (versioned: of two concurrent runs, one alerts)."""
     keys = [f"health:{r.integration}:{r.target}" for r in results]
-    changed: list[tuple[CheckResult, str]] = []
     writes = []
     for result, key, state in zip(results, keys, get_states(store, keys), strict=True):
         previous = str(state.value.get("status", "pass"))
@@ -117,8 +116,7 @@ def transitions(results: list[CheckResult], store: Store) -> list[tuple[CheckRes
             won = list(pool.map(lambda w: _write_status(store, *w), writes))
     else:
         won = [_write_status(store, *w) for w in writes]
-    changed = [(w[0], w[3]) for w, ok in zip(writes, won, strict=True) if ok]
-    return changed
+    return [(w[0], w[3]) for w, ok in zip(writes, won, strict=True) if ok]
 
 
 def _write_status(store: Store, result: CheckResult, key: str, state: Any, previous: str) -> bool:

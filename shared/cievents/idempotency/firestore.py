@@ -43,6 +43,11 @@ def _state(data: Mapping[str, Any]) -> State:
     return State(dict(data.get("value") or {}), int(data.get("version", 0)))
 
 
+def _version(snapshot: Any) -> int:
+    """The state version a document snapshot holds (0: no document)."""
+    return int((snapshot.to_dict() or {}).get("version", 0)) if snapshot.exists else 0
+
+
 def _contended(exc: BaseException) -> bool:
     """A transaction that lost to concurrent writers (retries exhausted, or aborted)."""
     from google.api_core import exceptions as gexc
@@ -222,7 +227,7 @@ class FirestoreStore:
         # A writer that keeps losing the race ends in the transaction below.
         for _ in range(3):
             snapshot = ref.get()
-            current = int((snapshot.to_dict() or {}).get("version", 0)) if snapshot.exists else 0
+            current = _version(snapshot)
             if self._set_state_if(ref, key, value, current, snapshot):
                 return True
         result = {"ok": False}
@@ -231,7 +236,7 @@ class FirestoreStore:
         def write(transaction: Any) -> None:
             result["ok"] = False  # the transaction may be retried: decide afresh each attempt
             snapshot = ref.get(transaction=transaction)
-            current = int((snapshot.to_dict() or {}).get("version", 0)) if snapshot.exists else 0
+            current = _version(snapshot)
             if expected_version is not None and current != expected_version:
                 return
             transaction.set(ref, {"key": key, "value": dict(value), "version": current + 1})
@@ -266,14 +271,13 @@ class FirestoreStore:
             else:
                 if snapshot is not None:
                     update_time = snapshot.update_time
-                    current = int((snapshot.to_dict() or {}).get("version", 0))
-                    current = current if snapshot.exists else 0
+                    current = _version(snapshot)
                 elif seen is not None and seen[0] == expected_version:
                     # the version this instance last saw: its update time is the precondition
                     current, update_time = seen
                 else:
                     fresh = ref.get()
-                    current = int((fresh.to_dict() or {}).get("version", 0)) if fresh.exists else 0
+                    current = _version(fresh)
                     update_time = fresh.update_time
                 if current != expected_version:
                     return False
