@@ -120,7 +120,9 @@ class JiraActions:
             return {"id": str(mine[0].id)} if mine else None
 
         done = effects.once(self.ctx.store, self.ctx.state_key("comment", build, key), create, find)
-        return "commented" if done.how != "found" else "commented (reconciled)"
+        return {"found": "commented (reconciled)", "recorded": "done before"}.get(
+            done.how, "commented"
+        )
 
     def transition(self, key: str, name: str) -> bool:
         if self.outbox is not None:
@@ -188,9 +190,12 @@ def handle(event: Any, ctx: Context) -> Result:
     done: dict[str, str] = {}
     text = comment_text(event)
     for key in keys:
-        done[key] = _once(
-            ctx, f"comment:{build}:{key}", lambda key=key: actions.comment(build, key, text)
-        )
+        # No claim of its own: ``effects.once`` already makes the comment exactly once (its
+        # versioned intent refuses a second writer) and answers a redelivery from its record.
+        try:
+            done[key] = actions.comment(build, key, text)
+        except PermanentError as exc:
+            done[key] = f"failed [{exc.reason}]: {exc.message}"
         state = "blocked" if event.blocked else event.state
         for rule in TRANSITIONS:
             if rule.state == state and fnmatch.fnmatchcase(event.branch or "", rule.branch):

@@ -245,11 +245,12 @@ class BuildMessage:
     def _coalesced(self, channel: str, summary: BuildSummary, watched: bool) -> str | None:
         """'digested' when the build joined the channel's digest (or one showed it already)."""
         digests = Digests(self.store, client(self.ctx))
-        if digests.shown(channel, self.key):
+        shown, crowded = digests.look(channel, self.key, SETTINGS.digest_after_s)
+        if shown:
             # A redelivery whose flush was cut short: the builds it was posting wait for it.
             digests.flush(channel)
             return "unchanged"
-        if watched or not digests.crowded(channel, SETTINGS.digest_after_s):
+        if watched or not crowded:
             return None
         digests.add(channel, self.key, summary)
         digests.flush(channel)

@@ -110,9 +110,15 @@ class Budget:
             f"budget {destination!r} kept changing under {CONTENDED_ATTEMPTS} concurrent writers"
         )
 
-    def backlog(self, destination: str) -> float:
-        """Seconds until ``destination`` takes another request (0: now)."""
-        state = self.store.get_state(self._key(destination)).value
+    def key(self, destination: str) -> str:
+        """The state key ``destination``'s schedule is kept under (to read it in a batch)."""
+        return self._key(destination)
+
+    def backlog(self, destination: str, state: Mapping[str, Any] | None = None) -> float:
+        """Seconds until ``destination`` takes another request (0: now); ``state``: its
+        schedule, when the caller read it already (under ``key``)."""
+        if state is None:
+            state = self.store.get_state(self._key(destination)).value
         return max(0.0, float(state.get("next", 0.0)) - self._clock())
 
     def reserve(self, destination: str, limit: Limit, max_wait_s: float) -> float:

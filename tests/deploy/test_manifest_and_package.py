@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import importlib.util
 import subprocess
 import sys
 import time
@@ -35,7 +36,7 @@ def test_manifest_validates_and_applies_defaults() -> None:
     } <= names
     slack = loaded.function("slack_notify")
     assert (slack.runtime, slack.memory, slack.timeout, slack.retry) == (
-        "python312",
+        "python311",
         "256Mi",
         60,
         True,
@@ -74,6 +75,13 @@ def test_requirements_hold_only_what_each_function_needs() -> None:
     assert any(r.startswith("functions-framework") for r in teams)
 
 
+def _cached(name: str) -> str:
+    """Where the import system looks for ``name``'s bytecode (``a/__pycache__/b.<tag>.pyc``)."""
+    folder, _, module = name.rpartition("/")
+    cached = f"__pycache__/{module[:-3]}.{sys.implementation.cache_tag}.pyc"
+    return f"{folder}/{cached}" if folder else cached
+
+
 def test_package_is_deterministic(tmp_path: Path) -> None:
     loaded = manifest.load()
     first = {f.name: package.digest(package.build(f, tmp_path / "a")) for f in loaded.functions}
@@ -91,7 +99,13 @@ def test_package_is_deterministic(tmp_path: Path) -> None:
             "cievents/data/routing.default.json",
             "cievents/data/views/duckdb/build_health.sql",
         } <= set(names)
-        assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+        # bytecode: one checked-hash .pyc per module, none copied from the tree's caches
+        sources = {n for n in names if n.endswith(".py")}
+        assert {n for n in names if n.endswith(".pyc")} == {_cached(n) for n in sources}
+        for name in ("main.py", "cievents/handler.py"):
+            pyc = archive.read(_cached(name))
+            assert int.from_bytes(pyc[4:8], "little") == 0b11  # hash-based, checked
+            assert pyc[8:16] == importlib.util.source_hash(archive.read(name))
         assert {i.date_time for i in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
         assert archive.read("main.py") == (ROOT / "functions/ingest/main.py").read_bytes()
 
@@ -167,6 +181,28 @@ def test_a_zip_serves_its_function_from_a_fresh_venv(tmp_path: Path) -> None:
         server.terminate()
         server.wait(timeout=10)
     assert (tmp_path / "outbox" / "teams.jsonl").exists()
+
+
+def test_unpacked_zip_imports_its_bytecode(tmp_path: Path) -> None:
+    """A fresh process importing from the unpacked folder loads the shipped .pyc files
+    (no compile on an instance's first import), and a changed source is compiled anew."""
+    app = package.unpack(
+        package.build(manifest.load().function("ingest"), tmp_path / "dist"), tmp_path / "app"
+    )
+    (app / "cievents" / "clock.py").write_text(
+        (app / "cievents" / "clock.py").read_text() + "\nCHANGED = True\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-v", "-c", "import cievents.events, cievents.clock"],
+        cwd=app,
+        env={"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    tag = sys.implementation.cache_tag
+    assert f"code object from '{app}/cievents/__pycache__/events.{tag}.pyc'" in out.stderr
+    assert f"code object from '{app}/cievents/__pycache__/clock.{tag}.pyc'" not in out.stderr
 
 
 def test_zip_hash_changes_with_code(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from cievents.errors import RateLimitedError
-from cievents.idempotency import Store, get_states, open_store, update_state
+from cievents.idempotency import State, Store, get_states, open_store, update_state
 from cievents.idempotency.memory import MemoryStore
 from cievents.idempotency.sqlite import SQLiteStore
 from cievents.ratelimit import Budget, Limit
@@ -286,6 +286,12 @@ def test_firestore_one_call_writes_still_refuse_what_another_instance_changed(
     assert a.set_state("fn:s", {"n": 4}, expected_version=again.version)
     assert a.set_state("fn:s", {"n": 5}, expected_version=again.version + 1)  # its own write
     assert b.get_state("fn:s").value == {"n": 5}
+    # An unconditional write from what this instance last saw is one call too; when the
+    # other instance wrote in between, it still lands, on top of that write.
+    assert b.set_state("fn:s", {"n": 6})
+    assert a.set_state("fn:s", {"n": 7})
+    assert b.get_state("fn:s") == State({"n": 7}, 6)
+    assert a.set_state("fn:s", {"n": 8}) and a.get_state("fn:s") == State({"n": 8}, 7)
 
     old = a.claim("fn:c", lease_s=30)
     clock.now += 31

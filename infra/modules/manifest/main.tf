@@ -6,7 +6,7 @@ locals {
   document = yamldecode(file(var.manifest_path))
 
   builtin_defaults = {
-    runtime               = "python312"
+    runtime               = "python311"
     memory                = "256Mi"
     timeout               = 60
     max_instances         = 10

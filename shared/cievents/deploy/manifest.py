@@ -20,7 +20,7 @@ from cievents.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
 DEFAULTS: dict[str, Any] = {
-    "runtime": "python312",
+    "runtime": "python311",
     "memory": "256Mi",
     "timeout": 60,
     "max_instances": 10,

@@ -4,20 +4,30 @@ Each zip is also unpacked into ``dist/<function>/``, the folder ``gcloud
 functions deploy --source`` uploads (Terraform uploads the zip).
 
 Each zip holds the function's ``main.py``, the ``cievents`` package (sources
-and data files, no bytecode) and a ``requirements.txt`` with only what that
+and data files) and a ``requirements.txt`` with only what that
 function needs: the library's own dependencies plus the optional groups the
 manifest's ``extras`` names, with pyproject's version ranges. A function with
 the ``scan`` extra also gets ``cievents/data/scan.hsdb``, the rule database
 compiled now and loaded at cold start. The same input gives byte-identical
 zips: entries sorted, timestamps fixed, modes fixed.
+
+When the Python building the package is the manifest's ``runtime`` (python311 for
+python 3.11), the zip also holds the bytecode of every module, checked-hash
+``.pyc`` files in ``__pycache__`` (valid whatever the files' times after unzipping,
+and ignored if a source changes): the buildpack compiles what pip installs, not a
+function's own sources, so without them every new instance compiled the library
+on its first import (see ``bytecode``). Another Python writes no bytecode (its
+files would not be the runtime's) and says so.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import py_compile
 import shutil
 import sys
+import tempfile
 import tomllib
 import zipfile
 from pathlib import Path
@@ -69,7 +79,39 @@ def _entries(function: Function) -> list[tuple[str, bytes]]:
             entries.append((name, path.read_bytes()))
     if "scan" in function.extras:
         entries.append((SCAN_DATABASE, _scan_database()))
+    if runtime_matches(function.runtime):
+        entries += bytecode(entries)
     return sorted(entries)
+
+
+def runtime_matches(runtime: str) -> bool:
+    """Whether this interpreter is the function's runtime (``python311`` for 3.11)."""
+    return runtime == f"python{sys.version_info.major}{sys.version_info.minor}"
+
+
+def bytecode(entries: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """Checked-hash bytecode of each ``.py`` entry, at the path the import system
+    looks for it (``pkg/__pycache__/mod.cpython-311.pyc``), compiled with the entry's
+    name as its file name (what a traceback shows)."""
+    out: list[tuple[str, bytes]] = []
+    with tempfile.TemporaryDirectory(prefix="cievents-pyc-") as scratch:
+        for name, data in entries:
+            if not name.endswith(".py"):
+                continue
+            source = Path(scratch) / "source.py"
+            source.write_bytes(data)
+            target = Path(scratch) / "out.pyc"
+            py_compile.compile(
+                str(source),
+                cfile=str(target),
+                dfile=name,
+                doraise=True,
+                invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
+            )
+            folder, _, module = name.rpartition("/")
+            cached = f"__pycache__/{module[:-3]}.{sys.implementation.cache_tag}.pyc"
+            out.append((f"{folder}/{cached}" if folder else cached, target.read_bytes()))
+    return out
 
 
 def _scan_database() -> bytes:

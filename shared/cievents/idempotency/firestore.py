@@ -222,9 +222,14 @@ class FirestoreStore:
         ref = self._states.document(key_id(key))
         if expected_version is not None:
             return self._set_state_if(ref, key, value, expected_version)
-        # Unconditional: the version read, then a write on that version's precondition (two
-        # calls; a transaction takes three and waits on locks, about 50 ms on the emulator).
+        # Unconditional: on the version this instance last read or wrote, one call (its
+        # update time is the precondition); else, or when that document changed since, the
+        # version read, then a write on that version's precondition (two calls; a
+        # transaction takes three and waits on locks, about 50 ms on the emulator).
         # A writer that keeps losing the race ends in the transaction below.
+        seen = self._seen.get(key)
+        if seen is not None and self._set_state_if(ref, key, value, seen[0]):
+            return True
         for _ in range(3):
             snapshot = ref.get()
             current = _version(snapshot)

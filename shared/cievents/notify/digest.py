@@ -37,7 +37,7 @@ from typing import Any
 
 from cievents import clock, effects
 from cievents.errors import TransientError
-from cievents.idempotency import Store, update_state
+from cievents.idempotency import Store, get_states, update_state
 from cievents.idempotency.base import new_token
 from cievents.notify.blocks import escape
 from cievents.notify.render import BuildSummary, duration_text
@@ -167,12 +167,22 @@ class Digests:
     def crowded(self, channel: str, after_s: float) -> bool:
         """True when the channel's posts are booked more than ``after_s`` ahead, or builds
         already wait for its digest (a new one joins them rather than overtaking them)."""
+        return self.look(channel, "", after_s)[1]
+
+    def look(self, channel: str, build: str, after_s: float) -> tuple[str | None, bool]:
+        """``shown(channel, build)`` and ``crowded(channel, after_s)`` from one batch read
+        of the channel's digest and its post schedule."""
         budget = self.slack.budget
-        if budget is None:
-            return False
-        if self._state(channel).get("pending"):
-            return True
-        return budget.backlog(self.slack.destination(channel)) > after_s
+        destination = self.slack.destination(channel)
+        keys = [self._key(channel)] + ([budget.key(destination)] if budget is not None else [])
+        states = get_states(self.store, keys)
+        digest = states[0].value
+        ts = (digest.get("shown") or {}).get(build) if build else None
+        if ts or budget is None:
+            return (str(ts) if ts else None), False
+        if digest.get("pending"):
+            return None, True
+        return None, budget.backlog(destination, states[1].value) > after_s
 
     def add(self, channel: str, build: str, summary: BuildSummary) -> bool:
         """Put ``build`` in the channel's pending digest; False when a digest showed it already."""

@@ -10,7 +10,7 @@ run "defaults_are_applied" {
   command = plan
 
   assert {
-    condition     = output.functions["slack_notify"].runtime == "python312"
+    condition     = output.functions["slack_notify"].runtime == "python311"
     error_message = "functions without a runtime get the manifest default"
   }
   assert {
