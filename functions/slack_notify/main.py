@@ -52,7 +52,7 @@ from cievents.envelope import Message
 from cievents.errors import TransientError
 from cievents.events import BuildEvent, JobEvent
 from cievents.handler import Context, Result, pubsub_function, skipped
-from cievents.idempotency import Store, update_state
+from cievents.idempotency import State, Store, update_state
 from cievents.notify import blocks, changes
 from cievents.notify.digest import Digests
 from cievents.notify.render import BuildSummary, rank, shown_state, summary_of_job
@@ -133,9 +133,11 @@ class BuildMessage:
         self.key = key
         self.messages_key = ctx.state_key("build", key)
         self.jobs_key = ctx.state_key("jobs", key)
+        self._read: State | None = None  # the messages' state as last read, for the next write
 
     def channels(self) -> dict[str, Mapping[str, Any]]:
-        return dict(self.store.get_state(self.messages_key).value.get("channels") or {})
+        self._read = self.store.get_state(self.messages_key)
+        return dict(self._read.value.get("channels") or {})
 
     def failed_jobs(self) -> dict[str, Mapping[str, Any]]:
         return dict(self.store.get_state(self.jobs_key).value.get("failed") or {})
@@ -159,7 +161,8 @@ class BuildMessage:
             channels[channel] = dict(record)
             return {"channels": channels}
 
-        update_state(self.store, self.messages_key, put)
+        known, self._read = self._read, None
+        update_state(self.store, self.messages_key, put, known=known)
 
     def sync(
         self,

@@ -44,10 +44,9 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
-import tenacity
 
 from cievents import clock, neterrors, tracing
 from cievents.errors import (
@@ -60,6 +59,11 @@ from cievents.errors import (
 )
 from cievents.outbox import Outbox
 from cievents.ratelimit import VendorBudget
+
+if TYPE_CHECKING:
+    import tenacity
+
+_T = TypeVar("_T")
 
 USER_AGENT = "ci-event-functions/0.1 (+https://github.com/ci-event-functions)"
 
@@ -212,9 +216,11 @@ class RetryPolicy:
         return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
 
     def retrying(
-        self, idempotent: bool, sleep: Callable[[float], None] = time.sleep
+        self, idempotent: bool, sleep: Callable[[float], None] = time.sleep, after: int = 0
     ) -> tenacity.Retrying:
-        """The ``tenacity`` controller for one call."""
+        """The ``tenacity`` controller for one call; ``after``: attempts already made."""
+        import tenacity
+
         waits: dict[int, float] = {}
 
         def retry(state: tenacity.RetryCallState) -> bool:
@@ -223,19 +229,36 @@ class RetryPolicy:
             if error is None or not self.should_retry(error, idempotent):
                 return False
             assert isinstance(error, TransientError)
-            wait = self.wait(state.attempt_number, error)
+            wait = self.wait(after + state.attempt_number, error)
             if wait is None:
                 return False
             waits[state.attempt_number] = wait
             return True
 
         return tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.retries + 1),
+            stop=tenacity.stop_after_attempt(self.retries + 1 - after),
             retry=retry,
             wait=lambda state: waits.get(state.attempt_number, 0.0),
             sleep=sleep,
             reraise=True,
         )
+
+    def call(
+        self, attempt: Callable[[], _T], idempotent: bool, sleep: Callable[[float], None]
+    ) -> _T:
+        """``attempt()`` under this policy: the first try runs as is, and ``tenacity``
+        takes over the retries only when it failed in a way that may be retried (most
+        calls succeed at once, and then never pay for the controller nor its import)."""
+        try:
+            return attempt()
+        except TransientError as error:
+            if self.retries < 1 or not self.should_retry(error, idempotent):
+                raise
+            wait = self.wait(1, error)
+            if wait is None:
+                raise
+        sleep(wait)
+        return self.retrying(idempotent, sleep, after=1)(attempt)
 
 
 class DryRunResponse:
@@ -398,7 +421,7 @@ class HttpClient:
                 raise classified
             return Answer(response, label)
 
-        return self.policy.retrying(is_idempotent, self._sleep)(once)
+        return self.policy.call(once, is_idempotent, self._sleep)
 
     def json(self, response: Any, what: str) -> Any:
         """The JSON a 2xx answered. An unreadable body means the write may have been made

@@ -193,6 +193,22 @@ def test_update_state_merges_concurrent_increments(
     assert store.get_state("counter").value["n"] == 8
 
 
+def test_update_state_from_a_known_state_skips_the_read_and_survives_a_stale_one(
+    store_and_clock: tuple[Store, FakeClock],
+) -> None:
+    store, _ = store_and_clock
+
+    def bump(value: Any) -> dict[str, Any]:
+        return {"n": int(value.get("n", 0)) + 1}
+
+    update_state(store, "known", bump)
+    read = store.get_state("known")
+    assert update_state(store, "known", bump, known=read) == {"n": 2}
+    # ``read`` is stale now: its write is refused, the next attempt reads and still adds one
+    assert update_state(store, "known", bump, known=read) == {"n": 3}
+    assert store.get_state("known").value == {"n": 3}
+
+
 def test_budget_books_slots_in_order_and_refuses_past_the_wait(
     store_and_clock: tuple[Store, FakeClock],
 ) -> None:

@@ -140,15 +140,18 @@ def update_state(
     key: str,
     change: Callable[[Mapping[str, Any]], Mapping[str, Any] | None],
     attempts: int = 5,
+    known: State | None = None,
 ) -> Mapping[str, Any] | None:
     """Read-modify-write with optimistic retries. ``change`` returns None to leave the state as is.
 
+    ``known``: the state the caller read already; the first attempt starts from it instead
+    of reading again (stale, its versioned write fails and the next attempt reads afresh).
     Returns the state now stored (the new one, or the unchanged one when ``change`` declined).
     """
     from cievents.errors import TransientError
 
-    for _ in range(attempts):
-        current = store.get_state(key)
+    for attempt in range(attempts):
+        current = known if attempt == 0 and known is not None else store.get_state(key)
         new = change(current.value)
         if new is None:
             return current.value

@@ -221,7 +221,7 @@ class SlackClient:
                 raise
 
         idempotent = method not in CREATES
-        return self._policy.retrying(idempotent, self._sleep)(attempt)
+        return self._policy.call(attempt, idempotent, self._sleep)
 
     def _send(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         from slack_sdk.errors import SlackApiError
