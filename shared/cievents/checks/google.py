@@ -7,6 +7,7 @@ it creates a probe object and deletes it again.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -134,13 +135,25 @@ def pubsub_checks(env: Env, timeout_s: float) -> list[Check]:
         env.get("CIEVENTS_FINDINGS_TOPIC", "security-findings"),
     ]
     checks = []
+    # One client for every topic's probe (they run at once): a client each built its own
+    # channel, a tenth of health's first answer for the second one.
+    clients: list[Any] = []
+    building = threading.Lock()
+
+    def publisher_client() -> Any:
+        with building:
+            if not clients:
+                import google.cloud.pubsub_v1 as pubsub_v1
+
+                clients.append(pubsub_v1.PublisherClient())
+            return clients[0]
+
     for topic in topics:
 
         def probe(topic: str = topic) -> str:
-            import google.cloud.pubsub_v1 as pubsub_v1
             from google.api_core import exceptions as gexc
 
-            publisher = pubsub_v1.PublisherClient()
+            publisher = publisher_client()
             path = publisher.topic_path(project, topic)
             try:
                 publisher.get_topic(request={"topic": path}, timeout=timeout_s)

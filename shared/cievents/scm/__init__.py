@@ -25,12 +25,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cievents.config import env_int, env_list, env_opt, env_str
 from cievents.errors import ConfigError
-from cievents.events import PullRequestEvent
 from cievents.outbox import Outbox
 from cievents.scm.base import (
     STATES,
@@ -47,6 +46,9 @@ from cievents.scm.base import (
 from cievents.scm.diff import AddedLines
 from cievents.scm.github import AppCredentials
 from cievents.vcs.repo import Repository, parse_repository
+
+if TYPE_CHECKING:  # the events module only for its type: health's checks import this one
+    from cievents.events import PullRequestEvent
 
 __all__ = [
     "SOURCES",
