@@ -12,7 +12,8 @@ function does its real work: store claim, vendor calls), a signed GitHub push fo
 ingest, ``GET /`` for health (which answers 503 here: its checks reach no real
 vendor). The status of the first answer is printed beside each row.
 
-The floor, in the same run, alternating with the function: the same server
+The floor, in the same run, alternating with the function (floor first, then function
+first, and so on): the same server
 serving bench/floors/cold_floor.py, which imports the function's own SDKs (its
 manifest ``extras``, and ``requests`` with a Session when the function's main.py imports
 it: the HTTP client of the library's GitHub, GitLab, Bitbucket, Azure, Teams and
@@ -312,14 +313,19 @@ def main(argv: list[str]) -> int:
             floor_ms: list[float] = []
             answers: set[int] = set()
             error = ""
-            for _ in range(RUNS):
+            for run in range(RUNS):
                 try:
+                    # The pair's order flips every run, so neither side always follows the
+                    # other (and inherits what it left: page cache, emulator state).
+                    if run % 2:
+                        fn, status = spawn_to_answer(name, env, None)
                     floor, _status = spawn_to_answer(
                         name,
                         {**env, "FLOOR_EXTRAS": extras},
                         str(ROOT / "bench/floors/cold_floor.py"),
                     )
-                    fn, status = spawn_to_answer(name, env, None)
+                    if not run % 2:
+                        fn, status = spawn_to_answer(name, env, None)
                 except (RuntimeError, TimeoutError) as exc:
                     error = str(exc)
                     break
