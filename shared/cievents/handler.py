@@ -257,13 +257,20 @@ class PubSubFunction(Generic[E]):
                     "retried", started, reason=f"another execution holds {key}", transient=True
                 )
         # The first message an instance acts on reads its credential record (a refusal may
-        # have left it failing). On the instance's first claimed message (a cold start, where
-        # users wait) it is read while the function acts, not after it; later ones read it
-        # only when they act.
+        # have left it failing). On the instance's first message (a cold start, where users
+        # wait) it is read while the function acts, not after it; later ones read it only
+        # when they act. A function that claims nothing opens the store here first, in this
+        # thread, so the reading thread only waits on the network (an import on another
+        # thread would contend for the module locks of the function's own SDK imports).
         credential = None
-        if not self._credential_seen and not self._credential_early and claim is not None:
+        if not self._credential_seen and not self._credential_early:
             self._credential_early = True
-            credential = _Background(self._credential_state)
+            try:
+                self.store()
+            except Exception as exc:  # the read after acting logs it as a warning
+                log.logger.debug("store not opened early", error=type(exc).__name__)
+            else:
+                credential = _Background(self._credential_state)
         ctx = Context(self.name, message, self.settings, self.store)
         try:
             result = self.act(event, ctx) or _ACTED
