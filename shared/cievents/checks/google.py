@@ -187,9 +187,9 @@ def firestore_checks(env: Env, timeout_s: float) -> list[Check]:
     collection = (store.partition(":")[2].strip("/") or "cievents") + "_claims"
 
     def probe() -> str:
-        from google.cloud import firestore
+        from cievents.idempotency.firestore import shared_client
 
-        client = firestore.Client(project=env.get("GOOGLE_CLOUD_PROJECT"))
+        client = shared_client(env.get("GOOGLE_CLOUD_PROJECT"))
         ref = client.collection(collection).document(f"_probe_{uuid.uuid4().hex}")
         ref.create({"probe": True, "at": clock.now()}, timeout=timeout_s)
         ref.delete(timeout=timeout_s)

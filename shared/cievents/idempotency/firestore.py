@@ -18,6 +18,8 @@ checked in code.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +39,22 @@ from cievents.idempotency.base import (
 )
 
 CREATED_KEPT = 10_000
+_CLIENTS: dict[tuple[str | None, str | None], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def shared_client(project: str | None = None) -> Any:
+    """One Firestore client per process (per project and emulator host): the store and
+    health's Firestore probe share its channel instead of each setting one up."""
+    project = project or os.environ.get("GOOGLE_CLOUD_PROJECT") or None
+    key = (project, os.environ.get("FIRESTORE_EMULATOR_HOST"))
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(key)
+        if client is None:
+            from google.cloud import firestore
+
+            client = _CLIENTS[key] = firestore.Client(project=project)
+        return client
 
 
 def _state(data: Mapping[str, Any]) -> State:
@@ -67,7 +85,7 @@ class FirestoreStore:
         from google.cloud import firestore
 
         self._firestore = firestore
-        self._client = client or firestore.Client()
+        self._client = client or shared_client()
         self._claims = self._client.collection(f"{collection}_claims")
         self._states = self._client.collection(f"{collection}_state")
         self._clock = clock
