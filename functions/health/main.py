@@ -28,7 +28,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from cievents import log
+from cievents import coldstart, log
 from cievents.checks.base import CheckResult, import_modules, run_checks
 from cievents.checks.registry import configured_checks
 from cievents.config import env_bool, env_float, env_list, env_opt, env_str, store_spec
@@ -176,6 +176,13 @@ def health(request: Any) -> tuple[str, int, dict[str, str]]:
     A push is always acknowledged (200): failing checks are logged and alerted, and a
     non-2xx answer would only make Pub/Sub run them again at once.
     """
+    try:
+        return _run(request)
+    finally:
+        coldstart.release()  # the instance's first answer: collection resumes
+
+
+def _run(request: Any) -> tuple[str, int, dict[str, str]]:
     with log.context(function="health"), ThreadPoolExecutor(1, "credentials") as aside:
         checks = configured_checks(timeout_s=TIMEOUT_S)
         import_modules(checks)  # first, in this thread: imports on threads wait on each other

@@ -33,7 +33,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from cievents import clock, jsonsafe, log, tracing
+from cievents import clock, coldstart, jsonsafe, log, tracing
 from cievents.config import env_float, env_int, env_list, env_opt, env_str, store_spec
 from cievents.errors import CIEventsError, ValidationError
 from cievents.publish import Publisher, publisher_for
@@ -116,10 +116,12 @@ def _warm() -> None:
 SETTINGS = Settings.from_env()
 RECENT = RecentDeliveries(SETTINGS.recent, SETTINGS.dedupe_ttl_s)
 _warm()
-# What the cold start imported and built lives as long as the instance: moved out of the
-# collector's generations, so a full collection (every few thousand requests' garbage)
-# no longer walks the SDKs' objects on a request's path, where it showed as the tail.
-gc.freeze()
+# Everything ingest needs is imported and built: collection resumes (held off since the
+# first ``import cievents``), with what the cold start built frozen out of the
+# generations, so a full collection (every few thousand requests' garbage) no longer
+# walks the SDKs' objects on a request's path, where it showed as the tail.
+coldstart.release()
+gc.freeze()  # also when not served (no hold): the same tail under a local server
 
 
 def _answer(status: int, outcome: str, started: float, **fields: Any) -> Response:

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar, cast
 
-from cievents import clock, envelope, frozen, log, tracing
+from cievents import clock, coldstart, envelope, frozen, log, tracing
 from cievents.config import CommonSettings
 from cievents.envelope import Message
 from cievents.errors import (
@@ -548,7 +548,10 @@ def pubsub_function(
         )
 
         def entry(*args: Any) -> Any:
-            handler(*args)
+            try:
+                handler(*args)
+            finally:
+                coldstart.release()  # the instance's first answer: collection resumes
             # Deployed with an HTTP trigger (behind a push subscription), the function must
             # answer; a 2xx acks the push. As a CloudEvent function, the return is ignored.
             if len(args) == 1 and envelope.is_http_request(args[0]):
