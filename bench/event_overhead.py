@@ -72,20 +72,13 @@ def typical(values: list[float]) -> float:
 
 def main(argv: list[str]) -> int:
     from cievents import log
-    from cievents.config import CommonSettings
     from cievents.envelope import from_push_body
     from cievents.handler import Context, pubsub_function
     from cievents.idempotency.memory import MemoryStore
     from cievents.sources import parse_message
+    from tests.support.settings import in_memory
 
-    settings = CommonSettings(
-        max_event_age_s=1e12,
-        lease_s=60,
-        store_url="memory:",
-        dead_letter=None,
-        dry_run=False,
-        outbox_dir="/tmp",
-    )
+    settings = in_memory(dry_run=False, outbox_dir="/tmp")
     store = MemoryStore()
 
     @pubsub_function("bench", settings=settings, store=store)

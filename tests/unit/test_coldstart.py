@@ -53,17 +53,11 @@ def test_the_handler_releases_after_an_answer() -> None:
     from typing import Any
 
     from cievents import coldstart
-    from cievents.handler import CommonSettings, Context, Result, pubsub_function
+    from cievents.handler import Context, Result, pubsub_function
     from cievents.idempotency.memory import MemoryStore
+    from tests.support.settings import in_memory
 
-    settings = CommonSettings(
-        max_event_age_s=1e12,
-        lease_s=60,
-        store_url="memory:",
-        dead_letter=None,
-        dry_run=True,
-        outbox_dir="/nonexistent",
-    )
+    settings = in_memory(dry_run=True, outbox_dir="/nonexistent")
     seen: dict[str, bool] = {}
 
     def act(event: Any, ctx: Context) -> Result:

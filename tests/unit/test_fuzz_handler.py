@@ -14,20 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cievents import log
-from cievents.config import CommonSettings
 from cievents.events import BuildEvent
 from cievents.handler import Context, pubsub_function
 from cievents.idempotency.memory import MemoryStore
 from tests.conftest import OWN
+from tests.support.settings import in_memory
 
-SETTINGS = CommonSettings(
-    max_event_age_s=1e12,
-    lease_s=60,
-    store_url="memory:",
-    dead_letter=None,
-    dry_run=False,
-    outbox_dir="/nonexistent",
-)
+SETTINGS = in_memory(dry_run=False, outbox_dir="/nonexistent")
 
 
 @pubsub_function(
