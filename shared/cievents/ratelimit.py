@@ -92,14 +92,15 @@ class Budget:
         self._clock = clock
         self._sleep = sleep
 
-    def _key(self, destination: str) -> str:
+    def key(self, destination: str) -> str:
+        """The state key ``destination``'s schedule is kept under (to read it in a batch)."""
         return STATE_PREFIX + destination
 
     def _update(
         self, destination: str, change: Callable[[Mapping[str, Any]], Mapping[str, Any] | None]
     ) -> None:
         """Read-modify-write with optimistic retries, jittered so contenders spread out."""
-        key = self._key(destination)
+        key = self.key(destination)
         for attempt in range(CONTENDED_ATTEMPTS):
             current = self.store.get_state(key)
             new = change(current.value)
@@ -110,15 +111,11 @@ class Budget:
             f"budget {destination!r} kept changing under {CONTENDED_ATTEMPTS} concurrent writers"
         )
 
-    def key(self, destination: str) -> str:
-        """The state key ``destination``'s schedule is kept under (to read it in a batch)."""
-        return self._key(destination)
-
     def backlog(self, destination: str, state: Mapping[str, Any] | None = None) -> float:
         """Seconds until ``destination`` takes another request (0: now); ``state``: its
         schedule, when the caller read it already (under ``key``)."""
         if state is None:
-            state = self.store.get_state(self._key(destination)).value
+            state = self.store.get_state(self.key(destination)).value
         return max(0.0, float(state.get("next", 0.0)) - self._clock())
 
     def reserve(self, destination: str, limit: Limit, max_wait_s: float) -> float:

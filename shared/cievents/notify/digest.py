@@ -164,20 +164,17 @@ class Digests:
         ts = (self._state(channel).get("shown") or {}).get(build)
         return str(ts) if ts else None
 
-    def crowded(self, channel: str, after_s: float) -> bool:
-        """True when the channel's posts are booked more than ``after_s`` ahead, or builds
-        already wait for its digest (a new one joins them rather than overtaking them)."""
-        return self.look(channel, "", after_s)[1]
-
     def look(self, channel: str, build: str, after_s: float) -> tuple[str | None, bool]:
-        """``shown(channel, build)`` and ``crowded(channel, after_s)`` from one batch read
-        of the channel's digest and its post schedule."""
+        """``shown(channel, build)``, and whether the channel is crowded: its posts booked
+        more than ``after_s`` ahead, or builds already waiting for its digest (a new one
+        joins them rather than overtaking them). One batch read of the channel's digest
+        and its post schedule."""
         budget = self.slack.budget
         destination = self.slack.destination(channel)
         keys = [self._key(channel)] + ([budget.key(destination)] if budget is not None else [])
         states = get_states(self.store, keys)
         digest = states[0].value
-        ts = (digest.get("shown") or {}).get(build) if build else None
+        ts = (digest.get("shown") or {}).get(build)
         if ts or budget is None:
             return (str(ts) if ts else None), False
         if digest.get("pending"):
